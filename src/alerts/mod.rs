@@ -1,0 +1,1 @@
+//! Alert journal and bus. (Being written.)

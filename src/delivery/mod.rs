@@ -1,0 +1,1 @@
+//! HTTP delivery: REST, live stream, console, metrics. (Being written.)

@@ -1,0 +1,19 @@
+//! Vigie: real-time video analytics for city video-supervision centres.
+//!
+//! Data flows one way: `ingest → frames → detect → track → rules → alerts → delivery`.
+//! Each stage is a module with a small public face; a stage knows the ones before it, never the
+//! ones after. `config` and `metrics` are read by every stage; `engine` wires the stages together.
+//!
+//! The engine never acts on its own: it signals, a human operator decides.
+
+pub mod alerts;
+pub mod bench;
+pub mod config;
+pub mod delivery;
+pub mod detect;
+pub mod engine;
+pub mod frames;
+pub mod ingest;
+pub mod metrics;
+pub mod rules;
+pub mod track;

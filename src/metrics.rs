@@ -1,0 +1,132 @@
+//! Prometheus metrics, one registry per engine. Names follow `vigie_<stage>_<what>_{total,seconds}`;
+//! labels come from small fixed sets (camera, rule, cause) and never carry alert or track ids.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the engine exports.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// Frames that came out of the decoder, per camera (before the detection-rate filter).
+    pub frames_decoded: IntCounterVec,
+    /// Frames dropped before detection, per camera and cause (`queue_full`).
+    pub frames_dropped: IntCounterVec,
+    /// Frames that went through the detector, per camera.
+    pub frames_inferred: IntCounterVec,
+    /// Detector run time per frame (pre-processing, inference, decoding, NMS), per camera.
+    pub inference_seconds: HistogramVec,
+    /// Capture of the triggering frame to the alert being journaled, per camera and rule.
+    pub frame_to_alert_seconds: HistogramVec,
+    /// Alerts journaled, per camera and rule.
+    pub alerts: IntCounterVec,
+    /// Pipeline (re)starts per camera.
+    pub camera_restarts: IntCounterVec,
+    /// Camera state as a one-hot gauge per camera and state.
+    pub camera_state: IntGaugeVec,
+    /// Alerts delivered on live streams, per sink (`sse`).
+    pub alerts_delivered: IntCounterVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0,
+];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            registry.register(Box::new(h.clone())).expect("unique metric");
+            h
+        };
+        let frames_decoded = counter(
+            "vigie_ingest_frames_decoded_total",
+            "Frames decoded per camera.",
+            &["camera"],
+        );
+        let frames_dropped = counter(
+            "vigie_frames_dropped_total",
+            "Frames dropped before detection, by cause.",
+            &["camera", "cause"],
+        );
+        let frames_inferred = counter(
+            "vigie_detect_frames_inferred_total",
+            "Frames run through the detector.",
+            &["camera"],
+        );
+        let inference_seconds = histogram(
+            "vigie_detect_inference_seconds",
+            "Detector time per frame (pre-processing, inference, decoding, NMS).",
+            &["camera"],
+        );
+        let frame_to_alert_seconds = histogram(
+            "vigie_alerts_frame_to_alert_seconds",
+            "From capture of the triggering frame to the alert committed in the journal.",
+            &["camera", "rule"],
+        );
+        let alerts = counter(
+            "vigie_alerts_total",
+            "Alerts journaled, by camera and rule.",
+            &["camera", "rule"],
+        );
+        let camera_restarts = counter(
+            "vigie_ingest_restarts_total",
+            "Camera pipeline starts after the first (reconnects, restarts).",
+            &["camera"],
+        );
+        let camera_state = IntGaugeVec::new(
+            Opts::new(
+                "vigie_ingest_camera_state",
+                "1 for the camera's current state (starting, live, reconnecting, failed, stopped).",
+            ),
+            &["camera", "state"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(camera_state.clone()))
+            .expect("unique metric");
+        let alerts_delivered = counter(
+            "vigie_delivery_alerts_sent_total",
+            "Alerts sent to live consoles, by sink.",
+            &["sink"],
+        );
+        Metrics {
+            registry,
+            frames_decoded,
+            frames_dropped,
+            frames_inferred,
+            inference_seconds,
+            frame_to_alert_seconds,
+            alerts,
+            camera_restarts,
+            camera_state,
+            alerts_delivered,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = encoder.encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

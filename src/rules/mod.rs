@@ -1,0 +1,1 @@
+//! Rules that turn tracks into events. (Being written.)
