@@ -1,1 +1,306 @@
-//! (Being written.)
+//! `vigie bench`: N copies of a clip through the full pipeline as fast as possible, then, in the
+//! same run on the same machine, the same pipelines without inference (decode-only) and the
+//! detector alone on a fixed image (inference-only), so the ratios hold on a noisy machine.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::alerts::{AlertBus, Journal};
+use crate::config::Config;
+use crate::detect::{init_runtime, Detector, DetectorOptions, Manifest};
+use crate::engine::{Engine, EngineOptions};
+use crate::metrics::Metrics;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Video clip to read (e.g. vtest.avi).
+    #[arg(long)]
+    pub clip: PathBuf,
+    /// How many cameras read the clip at once.
+    #[arg(long, default_value_t = 4)]
+    pub cameras: usize,
+    /// Detector workers (one ONNX Runtime session each).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Intra-op threads per session.
+    #[arg(long, default_value_t = 2)]
+    pub intra_threads: usize,
+    /// Stop each phase after this many seconds even if the clips are not finished.
+    #[arg(long, default_value_t = 120)]
+    pub max_seconds: u64,
+    /// Model manifest.
+    #[arg(long, default_value = "models/models.toml")]
+    pub manifest: PathBuf,
+    /// Inference-only phase length in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub inference_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Journal(#[from] crate::alerts::JournalError),
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+}
+
+/// Results of one phase that runs cameras.
+struct PhaseResult {
+    seconds: f64,
+    per_camera: Vec<(String, u64, u64, u64)>,
+    latencies_ms: Vec<f64>,
+    alerts: u64,
+}
+
+fn bench_config(args: &BenchArgs) -> Result<Config, BenchError> {
+    let clip = std::fs::canonicalize(&args.clip)
+        .map_err(|e| BenchError::Config(format!("clip {}: {e}", args.clip.display())))?;
+    let manifest = std::fs::canonicalize(&args.manifest)
+        .map_err(|e| BenchError::Config(format!("manifest {}: {e}", args.manifest.display())))?;
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[detector]\nmanifest = {:?}\nworkers = {}\nintra_threads = {}\n",
+        manifest.to_string_lossy(),
+        args.workers,
+        args.intra_threads
+    );
+    for i in 0..args.cameras {
+        // A zone over the walkway of vtest.avi, so the alert path (snapshot, journal) is measured.
+        text.push_str(&format!(
+            "[[cameras]]\nid = \"bench-{i}\"\nsource = {:?}\nrealtime = false\ndetect_fps = 0\nqueue_capacity = 4\n\
+             [[cameras.zones]]\nid = \"walkway\"\npoints = [[0.0, 0.3], [1.0, 0.3], [1.0, 0.8], [0.0, 0.8]]\n\
+             [[cameras.rules]]\nid = \"walkway-intrusion\"\ntype = \"intrusion\"\nzone = \"walkway\"\nclasses = [\"person\"]\nmin_seconds = 0.5\ncooldown_seconds = 5\n",
+            clip.to_string_lossy()
+        ));
+    }
+    Config::from_toml(&text, Path::new("/")).map_err(|errs| {
+        BenchError::Config(
+            errs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })
+}
+
+fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseResult, BenchError> {
+    let dir = std::env::temp_dir().join(format!(
+        "vigie-bench-{}-{}",
+        std::process::id(),
+        if decode_only { "decode" } else { "full" }
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let journal = Arc::new(Journal::open(&dir.join("journal.db"))?);
+    let metrics = Metrics::new();
+    let bus = AlertBus::new(journal.clone(), metrics.clone(), 4096);
+    let mut rx = bus.subscribe();
+    let done = Arc::new(AtomicBool::new(false));
+    let alerts = Arc::new(AtomicU64::new(0));
+    let collector = {
+        let done = done.clone();
+        let alerts = alerts.clone();
+        std::thread::spawn(move || {
+            let mut lat = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                match rx.try_recv() {
+                    Ok(a) => {
+                        alerts.fetch_add(1, Ordering::Relaxed);
+                        lat.push((a.created_at_ms - a.frame_time_ms) as f64);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            lat
+        })
+    };
+    let start = Instant::now();
+    let engine = Engine::start(config, bus, metrics, EngineOptions { decode_only })?;
+    let statuses = engine.statuses();
+    while !engine.is_idle() && start.elapsed() < max {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let per_camera = statuses
+        .iter()
+        .map(|s| {
+            let snap = s.snapshot();
+            (
+                snap.id,
+                snap.frames_decoded,
+                snap.frames_inferred,
+                snap.frames_dropped,
+            )
+        })
+        .collect();
+    engine.shutdown();
+    done.store(true, Ordering::SeqCst);
+    let latencies_ms = collector.join().unwrap_or_default();
+    drop(journal);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(PhaseResult {
+        seconds,
+        per_camera,
+        latencies_ms,
+        alerts: alerts.load(Ordering::Relaxed),
+    })
+}
+
+/// The detector alone, `workers` threads in parallel, on one fixed frame.
+fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchError> {
+    let manifest_path = config.resolve(&config.detector.manifest);
+    let manifest = Manifest::load(&manifest_path)?;
+    let model_dir = manifest_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    init_runtime(None)?;
+    let opts = DetectorOptions {
+        intra_threads: config.detector.intra_threads,
+        score_threshold: config.detector.score_threshold,
+        nms_iou: config.detector.nms_iou,
+    };
+    let mut detectors = Vec::new();
+    for _ in 0..config.detector.workers {
+        detectors.push(Detector::load(
+            &manifest,
+            &model_dir,
+            &config.detector.model,
+            opts.clone(),
+        )?);
+    }
+    // A fixed pseudo-random image of the detector's input size.
+    let (w, h) = detectors
+        .first()
+        .map(|d| d.input_size())
+        .unwrap_or((416, 416));
+    let mut x: u32 = 12345;
+    let image: Arc<Vec<u8>> = Arc::new(
+        (0..(w * h * 3))
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect(),
+    );
+    let count = Arc::new(AtomicU64::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(seconds);
+    let start = Instant::now();
+    let threads: Vec<_> = detectors
+        .into_iter()
+        .map(|mut d| {
+            let image = image.clone();
+            let count = count.clone();
+            std::thread::spawn(move || {
+                while Instant::now() < stop_at {
+                    if d.detect_bgr(&image, w, h).is_ok() {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok((count.load(Ordering::Relaxed), start.elapsed().as_secs_f64()))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(idx).copied()
+}
+
+/// Peak resident set size of this process so far, in MiB (VmHWM).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
+    let config = bench_config(args)?;
+    let max = Duration::from_secs(args.max_seconds);
+    println!(
+        "vigie bench: {} camera(s) on {}, detection on every frame, {} worker(s) x {} intra-op thread(s), {} CPU(s)",
+        args.cameras,
+        args.clip.display(),
+        args.workers,
+        args.intra_threads,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+
+    let full = run_phase(&config, false, max)?;
+    let rss = peak_rss_mib();
+    println!("\n[full pipeline] {:.1} s", full.seconds);
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "camera", "decoded", "inferred", "dropped", "decoded/s", "inferred/s"
+    );
+    let (mut td, mut ti, mut tdrop) = (0, 0, 0);
+    for (id, d, i, drop) in &full.per_camera {
+        println!(
+            "{:<12} {:>10} {:>10} {:>10} {:>12.1} {:>12.1}",
+            id,
+            d,
+            i,
+            drop,
+            *d as f64 / full.seconds,
+            *i as f64 / full.seconds
+        );
+        td += d;
+        ti += i;
+        tdrop += drop;
+    }
+    let full_fps = ti as f64 / full.seconds;
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>12.1} {:>12.1}",
+        "total",
+        td,
+        ti,
+        tdrop,
+        td as f64 / full.seconds,
+        full_fps
+    );
+    let mut lat = full.latencies_ms.clone();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    match (percentile(&lat, 0.5), percentile(&lat, 0.95)) {
+        (Some(p50), Some(p95)) => println!(
+            "alerts: {}   frame-to-alert latency p50 {:.0} ms, p95 {:.0} ms",
+            full.alerts, p50, p95
+        ),
+        _ => println!("alerts: {} (no latency sample)", full.alerts),
+    }
+    if let Some(r) = rss {
+        println!("peak RSS (full pipeline): {r:.0} MiB");
+    }
+
+    let dec = run_phase(&config, true, max)?;
+    let dec_frames: u64 = dec.per_camera.iter().map(|c| c.1).sum();
+    let dec_fps = dec_frames as f64 / dec.seconds;
+    println!(
+        "\n[decode-only] {:.1} s: {} frames, {:.1} frames/s",
+        dec.seconds, dec_frames, dec_fps
+    );
+
+    let (n, secs) = inference_only(&config, args.inference_seconds)?;
+    let inf_fps = n as f64 / secs;
+    println!("[inference-only] {secs:.1} s: {n} frames, {inf_fps:.1} frames/s");
+
+    let bound = dec_fps.min(inf_fps);
+    println!(
+        "\nfull / min(decode-only, inference-only) = {:.1} / {:.1} = {:.2}",
+        full_fps,
+        bound,
+        if bound > 0.0 { full_fps / bound } else { 0.0 }
+    );
+    Ok(())
+}

@@ -15,5 +15,6 @@ pub mod engine;
 pub mod frames;
 pub mod ingest;
 pub mod metrics;
+pub mod rtsp_server;
 pub mod rules;
 pub mod track;

@@ -1,1 +1,155 @@
-fn main() {}
+//! The `vigie` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use vigie::alerts::{AlertBus, Journal};
+use vigie::config::Config;
+use vigie::delivery::{self, AppState};
+use vigie::engine::{Engine, EngineOptions};
+use vigie::metrics::Metrics;
+
+#[derive(Parser)]
+#[command(name = "vigie", version, about = "Real-time video analytics for supervision centres: every alert goes to a human operator.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine: cameras, detection, rules, journal, HTTP API and console.
+    Run {
+        /// Configuration file (TOML).
+        config: PathBuf,
+    },
+    /// Validate a configuration file without opening any camera; lists every error.
+    CheckConfig { config: PathBuf },
+    /// Measure throughput: N copies of a clip through the full pipeline, then decode-only and
+    /// inference-only on the same machine in the same run.
+    Bench(vigie::bench::BenchArgs),
+    /// Serve a video file over RTSP (H.264 or H.265), looping, for tests and demonstrations.
+    ServeRtsp(vigie::rtsp_server::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::CheckConfig { config } => return check_config(config),
+        Command::Bench(args) => vigie::bench::run(&args).map_err(anyhow::Error::from),
+        Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigie: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn check_config(path: PathBuf) -> ExitCode {
+    match Config::load(&path) {
+        Ok(cfg) => {
+            let zones: usize = cfg.cameras.iter().map(|c| c.zones.len()).sum();
+            let rules: usize = cfg.cameras.iter().map(|c| c.rules.len()).sum();
+            println!(
+                "{}: ok ({} camera{}, {} zone{}, {} rule{})",
+                path.display(),
+                cfg.cameras.len(),
+                plural(cfg.cameras.len()),
+                zones,
+                plural(zones),
+                rules,
+                plural(rules)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn run(config_path: PathBuf) -> Result<()> {
+    let config = Config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let journal_path = config.resolve(&config.journal.path);
+    let journal = Arc::new(
+        Journal::open(&journal_path)
+            .with_context(|| format!("opening the journal {}", journal_path.display()))?,
+    );
+    let metrics = Metrics::new();
+    let bus = AlertBus::new(journal.clone(), metrics.clone(), 1024);
+    let engine = Engine::start(&config, bus.clone(), metrics.clone(), EngineOptions::default())
+        .context("starting the engine")?;
+
+    let addr: SocketAddr = config
+        .listen_addr()
+        .context("server.listen is not an address")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let cameras = Arc::new(RwLock::new(engine.statuses()));
+    let state = AppState::new(journal.clone(), bus, cameras, metrics, Instant::now());
+    let served = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let local = listener.local_addr().context("local address")?;
+        // The one line a user or a test looks for.
+        println!("Vigie console: http://{local}/");
+        tracing::info!(%local, "HTTP API and console listening");
+        delivery::serve(listener, state, shutdown_signal())
+            .await
+            .context("HTTP server")
+    });
+    engine.shutdown();
+    drop(journal);
+    served
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

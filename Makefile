@@ -1,0 +1,34 @@
+# Vigie: `make demo` and `make test` are the two commands for a fresh Debian 12 machine.
+SHELL := /bin/bash
+ORT_DYLIB_PATH ?= $(CURDIR)/.deps/onnxruntime/onnxruntime/capi/libonnxruntime.so.1.31.1
+VIGIE_CLIP ?= $(CURDIR)/.deps/media/vtest.avi
+export ORT_DYLIB_PATH VIGIE_CLIP
+CARGO ?= cargo
+
+.PHONY: setup build demo test bench check-config fmt clippy
+
+setup:
+	@bash deploy/setup.sh
+
+build: setup
+	$(CARGO) build --release --locked
+
+# Runs the engine on the real clip with the bundled model; prints the console URL.
+demo: build
+	@mkdir -p var
+	./target/release/vigie check-config deploy/demo.toml
+	./target/release/vigie run deploy/demo.toml
+
+# Unit tests, golden detector tests, and end-to-end tests of the real binary on real footage.
+test: setup
+	$(CARGO) build --release --locked --all-targets
+	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=1
+
+bench: build
+	./target/release/vigie bench --clip $(VIGIE_CLIP) --cameras 4
+
+check-config: build
+	./target/release/vigie check-config deploy/vigie.example.toml
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,167 @@
+//! Camera sources as written in the config, and the redaction of credentials.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where a camera's images come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A video file (any container and codec GStreamer's decodebin knows).
+    File { path: PathBuf },
+    /// An RTSP camera (H.264, H.265, MJPEG… through decodebin).
+    Rtsp { url: String },
+    /// A synthetic test pattern (`videotestsrc` pattern name, e.g. `ball`, `smpte`).
+    Test { pattern: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl RtspTransport {
+    pub fn as_gst(self) -> &'static str {
+        match self {
+            RtspTransport::Tcp => "tcp",
+            RtspTransport::Udp => "udp",
+        }
+    }
+}
+
+const TEST_PATTERNS: &[&str] = &[
+    "smpte", "snow", "black", "white", "red", "green", "blue", "checkers-1", "checkers-2",
+    "checkers-4", "checkers-8", "circular", "blink", "smpte75", "zone-plate", "gamut",
+    "chroma-zone-plate", "solid-color", "ball", "smpte100", "bar", "pinwheel", "spokes",
+    "gradient", "colors",
+];
+
+impl Source {
+    /// Parses `rtsp://…`, `rtsps://…`, `file:PATH`, `test:PATTERN`, or a plain path (relative
+    /// paths are relative to `base`). The error is a sentence for the operator.
+    pub fn parse(s: &str, base: &Path) -> Result<Source, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("the source is empty".into());
+        }
+        if let Some(rest) = s.strip_prefix("test:") {
+            return if TEST_PATTERNS.contains(&rest) {
+                Ok(Source::Test {
+                    pattern: rest.to_string(),
+                })
+            } else {
+                Err(format!(
+                    "unknown test pattern `{rest}` (known: {})",
+                    TEST_PATTERNS.join(", ")
+                ))
+            };
+        }
+        if s.starts_with("rtsp://") || s.starts_with("rtsps://") {
+            let host = s.split("://").nth(1).unwrap_or("");
+            let host = host.rsplit('@').next().unwrap_or("");
+            if host.is_empty() || host.starts_with('/') {
+                return Err(format!("`{}` has no host", redact_url(s)));
+            }
+            return Ok(Source::Rtsp { url: s.to_string() });
+        }
+        let path = if let Some(rest) = s.strip_prefix("file://") {
+            PathBuf::from(rest)
+        } else if let Some(rest) = s.strip_prefix("file:") {
+            PathBuf::from(rest)
+        } else if s.contains("://") {
+            let scheme = s.split("://").next().unwrap_or("");
+            return Err(format!(
+                "unsupported scheme `{scheme}` (use rtsp://, rtsps://, file: or test:)"
+            ));
+        } else {
+            PathBuf::from(s)
+        };
+        Ok(Source::File {
+            path: super::resolve(base, &path),
+        })
+    }
+
+    /// The source as it may be shown or logged: never with credentials.
+    pub fn redacted(&self) -> String {
+        match self {
+            Source::File { path } => format!("file:{}", path.display()),
+            Source::Rtsp { url } => redact_url(url),
+            Source::Test { pattern } => format!("test:{pattern}"),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Rtsp { .. })
+    }
+}
+
+/// Replaces `user:password@` in a URL by `***@`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => format!(
+            "{}://***@{}{}",
+            &url[..scheme_end],
+            &authority[at + 1..],
+            &rest[authority_end..]
+        ),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact_url("rtsp://admin:s3cr3t@10.0.0.5:554/stream1"),
+            "rtsp://***@10.0.0.5:554/stream1"
+        );
+        assert_eq!(
+            redact_url("rtsp://10.0.0.5/stream1"),
+            "rtsp://10.0.0.5/stream1"
+        );
+        let src = Source::parse("rtsp://u:p@cam/x", Path::new("/")).unwrap();
+        assert!(!src.redacted().contains("p@"));
+        assert!(!format!("{}", src.redacted()).contains(":p"));
+    }
+
+    #[test]
+    fn sources_parse() {
+        let base = Path::new("/etc/vigie");
+        assert_eq!(
+            Source::parse("clip.avi", base).unwrap(),
+            Source::File {
+                path: PathBuf::from("/etc/vigie/clip.avi")
+            }
+        );
+        assert_eq!(
+            Source::parse("file:/data/c.mp4", base).unwrap(),
+            Source::File {
+                path: PathBuf::from("/data/c.mp4")
+            }
+        );
+        assert!(matches!(
+            Source::parse("test:ball", base).unwrap(),
+            Source::Test { .. }
+        ));
+        assert!(Source::parse("test:nope", base).is_err());
+        assert!(Source::parse("http://x/y", base)
+            .unwrap_err()
+            .contains("unsupported scheme"));
+        assert!(Source::parse("rtsp://", base).is_err());
+        assert!(Source::parse("rtsp://u:p@/x", base)
+            .unwrap_err()
+            .contains("***"));
+    }
+}

@@ -1,0 +1,167 @@
+//! GStreamer launch descriptions, rendered from the templates in `pipelines/` (embedded in the
+//! binary so it runs from anywhere).
+
+use crate::config::{RtspTransport, Source};
+
+const FILE_TEMPLATE: &str = include_str!("../../pipelines/file.pipeline");
+const RTSP_TEMPLATE: &str = include_str!("../../pipelines/rtsp.pipeline");
+const TEST_TEMPLATE: &str = include_str!("../../pipelines/test.pipeline");
+
+/// What a pipeline needs to know about its camera.
+#[derive(Debug, Clone)]
+pub struct PipelineParams {
+    pub source: Source,
+    pub rtsp_transport: RtspTransport,
+    /// Frames per second handed on to detection; 0 = every decoded frame.
+    pub detect_fps: f32,
+    /// Output size (the detector's input).
+    pub width: u32,
+    pub height: u32,
+    /// Play a file at its own frame rate (true) or as fast as possible (false).
+    pub realtime: bool,
+}
+
+impl PipelineParams {
+    /// `true` when frames are pulled with back-pressure (a file read as fast as possible) rather
+    /// than pushed from the streaming thread into a drop-oldest queue.
+    pub fn pull_mode(&self) -> bool {
+        matches!(self.source, Source::File { .. }) && !self.realtime
+    }
+}
+
+/// Quotes a value for gst-launch syntax.
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Strips comments and joins the template's lines.
+fn template_body(t: &str) -> String {
+    t.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Renders the launch description for one camera.
+pub fn launch_description(p: &PipelineParams) -> String {
+    let (template, fills): (&str, Vec<(&str, String)>) = match &p.source {
+        Source::File { path } => (
+            FILE_TEMPLATE,
+            vec![("{location}", quote(&path.to_string_lossy()))],
+        ),
+        Source::Rtsp { url } => (
+            RTSP_TEMPLATE,
+            vec![
+                ("{location}", quote(url)),
+                ("{protocols}", p.rtsp_transport.as_gst().to_string()),
+                ("{latency_ms}", "200".to_string()),
+            ],
+        ),
+        Source::Test { pattern } => (TEST_TEMPLATE, vec![("{pattern}", pattern.clone())]),
+    };
+    let rate = if p.detect_fps > 0.0 {
+        // videorate's max-rate is an integer: round up so the configured rate is reached.
+        format!(
+            "videorate name=rate drop-only=true max-rate={}",
+            p.detect_fps.ceil().max(1.0) as u32
+        )
+    } else {
+        "identity name=rate silent=true".to_string()
+    };
+    let appsink = if p.pull_mode() {
+        // Back-pressure: the decoder waits for the detector, nothing is dropped.
+        "sync=false max-buffers=2 drop=false emit-signals=false"
+    } else if matches!(p.source, Source::File { .. }) {
+        // A file played as if it were a camera: at its own rate.
+        "sync=true max-buffers=2 drop=true emit-signals=false"
+    } else {
+        "sync=false max-buffers=2 drop=true emit-signals=false"
+    };
+    let mut out = template_body(template);
+    for (k, v) in fills {
+        out = out.replace(k, &v);
+    }
+    out.replace("{rate}", &rate)
+        .replace("{width}", &p.width.to_string())
+        .replace("{height}", &p.height.to_string())
+        .replace("{appsink}", appsink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn params(source: Source) -> PipelineParams {
+        PipelineParams {
+            source,
+            rtsp_transport: RtspTransport::Tcp,
+            detect_fps: 5.0,
+            width: 416,
+            height: 416,
+            realtime: true,
+        }
+    }
+
+    #[test]
+    fn templates_render_without_placeholders() {
+        for src in [
+            Source::File {
+                path: PathBuf::from("/data/a \"b\".avi"),
+            },
+            Source::Rtsp {
+                url: "rtsp://127.0.0.1:8554/cam".into(),
+            },
+            Source::Test {
+                pattern: "ball".into(),
+            },
+        ] {
+            let d = launch_description(&params(src));
+            assert!(!d.contains('{'), "{d}");
+            assert!(!d.contains('#'), "{d}");
+            // Scale before colour conversion.
+            let scale = d.find("videoscale").unwrap();
+            let convert = d.find("videoconvert").unwrap();
+            assert!(scale < convert, "{d}");
+            assert!(d.contains("width=416,height=416"), "{d}");
+            assert!(d.contains("max-rate=5"), "{d}");
+        }
+    }
+
+    #[test]
+    fn quotes_are_escaped_and_transport_is_set() {
+        let d = launch_description(&params(Source::File {
+            path: PathBuf::from("/data/a \"b\".avi"),
+        }));
+        assert!(d.contains(r#"location="/data/a \"b\".avi""#), "{d}");
+        let mut p = params(Source::Rtsp {
+            url: "rtsp://h/x".into(),
+        });
+        p.rtsp_transport = RtspTransport::Udp;
+        p.detect_fps = 0.0;
+        let d = launch_description(&p);
+        assert!(d.contains("protocols=udp"), "{d}");
+        assert!(d.contains("identity name=rate"), "{d}");
+    }
+
+    #[test]
+    fn every_template_parses_in_gstreamer() {
+        gstreamer::init().unwrap();
+        for src in [
+            Source::Rtsp {
+                url: "rtsp://127.0.0.1:1/none".into(),
+            },
+            Source::Test {
+                pattern: "ball".into(),
+            },
+            Source::File {
+                path: PathBuf::from("/nonexistent.avi"),
+            },
+        ] {
+            let d = launch_description(&params(src));
+            gstreamer::parse::launch(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+        }
+    }
+}

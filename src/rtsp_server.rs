@@ -1,0 +1,88 @@
+//! A small RTSP server (gst-rtsp-server) that serves a video file as a camera would: H.264,
+//! H.265 or MJPEG over RTP, at the file's own rate. Used by the ingest tests and for demos.
+//!
+//! Each client gets its own media (a non-shared factory): gst-rtsp-server 1.22 can abort with a
+//! shared factory when clients connect at the same instant. A client reaching the end of the clip
+//! gets end-of-stream, as a camera that goes away would send.
+
+use std::path::PathBuf;
+
+use gstreamer as gst;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    H264,
+    H265,
+    Mjpeg,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Video file to serve.
+    #[arg(long)]
+    pub clip: PathBuf,
+    /// TCP port of the RTSP server (0 picks a free one; the URL is printed).
+    #[arg(long, default_value_t = 8554)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: String,
+    /// Path of the stream.
+    #[arg(long, default_value = "/cam")]
+    pub mount: String,
+    #[arg(long, value_enum, default_value_t = Codec::H264)]
+    pub codec: Codec,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("GStreamer: {0}")]
+    Gst(String),
+    #[error("clip {0} does not exist")]
+    NoClip(PathBuf),
+    #[error("the RTSP server could not listen on {0}")]
+    Attach(String),
+}
+
+/// The launch line of the media for one client.
+pub fn media_launch(clip: &str, codec: Codec) -> String {
+    let clip = clip.replace('\\', "\\\\").replace('"', "\\\"");
+    let enc = match codec {
+        Codec::H264 => "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 bitrate=1500 ! video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=1",
+        Codec::H265 => "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=10 bitrate=1500 ! rtph265pay name=pay0 pt=96 config-interval=1",
+        Codec::Mjpeg => "jpegenc quality=80 ! rtpjpegpay name=pay0 pt=26",
+    };
+    format!("( filesrc location=\"{clip}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! {enc} )")
+}
+
+/// Serves until the process is killed.
+pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
+    if !args.clip.is_file() {
+        return Err(ServeError::NoClip(args.clip.clone()));
+    }
+    gst::init().map_err(|e| ServeError::Gst(e.to_string()))?;
+    let main_loop = gstreamer::glib::MainLoop::new(None, false);
+    let server = rtsp::RTSPServer::new();
+    server.set_address(&args.address);
+    server.set_service(&args.port.to_string());
+    let mounts = server
+        .mount_points()
+        .ok_or_else(|| ServeError::Gst("no mount points".into()))?;
+    let factory = rtsp::RTSPMediaFactory::new();
+    factory.set_launch(&media_launch(&args.clip.to_string_lossy(), args.codec));
+    factory.set_shared(false);
+    mounts.add_factory(&args.mount, factory);
+    let _source = server
+        .attach(None)
+        .map_err(|e| ServeError::Attach(format!("{}:{} ({e})", args.address, args.port)))?;
+    println!(
+        "RTSP server: rtsp://{}:{}{}",
+        args.address,
+        server.bound_port(),
+        args.mount
+    );
+    main_loop.run();
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Bad input gets a clear error, nothing is lost, the rest keeps running.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn check_config_lists_every_error_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}colour = \"red\"\n[[cameras]]\nid = \"a\"\nsource = \"/nonexistent/clip.avi\"\n\
+             [[cameras.zones]]\nid = \"z\"\npoints = [[0.1, 0.1], [0.2, 0.2]]\n\
+             [[cameras.rules]]\nid = \"r\"\ntype = \"intrusion\"\nzone = \"nowhere\"\nclasses = [\"dragon\"]\n",
+            header(dir.path())
+        ),
+    );
+    let out = Command::new(BIN).arg("check-config").arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "colour: unknown key",
+        "cameras[0].source: file /nonexistent/clip.avi does not exist",
+        "cameras[0].zones[0].points: a polygon needs at least 3 points",
+        "cameras[0].rules[0].zone: no zone `nowhere`",
+        "cameras[0].rules[0].classes[0]: `dragon` is not a class",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(err.contains(&cfg.to_string_lossy().to_string()), "the file is named:\n{err}");
+    // `run` refuses the same file before opening anything.
+    let out = Command::new(BIN).arg("run").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn the_example_and_demo_configs_pass_check_config() {
+    for name in ["deploy/demo.toml", "deploy/vigie.example.toml"] {
+        let out = Command::new(BIN).arg("check-config").arg(repo().join(name)).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_altered_model_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(repo().join("models/models.toml")).unwrap();
+    let altered = manifest.replace(
+        "a4e2cdb8fc3b3df222db17ccdf6c84f3b2e376b597fca38cdb748f70b3134a44",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    );
+    assert_ne!(manifest, altered, "the manifest names the model's sha256");
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("models.toml"), altered).unwrap();
+    std::os::unix::fs::symlink(
+        repo().join("models/nanodet-m-416.onnx"),
+        models.join("nanodet-m-416.onnx"),
+    )
+    .unwrap();
+    let text = format!("{}{}", header(dir.path()), clip_camera("a", &clip().to_string_lossy(), true, ""))
+        .replace(
+            &repo().join("models/models.toml").to_string_lossy().to_string(),
+            &models.join("models.toml").to_string_lossy(),
+        );
+    let cfg = write_config(dir.path(), &text);
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", ort_dylib())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nanodet-m-416.onnx") && err.contains("sha256"), "{err}");
+}
+
+#[test]
+fn a_broken_camera_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    // Real footage with a run of bytes overwritten in the middle.
+    let mut bytes = std::fs::read(clip()).unwrap();
+    let mid = bytes.len() / 3;
+    for (i, b) in bytes[mid..mid + 200_000].iter_mut().enumerate() {
+        *b = (i * 7919 % 251) as u8;
+    }
+    let corrupt = dir.path().join("corrupt.avi");
+    std::fs::write(&corrupt, bytes).unwrap();
+    // Not a video at all.
+    let garbage = dir.path().join("garbage.avi");
+    std::fs::write(&garbage, vec![0x42u8; 100_000]).unwrap();
+    let text = format!(
+        "{}{}{}{}{}",
+        header(dir.path()),
+        clip_camera("good", &clip().to_string_lossy(), false, "loop = true"),
+        clip_camera("corrupt", &corrupt.to_string_lossy(), false, ""),
+        clip_camera("garbage", &garbage.to_string_lossy(), false, ""),
+        // Nobody listens on this port of loopback.
+        clip_camera("unreachable", "rtsp://127.0.0.1:9/none", true, ""),
+    );
+    let cfg = write_config(dir.path(), &text);
+    let vigie = Vigie::start(&cfg);
+    let sse = Sse::connect(&vigie.base, None);
+    let alert = sse.next_alert(Duration::from_secs(90));
+    let state = |id: &str| -> serde_json::Value {
+        let cams = vigie.get_json("/api/cameras");
+        cams.as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let (_, a) = alert.unwrap_or_else(|| panic!("no alert from the good camera; log:\n{}", vigie.log()));
+    assert_eq!(a["camera_id"], "good");
+    // The unreachable camera is reported, with its error, and retried.
+    let unreachable = wait_for(Duration::from_secs(30), || {
+        let c = state("unreachable");
+        (c["state"] == "reconnecting" && c["last_error"].is_string()).then_some(c)
+    })
+    .unwrap_or_else(|| panic!("unreachable camera not reported: {}", state("unreachable")));
+    assert!(unreachable["restarts"].as_u64().is_some());
+    // The garbage file is reported as failing, not silently ignored.
+    let garbage = wait_for(Duration::from_secs(30), || {
+        let c = state("garbage");
+        c["last_error"].is_string().then_some(c)
+    })
+    .unwrap_or_else(|| panic!("garbage camera error not reported: {}", state("garbage")));
+    assert_ne!(garbage["state"], "live");
+    // The corrupted clip decoded at least part of its frames, without taking anything down.
+    let corrupt = wait_for(Duration::from_secs(60), || {
+        let c = state("corrupt");
+        (c["frames_decoded"].as_u64().unwrap_or(0) > 100).then_some(c)
+    });
+    assert!(corrupt.is_some(), "corrupt camera: {}", state("corrupt"));
+    // Still serving, still alive.
+    assert_eq!(vigie.get_json("/healthz")["status"], "ok");
+    assert!(state("good")["frames_inferred"].as_u64().unwrap() > 0);
+    let metrics = ureq::get(&format!("{}/metrics", vigie.base)).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains("vigie_ingest_camera_state{camera=\"unreachable\",state=\"reconnecting\"} 1"), "{metrics}");
+}

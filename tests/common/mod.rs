@@ -1,0 +1,305 @@
+//! Harness for the end-to-end tests: the real `vigie` binary, real footage, real HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vigie");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real pedestrian clip; `make test` fetches it (deploy/setup.sh).
+pub fn clip() -> PathBuf {
+    let p = std::env::var_os("VIGIE_CLIP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".deps/media/vtest.avi"));
+    assert!(
+        p.is_file(),
+        "the test clip {} is missing: run `make test` (deploy/setup.sh fetches it)",
+        p.display()
+    );
+    p
+}
+
+pub fn ort_dylib() -> String {
+    let p = std::env::var("ORT_DYLIB_PATH").unwrap_or_else(|_| {
+        repo()
+            .join(".deps/onnxruntime/onnxruntime/capi/libonnxruntime.so.1.31.1")
+            .to_string_lossy()
+            .into_owned()
+    });
+    assert!(
+        Path::new(&p).is_file(),
+        "ONNX Runtime {p} is missing: run `make test` (deploy/setup.sh installs it)"
+    );
+    p
+}
+
+/// The demo zone of vtest.avi: the paved square right of the lamp post.
+pub const ESPLANADE: &[[f32; 2]] = &[[0.57, 0.41], [1.0, 0.41], [1.0, 0.73], [0.78, 0.69], [0.57, 0.54]];
+
+pub fn polygon_toml(points: &[[f32; 2]]) -> String {
+    let pts: Vec<String> = points.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
+    format!("[{}]", pts.join(", "))
+}
+
+/// A config header: ephemeral port, journal in `dir`, the repository's model.
+pub fn header(dir: &Path) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = {:?}\n[detector]\nmanifest = {:?}\nworkers = 1\nintra_threads = 2\n",
+        dir.join("journal.db").to_string_lossy(),
+        repo().join("models/models.toml").to_string_lossy()
+    )
+}
+
+/// A camera reading the clip (as fast as possible unless `realtime`), with an intrusion rule on
+/// the esplanade.
+pub fn clip_camera(id: &str, source: &str, realtime: bool, extra: &str) -> String {
+    format!(
+        "[[cameras]]\nid = \"{id}\"\nname = \"Camera {id}\"\nsource = {source:?}\nrealtime = {realtime}\ndetect_fps = 5\n{extra}\n\
+         [[cameras.zones]]\nid = \"esplanade\"\npoints = {}\n\
+         [[cameras.rules]]\nid = \"esplanade-intrusion\"\ntype = \"intrusion\"\nzone = \"esplanade\"\nclasses = [\"person\"]\nmin_seconds = 1.0\ncooldown_seconds = 10\nmin_score = 0.4\n",
+        polygon_toml(ESPLANADE)
+    )
+}
+
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("vigie.toml");
+    std::fs::write(&p, text).expect("write config");
+    p
+}
+
+/// A running `vigie run`, killed when dropped.
+pub struct Vigie {
+    pub child: Child,
+    pub base: String,
+    pub stderr_log: PathBuf,
+}
+
+impl Vigie {
+    pub fn start(config: &Path) -> Vigie {
+        let log = config.with_extension("log");
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .arg(config)
+            .env("ORT_DYLIB_PATH", ort_dylib())
+            .env("VIGIE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start vigie");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("Vigie console: ") {
+                    let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => Vigie {
+                child,
+                base,
+                stderr_log: log,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "vigie did not print its console URL; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        ureq::get(&format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(10))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .into_json()
+            .expect("json")
+    }
+
+    /// Kills with SIGKILL: no clean shutdown at all.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits; returns the exit status code.
+    pub fn terminate(mut self) -> Option<i32> {
+        unsafe_kill(self.child.id() as i32, 15);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Vigie {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<i64>,
+    pub event: String,
+    pub data: String,
+}
+
+/// A live-stream client over a raw socket, events read on a thread.
+pub struct Sse {
+    rx: Receiver<SseEvent>,
+    stream: TcpStream,
+}
+
+impl Sse {
+    pub fn connect(base: &str, last_event_id: Option<i64>) -> Sse {
+        let hostport = base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(hostport).expect("connect");
+        let mut req = format!(
+            "GET /api/alerts/live HTTP/1.0\r\nHost: {hostport}\r\nAccept: text/event-stream\r\n"
+        );
+        if let Some(id) = last_event_id {
+            req.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        req.push_str("\r\n");
+        stream.write_all(req.as_bytes()).expect("send");
+        let reader = stream.try_clone().expect("clone");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(reader);
+            // Headers.
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            // Body: HTTP/1.0, so no chunked encoding, just the event stream until close.
+            let (mut id, mut event, mut data) = (None, String::new(), String::new());
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                let mut byte = [0u8; 1];
+                // Read one line.
+                loop {
+                    match r.read(&mut byte) {
+                        Ok(1) => {
+                            buf.push(byte[0]);
+                            if byte[0] == b'\n' {
+                                break;
+                            }
+                        }
+                        _ => return,
+                    }
+                }
+                let l = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+                if let Some(v) = l.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = l.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = l.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                } else if l.is_empty() && !data.is_empty() {
+                    let ev = SseEvent {
+                        id: id.take(),
+                        event: std::mem::take(&mut event),
+                        data: std::mem::take(&mut data),
+                    };
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Sse { rx, stream }
+    }
+
+    /// The next `alert` event within `timeout`.
+    pub fn next_alert(&self, timeout: Duration) -> Option<(i64, serde_json::Value)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(ev) if ev.event == "alert" => {
+                    let v: serde_json::Value = serde_json::from_str(&ev.data).expect("alert json");
+                    let id = ev.id.or_else(|| v["id"].as_i64()).expect("alert id");
+                    return Some((id, v));
+                }
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for Sse {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+pub fn point_in_polygon(p: (f32, f32), poly: &[[f32; 2]]) -> bool {
+    let mut inside = false;
+    let n = poly.len();
+    let mut j = n - 1;
+    for i in 0..n {
+        let (xi, yi) = (poly[i][0], poly[i][1]);
+        let (xj, yj) = (poly[j][0], poly[j][1]);
+        if (yi > p.1) != (yj > p.1) && p.0 < (xj - xi) * (p.1 - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// Waits until `f` returns Some, polling.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
