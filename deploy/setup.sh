@@ -22,7 +22,7 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients
   python3 python3-pip
 )
-if [ "${VIGIE_BROWSER:-1}" = 1 ]; then APT_PACKAGES+=(chromium); fi
+if [ "${VIGIE_BROWSER:-1}" = 1 ]; then APT_PACKAGES+=(chromium chromium-driver); fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -244,7 +244,7 @@ fn rule_engine(config: &Config, cam: &CameraConfig) -> RuleEngine {
             }
         })
         .collect();
-    RuleEngine::new(zones, rules)
+    RuleEngine::new(zones, rules).with_labels(config.labels.clone())
 }
 
 fn worker(

@@ -151,10 +151,7 @@ impl CameraStatus {
         let (fps_decoded, fps_inferred) = match samples.front() {
             Some((t0, d0, i0)) if now.duration_since(*t0).as_secs_f64() >= 0.5 => {
                 let dt = now.duration_since(*t0).as_secs_f64();
-                (
-                    (decoded - d0) as f64 / dt,
-                    (inferred - i0) as f64 / dt,
-                )
+                ((decoded - d0) as f64 / dt, (inferred - i0) as f64 / dt)
             }
             _ => {
                 // Not enough history yet: average since start.

@@ -260,6 +260,7 @@ struct IntrusionState {
 /// Evaluates the rules of one camera on its tracks.
 #[derive(Debug, Clone)]
 pub struct RuleEngine {
+    labels: Vec<String>,
     zones: Vec<Zone>,
     bounds: Vec<Option<Bounds>>,
     rules: Vec<IntrusionState>,
@@ -279,6 +280,12 @@ impl RuleEngine {
     /// Build the engine. Never fails: a rule whose zone index is out of range is ignored (with a
     /// warning), a zone with a degenerate polygon never contains anything, negative or non-finite
     /// durations count as 0. Use [`validate`] first to report such problems.
+    /// Names classes in explanations (the model's labels, by class id).
+    pub fn with_labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
     pub fn new(zones: Vec<Zone>, rules: Vec<RuleSpec>) -> Self {
         let bounds = zones.iter().map(|z| Bounds::of(&z.polygon)).collect();
         let mut states = Vec::with_capacity(rules.len());
@@ -305,6 +312,7 @@ impl RuleEngine {
             }
         }
         RuleEngine {
+            labels: Vec::new(),
             zones,
             bounds,
             rules: states,
@@ -399,11 +407,14 @@ impl RuleEngine {
                     t_ns,
                     dwell_seconds,
                     explanation: format!(
-                        "Intrusion rule '{}': an object of class {} (track {}, score {:.2}) has \
+                        "Intrusion rule '{}': a {} (track {}, score {:.2}) has \
                          stood inside zone '{}' ({}) for {:.1} s; threshold {:.1} s, minimum \
                          score {:.2}, one alert per entry, zone cooldown {:.0} s.",
                         st.rule.id,
-                        track.class_id,
+                        self.labels
+                            .get(usize::from(track.class_id))
+                            .cloned()
+                            .unwrap_or_else(|| format!("object of class {}", track.class_id)),
                         track.id,
                         track.score,
                         zone.name,
