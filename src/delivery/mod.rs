@@ -1,1 +1,489 @@
-//! HTTP delivery: REST, live stream, console, metrics. (Being written.)
+//! HTTP delivery: the REST API over the alert journal, the live alert stream (Server-Sent
+//! Events), the operator console, camera status, health and Prometheus metrics.
+//!
+//! Recording a decision is the only write, and it only records: the engine never acts on its own.
+
+mod live;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::alerts::{AlertBus, DecisionInput, DecisionKind, Journal, JournalError};
+use crate::ingest::{CameraSnapshot, CameraStatus};
+use crate::metrics::Metrics;
+
+pub use live::{LiveFeed, LiveItem};
+
+/// The operator console, one self-contained page (no CDN: the machine is offline).
+pub const CONSOLE_HTML: &str = include_str!("console.html");
+
+/// Default and largest page sizes of `GET /api/alerts`.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+
+/// Settings of the live stream.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveConfig {
+    /// Interval of SSE keep-alive comments.
+    pub keep_alive: Duration,
+    /// Alerts read from the journal at a time when a console catches up.
+    pub catchup_page: u32,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            keep_alive: Duration::from_secs(10),
+            catchup_page: 200,
+        }
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub journal: Arc<Journal>,
+    pub bus: AlertBus,
+    pub cameras: Arc<RwLock<Vec<Arc<CameraStatus>>>>,
+    pub metrics: Metrics,
+    pub started: Instant,
+    pub live: LiveConfig,
+    /// Set by [`serve`] when it shuts down, so live streams end and connections drain.
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// State over `bus` (its journal and metrics) and the cameras' shared status.
+    pub fn new(bus: AlertBus, cameras: Arc<RwLock<Vec<Arc<CameraStatus>>>>) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        AppState {
+            journal: bus.journal().clone(),
+            metrics: bus.metrics().clone(),
+            bus,
+            cameras,
+            started: Instant::now(),
+            live: LiveConfig::default(),
+            shutdown: Arc::new(shutdown),
+        }
+    }
+
+    pub fn with_live_config(mut self, live: LiveConfig) -> Self {
+        self.live = live;
+        self
+    }
+
+    /// Ends every open live stream (they also end when [`serve`]'s shutdown future completes).
+    pub fn close_live_streams(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    fn camera_snapshots(&self) -> Vec<CameraSnapshot> {
+        // A poisoned lock only means a panic elsewhere; the list itself is intact.
+        let cameras = self.cameras.read().unwrap_or_else(|e| e.into_inner());
+        cameras.iter().map(|c| c.snapshot()).collect()
+    }
+}
+
+/// The whole HTTP API and console.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(console))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/cameras", get(cameras))
+        .route("/api/alerts", get(list_alerts))
+        .route("/api/alerts/live", get(live_alerts))
+        .route("/api/alerts/{id}", get(get_alert))
+        .route("/api/alerts/{id}/snapshot.jpg", get(snapshot))
+        .route("/api/alerts/{id}/decisions", get(decisions))
+        .route("/api/alerts/{id}/decision", post(decide))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then ends the live streams and
+/// waits for open requests to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let closer = state.clone();
+    let signal = async move {
+        shutdown.await;
+        closer.close_live_streams();
+    };
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .await
+}
+
+/// An error answer: `{"error": "..."}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<JournalError> for ApiError {
+    fn from(e: JournalError) -> Self {
+        match e {
+            JournalError::NotFound(id) => ApiError::not_found(format!("alert {id} not found")),
+            JournalError::Invalid(reason) => ApiError::unprocessable(reason),
+            other => {
+                tracing::error!(error = %other, "alert journal failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+/// Runs a journal call off the async workers.
+async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, JournalError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("journal task failed: {e}"),
+        )),
+    }
+}
+
+fn parse_alert_id(raw: &str) -> Result<i64, ApiError> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::bad_request(format!(
+            "alert id must be a positive integer, got {raw:?}"
+        ))),
+    }
+}
+
+fn query_params(
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
+}
+
+async fn console() -> impl IntoResponse {
+    (
+        [
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                 script-src 'self' 'unsafe-inline'; connect-src 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        Html(CONSOLE_HTML),
+    )
+}
+
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": "ok",
+        "uptime_seconds": state.started.elapsed().as_secs_f64(),
+    }))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+async fn cameras(State(state): State<AppState>) -> Json<Vec<CameraSnapshot>> {
+    Json(state.camera_snapshots())
+}
+
+async fn list_alerts(
+    State(state): State<AppState>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query_params(query)?;
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}, got {raw:?}"
+                )))
+            }
+        },
+    };
+    let before = match q.get("before") {
+        None => None,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "before must be a positive alert id, got {raw:?}"
+                )))
+            }
+        },
+    };
+    let journal = state.journal.clone();
+    // One more than asked tells whether an older page exists.
+    let mut alerts = blocking(move || journal.list(before, limit + 1)).await?;
+    let next_before = if alerts.len() > limit as usize {
+        alerts.truncate(limit as usize);
+        alerts.last().map(|a| a.id)
+    } else {
+        None
+    };
+    Ok(Json(
+        json!({ "alerts": alerts, "next_before": next_before }),
+    ))
+}
+
+async fn get_alert(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<crate::alerts::Alert>, ApiError> {
+    let id = parse_alert_id(&raw)?;
+    let journal = state.journal.clone();
+    blocking(move || journal.get(id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("alert {id} not found")))
+}
+
+async fn snapshot(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_alert_id(&raw)?;
+    let journal = state.journal.clone();
+    let jpeg = blocking(move || journal.snapshot(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("alert {id} not found or has no snapshot")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            // A snapshot never changes once journaled.
+            (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+async fn decisions(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_alert_id(&raw)?;
+    let journal = state.journal.clone();
+    let history = blocking(move || journal.decisions(id)).await?;
+    Ok(Json(json!({ "alert_id": id, "decisions": history })))
+}
+
+/// Body of `POST /api/alerts/{id}/decision`.
+#[derive(Debug, Deserialize)]
+struct DecisionBody {
+    decision: Option<String>,
+    operator: Option<String>,
+    comment: Option<String>,
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Result<Json<crate::alerts::Alert>, ApiError> {
+    let id = parse_alert_id(&raw)?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            format!("invalid decision body: {}", e.body_text()),
+        )
+    })?;
+    let decision = match body.decision.as_deref() {
+        None => {
+            return Err(ApiError::unprocessable(
+                "decision is required: \"confirmed\" or \"false_alarm\"",
+            ))
+        }
+        Some(raw) => DecisionKind::parse(raw).ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "unknown decision {raw:?}: expected \"confirmed\" or \"false_alarm\""
+            ))
+        })?,
+    };
+    let operator = body
+        .operator
+        .ok_or_else(|| ApiError::unprocessable("operator is required"))?;
+    let input = DecisionInput {
+        decision,
+        operator,
+        comment: body.comment,
+    };
+    let bus = state.bus.clone();
+    let alert = blocking(move || bus.decide(id, &input)).await?;
+    tracing::info!(
+        alert = id,
+        decision = decision.as_str(),
+        operator = alert
+            .decision
+            .as_ref()
+            .map(|d| d.operator.as_str())
+            .unwrap_or(""),
+        "operator decision recorded"
+    );
+    Ok(Json((*alert).clone()))
+}
+
+/// `GET /api/alerts/live`: every alert after the last one the console saw (the `Last-Event-ID`
+/// header, else `?after=`, else only alerts from now on), then live ones, each exactly once.
+async fn live_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query_params(query)?;
+    let from_header = match headers.get("last-event-id") {
+        None => None,
+        Some(value) => {
+            let text = value.to_str().unwrap_or("").trim();
+            if text.is_empty() {
+                None
+            } else {
+                Some(parse_resume(text).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Last-Event-ID must be an alert id, got {text:?}"
+                    ))
+                })?)
+            }
+        }
+    };
+    let from_query = match q.get("after") {
+        None => None,
+        Some(raw) => Some(parse_resume(raw).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "after must be an alert id (0 or more), got {raw:?}"
+            ))
+        })?),
+    };
+    // Subscribe before reading the journal: nothing published in between can be missed.
+    let mut feed = LiveFeed::subscribe(
+        &state.bus,
+        state.live.catchup_page,
+        state.shutdown.subscribe(),
+    );
+    let start = match from_header.or(from_query) {
+        Some(id) => id,
+        None => {
+            let journal = state.journal.clone();
+            blocking(move || journal.last_id()).await?
+        }
+    };
+    feed.start_after(start);
+    let delivered = state.metrics.alerts_delivered.with_label_values(&["sse"]);
+    let hello = Event::default()
+        .retry(Duration::from_secs(2))
+        .comment("vigie live alerts");
+    let events = stream::once(async move { hello })
+        .chain(feed.into_stream().map(move |item| {
+            if matches!(item, LiveItem::Alert(_)) {
+                delivered.inc();
+            }
+            to_event(&item)
+        }))
+        .map(Ok::<_, Infallible>);
+    let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(state.live.keep_alive));
+    Ok((
+        [(
+            header::HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        )],
+        sse,
+    )
+        .into_response())
+}
+
+fn parse_resume(raw: &str) -> Option<i64> {
+    raw.trim().parse::<i64>().ok().filter(|id| *id >= 0)
+}
+
+fn to_event(item: &LiveItem) -> Event {
+    let (kind, alert) = match item {
+        LiveItem::Alert(a) => ("alert", a),
+        LiveItem::Decision(a) => ("decision", a),
+    };
+    let event = Event::default().event(kind);
+    // Only alerts carry an id: the browser's Last-Event-ID is the last alert it saw.
+    let event = match item {
+        LiveItem::Alert(a) => event.id(a.id.to_string()),
+        LiveItem::Decision(_) => event,
+    };
+    match event.json_data(&**alert) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(alert = alert.id, error = %e, "cannot serialise alert for SSE");
+            Event::default().comment(format!("alert {} could not be serialised", alert.id))
+        }
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} not allowed on {}", uri.path()),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,712 @@
+//! The alert journal: one SQLite file in WAL mode with `synchronous=FULL`, so an alert is on disk
+//! when `insert` returns and survives a crash of the process or the machine.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{
+    Alert, AlertBox, AlertStatus, Decision, DecisionInput, DecisionKind, NewAlert, MAX_COMMENT_LEN,
+    MAX_OPERATOR_LEN,
+};
+
+/// Schema version written to `PRAGMA user_version`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot create the journal directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the alert journal {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("alert journal {path} has schema version {found}, newer than this build supports ({supported})")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("alert journal {path} is not in WAL mode (journal_mode={mode})")]
+    NotWal { path: PathBuf, mode: String },
+    #[error("alert {0} not found")]
+    NotFound(i64),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("alert journal holds an unreadable row: {0}")]
+    Corrupt(String),
+    #[error("alert journal error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The alert journal. `Send + Sync`: one connection behind a mutex (SQLite serialises writers
+/// anyway, and every call is short).
+pub struct Journal {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    camera_id TEXT NOT NULL,
+    camera_name TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    zone_id TEXT,
+    frame_time_ms INTEGER NOT NULL,
+    stream_ts_ns INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    track_id INTEGER,
+    boxes TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    snapshot BLOB,
+    status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'confirmed', 'false_alarm'))
+);
+CREATE TABLE decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id INTEGER NOT NULL REFERENCES alerts(id),
+    decision TEXT NOT NULL CHECK (decision IN ('confirmed', 'false_alarm')),
+    operator TEXT NOT NULL,
+    comment TEXT,
+    decided_at_ms INTEGER NOT NULL
+);
+CREATE INDEX decisions_by_alert ON decisions(alert_id, id);
+CREATE TRIGGER decisions_append_only_update BEFORE UPDATE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+";
+
+/// Alert columns plus the latest decision (LEFT JOIN), in the order `alert_from_row` reads them.
+const SELECT_ALERT: &str = "
+SELECT a.id, a.camera_id, a.camera_name, a.rule_id, a.event_type, a.zone_id, a.frame_time_ms,
+       a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes, a.explanation,
+       a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
+       d.id, d.decision, d.operator, d.comment, d.decided_at_ms
+FROM alerts a
+LEFT JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE alert_id = a.id)
+";
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn u64_to_sql(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.to_string().into())
+}
+
+fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
+    let id: i64 = row.get(0)?;
+    let boxes_json: String = row.get(11)?;
+    let boxes: Vec<AlertBox> = serde_json::from_str(&boxes_json)
+        .map_err(|e| corrupt(format!("alert {id}: boxes: {e}")))?;
+    let status_text: String = row.get(13)?;
+    let status = AlertStatus::parse(&status_text)
+        .ok_or_else(|| corrupt(format!("alert {id}: unknown status {status_text:?}")))?;
+    let has_snapshot: bool = row.get(14)?;
+    let decision = match row.get::<_, Option<i64>>(15)? {
+        None => None,
+        Some(decision_id) => {
+            let kind: String = row.get(16)?;
+            Some(Decision {
+                id: decision_id,
+                alert_id: id,
+                decision: DecisionKind::parse(&kind).ok_or_else(|| {
+                    corrupt(format!("decision {decision_id}: unknown decision {kind:?}"))
+                })?,
+                operator: row.get(17)?,
+                comment: row.get(18)?,
+                decided_at_ms: row.get(19)?,
+            })
+        }
+    };
+    let stream_ts: i64 = row.get(7)?;
+    let track: Option<i64> = row.get(10)?;
+    let confidence: f64 = row.get(9)?;
+    Ok(Alert {
+        id,
+        camera_id: row.get(1)?,
+        camera_name: row.get(2)?,
+        rule_id: row.get(3)?,
+        event_type: row.get(4)?,
+        zone_id: row.get(5)?,
+        frame_time_ms: row.get(6)?,
+        stream_ts_ns: u64::try_from(stream_ts).unwrap_or(0),
+        created_at_ms: row.get(8)?,
+        confidence: confidence as f32,
+        track_id: track.map(|t| u64::try_from(t).unwrap_or(0)),
+        boxes,
+        explanation: row.get(12)?,
+        status,
+        snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
+        decision,
+    })
+}
+
+fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<Decision> {
+    let id: i64 = row.get(0)?;
+    let kind: String = row.get(2)?;
+    Ok(Decision {
+        id,
+        alert_id: row.get(1)?,
+        decision: DecisionKind::parse(&kind)
+            .ok_or_else(|| corrupt(format!("decision {id}: unknown decision {kind:?}")))?,
+        operator: row.get(3)?,
+        comment: row.get(4)?,
+        decided_at_ms: row.get(5)?,
+    })
+}
+
+/// Maps row-decoding failures raised by `corrupt` to `JournalError::Corrupt`.
+fn map_err(e: rusqlite::Error) -> JournalError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(_, _, inner) => {
+            JournalError::Corrupt(inner.to_string())
+        }
+        other => JournalError::Sqlite(other),
+    }
+}
+
+fn validate_new(new: &NewAlert) -> Result<(), JournalError> {
+    for (name, value) in [
+        ("camera_id", &new.camera_id),
+        ("rule_id", &new.rule_id),
+        ("event_type", &new.event_type),
+    ] {
+        if value.trim().is_empty() {
+            return Err(JournalError::Invalid(format!("{name} is empty")));
+        }
+    }
+    if !new.confidence.is_finite() {
+        return Err(JournalError::Invalid(
+            "confidence is not a finite number".into(),
+        ));
+    }
+    for b in &new.boxes {
+        if !b.score.is_finite() || b.bbox.iter().any(|v| !v.is_finite()) {
+            return Err(JournalError::Invalid(format!(
+                "box {:?} has a non-finite score or coordinate",
+                b.label
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Trims and checks an operator's decision; returns (operator, comment).
+fn validate_decision(input: &DecisionInput) -> Result<(String, Option<String>), JournalError> {
+    let operator = input.operator.trim();
+    if operator.is_empty() {
+        return Err(JournalError::Invalid("operator name is required".into()));
+    }
+    if operator.chars().count() > MAX_OPERATOR_LEN {
+        return Err(JournalError::Invalid(format!(
+            "operator name is longer than {MAX_OPERATOR_LEN} characters"
+        )));
+    }
+    if operator.chars().any(char::is_control) {
+        return Err(JournalError::Invalid(
+            "operator name contains control characters".into(),
+        ));
+    }
+    let comment = match input.comment.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(c) if c.chars().count() > MAX_COMMENT_LEN => {
+            return Err(JournalError::Invalid(format!(
+                "comment is longer than {MAX_COMMENT_LEN} characters"
+            )))
+        }
+        Some(c) => Some(c.to_string()),
+    };
+    Ok((operator.to_string(), comment))
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`, its parent directory included, and
+    /// brings the schema up to [`SCHEMA_VERSION`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| JournalError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| JournalError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(JournalError::NotWal { path, mode });
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(open_err)?;
+        Self::migrate(&mut conn, &path)?;
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
+        let open_err = |source| JournalError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(open_err)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(JournalError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
+        }
+        // Later versions: `if version < 2 { ... }`.
+        if version < SCHEMA_VERSION {
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                .map_err(open_err)?;
+        }
+        tx.commit().map_err(open_err)
+    }
+
+    /// The file this journal lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no open transaction (rusqlite rolls back on
+        // drop), so the connection is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get_locked(conn: &Connection, id: i64) -> Result<Option<Alert>, JournalError> {
+        conn.prepare_cached(&format!("{SELECT_ALERT} WHERE a.id = ?1"))?
+            .query_row([id], alert_from_row)
+            .optional()
+            .map_err(map_err)
+    }
+
+    /// Journals an alert; it is committed (on disk) when this returns.
+    pub fn insert(&self, new: &NewAlert) -> Result<Alert, JournalError> {
+        validate_new(new)?;
+        let boxes = serde_json::to_string(&new.boxes)
+            .map_err(|e| JournalError::Invalid(format!("boxes: {e}")))?;
+        let snapshot = (!new.snapshot_jpeg.is_empty()).then_some(&new.snapshot_jpeg[..]);
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
+                 frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
+                 explanation, snapshot, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new')",
+            params![
+                new.camera_id,
+                new.camera_name,
+                new.rule_id,
+                new.event_type,
+                new.zone_id,
+                new.frame_time_ms,
+                u64_to_sql(new.stream_ts_ns),
+                now_ms(),
+                f64::from(new.confidence),
+                new.track_id.map(u64_to_sql),
+                boxes,
+                new.explanation,
+                snapshot,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        tx.commit()?;
+        Ok(alert)
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<Alert>, JournalError> {
+        Self::get_locked(&self.lock(), id)
+    }
+
+    /// Newest first: up to `limit` alerts with an id below `before_id` (all when `None`).
+    pub fn list(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<Alert>, JournalError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{SELECT_ALERT} WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![before_id.unwrap_or(i64::MAX), limit],
+            alert_from_row,
+        )?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+    }
+
+    /// Oldest first: up to `limit` alerts with an id above `id` (to resume a live stream).
+    pub fn after(&self, id: i64, limit: u32) -> Result<Vec<Alert>, JournalError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{SELECT_ALERT} WHERE a.id > ?1 ORDER BY a.id ASC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![id, limit], alert_from_row)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+    }
+
+    /// The JPEG of an alert: `None` when the alert is unknown or has no image.
+    pub fn snapshot(&self, id: i64) -> Result<Option<Vec<u8>>, JournalError> {
+        let conn = self.lock();
+        let blob: Option<Option<Vec<u8>>> = conn
+            .prepare_cached("SELECT snapshot FROM alerts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(blob.flatten().filter(|b| !b.is_empty()))
+    }
+
+    /// Records an operator's decision and returns the updated alert. The history is kept; the
+    /// alert's status becomes this (latest) decision.
+    pub fn decide(&self, id: i64, input: &DecisionInput) -> Result<Alert, JournalError> {
+        let (operator, comment) = validate_decision(input)?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let updated = tx.execute(
+            "UPDATE alerts SET status = ?1 WHERE id = ?2",
+            params![input.decision.status().as_str(), id],
+        )?;
+        if updated == 0 {
+            return Err(JournalError::NotFound(id));
+        }
+        tx.execute(
+            "INSERT INTO decisions (alert_id, decision, operator, comment, decided_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, input.decision.as_str(), operator, comment, now_ms()],
+        )?;
+        let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        tx.commit()?;
+        Ok(alert)
+    }
+
+    /// Every decision on an alert, oldest first. `NotFound` when the alert is unknown.
+    pub fn decisions(&self, id: i64) -> Result<Vec<Decision>, JournalError> {
+        let conn = self.lock();
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM alerts WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(JournalError::NotFound(id));
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, alert_id, decision, operator, comment, decided_at_ms
+             FROM decisions WHERE alert_id = ?1 ORDER BY id ASC",
+        )?;
+        let rows = stmt.query_map([id], decision_from_row)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+    }
+
+    /// The highest alert id (0 when the journal is empty).
+    pub fn last_id(&self) -> Result<i64, JournalError> {
+        let conn = self.lock();
+        Ok(conn.query_row("SELECT COALESCE(MAX(id), 0) FROM alerts", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::new_alert;
+    use super::*;
+
+    fn open_temp() -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path().join("sub/dir/journal.db")).unwrap();
+        (dir, journal)
+    }
+
+    fn decision(kind: DecisionKind, operator: &str, comment: Option<&str>) -> DecisionInput {
+        DecisionInput {
+            decision: kind,
+            operator: operator.to_string(),
+            comment: comment.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn insert_then_get_round_trips_every_field() {
+        let (_dir, j) = open_temp();
+        let new = new_alert("c1");
+        let a = j.insert(&new).unwrap();
+        assert_eq!(a.id, 1);
+        assert_eq!(a.camera_id, "c1");
+        assert_eq!(a.camera_name, "Camera c1");
+        assert_eq!(a.rule_id, new.rule_id);
+        assert_eq!(a.event_type, new.event_type);
+        assert_eq!(a.zone_id.as_deref(), Some("parvis"));
+        assert_eq!(a.frame_time_ms, new.frame_time_ms);
+        assert_eq!(a.stream_ts_ns, new.stream_ts_ns);
+        assert!((a.confidence - 0.82).abs() < 1e-6);
+        assert_eq!(a.track_id, Some(7));
+        assert_eq!(a.boxes, new.boxes);
+        assert_eq!(a.explanation, new.explanation);
+        assert_eq!(a.status, AlertStatus::New);
+        assert_eq!(
+            a.snapshot_url.as_deref(),
+            Some("/api/alerts/1/snapshot.jpg")
+        );
+        assert!(a.decision.is_none());
+        assert!(a.created_at_ms > 0);
+        assert_eq!(j.get(1).unwrap(), Some(a));
+        assert_eq!(j.get(2).unwrap(), None);
+        assert_eq!(j.snapshot(1).unwrap(), Some(new.snapshot_jpeg));
+        assert_eq!(j.snapshot(2).unwrap(), None);
+    }
+
+    #[test]
+    fn alert_json_has_the_documented_shape() {
+        let (_dir, j) = open_temp();
+        let a = j.insert(&new_alert("c1")).unwrap();
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["status"], "new");
+        assert_eq!(v["boxes"][0]["label"], "person");
+        assert_eq!(v["boxes"][0]["box"].as_array().unwrap().len(), 4);
+        assert!(v.get("snapshot_jpeg").is_none());
+        assert!(v["decision"].is_null());
+    }
+
+    #[test]
+    fn alert_without_image_has_no_snapshot_url() {
+        let (_dir, j) = open_temp();
+        let mut new = new_alert("c1");
+        new.snapshot_jpeg.clear();
+        new.zone_id = None;
+        new.track_id = None;
+        let a = j.insert(&new).unwrap();
+        assert_eq!(a.snapshot_url, None);
+        assert_eq!(a.zone_id, None);
+        assert_eq!(a.track_id, None);
+        assert_eq!(j.snapshot(a.id).unwrap(), None);
+    }
+
+    #[test]
+    fn insert_rejects_invalid_alerts() {
+        let (_dir, j) = open_temp();
+        let mut new = new_alert("c1");
+        new.confidence = f32::NAN;
+        assert!(matches!(j.insert(&new), Err(JournalError::Invalid(_))));
+        let mut new = new_alert(" ");
+        new.camera_id = " ".into();
+        assert!(matches!(j.insert(&new), Err(JournalError::Invalid(_))));
+        assert_eq!(j.last_id().unwrap(), 0);
+    }
+
+    #[test]
+    fn list_pages_newest_first_and_after_resumes_oldest_first() {
+        let (_dir, j) = open_temp();
+        assert_eq!(j.last_id().unwrap(), 0);
+        for i in 0..7 {
+            j.insert(&new_alert(&format!("c{i}"))).unwrap();
+        }
+        assert_eq!(j.last_id().unwrap(), 7);
+        let ids = |v: Vec<Alert>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+        assert_eq!(ids(j.list(None, 3).unwrap()), vec![7, 6, 5]);
+        assert_eq!(ids(j.list(Some(5), 3).unwrap()), vec![4, 3, 2]);
+        assert_eq!(ids(j.list(Some(2), 3).unwrap()), vec![1]);
+        assert_eq!(ids(j.list(Some(1), 3).unwrap()), Vec::<i64>::new());
+        assert_eq!(ids(j.after(0, 3).unwrap()), vec![1, 2, 3]);
+        assert_eq!(ids(j.after(3, 10).unwrap()), vec![4, 5, 6, 7]);
+        assert_eq!(ids(j.after(7, 10).unwrap()), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn decisions_are_recorded_with_history_and_latest_wins() {
+        let (_dir, j) = open_temp();
+        let a = j.insert(&new_alert("c1")).unwrap();
+        let b = j.insert(&new_alert("c2")).unwrap();
+        assert!(j.decisions(a.id).unwrap().is_empty());
+
+        let first = j
+            .decide(
+                a.id,
+                &decision(DecisionKind::Confirmed, "  Camille  ", Some("  vu  ")),
+            )
+            .unwrap();
+        assert_eq!(first.status, AlertStatus::Confirmed);
+        let d = first.decision.clone().unwrap();
+        assert_eq!(d.operator, "Camille");
+        assert_eq!(d.comment.as_deref(), Some("vu"));
+        assert_eq!(d.decision, DecisionKind::Confirmed);
+        assert!(d.decided_at_ms > 0);
+
+        let second = j
+            .decide(a.id, &decision(DecisionKind::FalseAlarm, "Lou", Some("")))
+            .unwrap();
+        assert_eq!(second.status, AlertStatus::FalseAlarm);
+        assert_eq!(second.decision.as_ref().unwrap().operator, "Lou");
+        assert_eq!(second.decision.as_ref().unwrap().comment, None);
+
+        let history = j.decisions(a.id).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0].decision, DecisionKind::Confirmed);
+        assert_eq!(history[1].decision, DecisionKind::FalseAlarm);
+        assert!(history.iter().all(|d| d.alert_id == a.id));
+        assert_eq!(j.get(a.id).unwrap().unwrap(), second);
+        // The other alert is untouched.
+        assert_eq!(j.get(b.id).unwrap().unwrap().status, AlertStatus::New);
+        // Listing carries the latest decision too.
+        let listed = j.list(None, 10).unwrap();
+        assert_eq!(listed[1].decision.as_ref().unwrap().operator, "Lou");
+    }
+
+    #[test]
+    fn decisions_are_validated() {
+        let (_dir, j) = open_temp();
+        let a = j.insert(&new_alert("c1")).unwrap();
+        let invalid =
+            |input: DecisionInput| matches!(j.decide(a.id, &input), Err(JournalError::Invalid(_)));
+        assert!(invalid(decision(DecisionKind::Confirmed, "", None)));
+        assert!(invalid(decision(DecisionKind::Confirmed, "   ", None)));
+        assert!(invalid(decision(
+            DecisionKind::Confirmed,
+            &"x".repeat(101),
+            None
+        )));
+        assert!(invalid(decision(DecisionKind::Confirmed, "a\u{7}b", None)));
+        let long = "c".repeat(2001);
+        assert!(invalid(decision(
+            DecisionKind::Confirmed,
+            "Camille",
+            Some(&long)
+        )));
+        // Limits are inclusive.
+        let ok = j.decide(
+            a.id,
+            &decision(
+                DecisionKind::Confirmed,
+                &"é".repeat(100),
+                Some(&"ç".repeat(2000)),
+            ),
+        );
+        assert!(ok.is_ok());
+        assert!(matches!(
+            j.decide(99, &decision(DecisionKind::Confirmed, "Camille", None)),
+            Err(JournalError::NotFound(99))
+        ));
+        assert!(matches!(j.decisions(99), Err(JournalError::NotFound(99))));
+        assert_eq!(j.decisions(a.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn decisions_history_is_append_only() {
+        let (_dir, j) = open_temp();
+        let a = j.insert(&new_alert("c1")).unwrap();
+        j.decide(a.id, &decision(DecisionKind::Confirmed, "Camille", None))
+            .unwrap();
+        let conn = j.lock();
+        assert!(conn
+            .execute("UPDATE decisions SET operator = 'x'", [])
+            .is_err());
+        assert!(conn.execute("DELETE FROM decisions", []).is_err());
+    }
+
+    #[test]
+    fn journal_uses_wal_full_sync_and_schema_version() {
+        let (dir, j) = open_temp();
+        {
+            let conn = j.lock();
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+        }
+        let other = Connection::open(dir.path().join("sub/dir/journal.db")).unwrap();
+        let mode: String = other
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let version: i64 = other
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn journal_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        drop(Journal::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let err = Journal::open(&path).err().unwrap();
+        assert!(matches!(err, JournalError::SchemaTooNew { found: 99, .. }));
+        assert!(err.to_string().contains("j.db"));
+    }
+
+    #[test]
+    fn open_error_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"not a directory").unwrap();
+        let err = Journal::open(blocker.join("journal.db")).err().unwrap();
+        assert!(err.to_string().contains("file"), "{err}");
+    }
+
+    #[test]
+    fn journal_survives_a_process_that_never_closed_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let j = Journal::open(&path).unwrap();
+        for i in 0..3 {
+            j.insert(&new_alert(&format!("c{i}"))).unwrap();
+        }
+        j.decide(2, &decision(DecisionKind::Confirmed, "Camille", None))
+            .unwrap();
+        // Like a killed process: no close, no WAL checkpoint.
+        std::mem::forget(j);
+        let reopened = Journal::open(&path).unwrap();
+        assert_eq!(reopened.last_id().unwrap(), 3);
+        assert_eq!(reopened.list(None, 10).unwrap().len(), 3);
+        assert_eq!(
+            reopened.get(2).unwrap().unwrap().status,
+            AlertStatus::Confirmed
+        );
+        assert_eq!(reopened.decisions(2).unwrap().len(), 1);
+        // Ids keep growing after a restart.
+        assert_eq!(reopened.insert(&new_alert("c9")).unwrap().id, 4);
+        drop(reopened);
+        let again = Journal::open(&path).unwrap();
+        assert_eq!(again.last_id().unwrap(), 4);
+    }
+
+    #[test]
+    fn journal_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Journal>();
+    }
+}

@@ -1,0 +1,553 @@
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::alerts::test_support::new_alert;
+use crate::alerts::{AlertStatus, DEFAULT_BUS_CAPACITY};
+
+struct Server {
+    base: String,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(capacity: usize) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(dir.path().join("journal.db")).unwrap());
+        let bus = AlertBus::new(journal, capacity, Metrics::new());
+        let cam = Arc::new(CameraStatus::new(
+            "c1",
+            "Parvis nord",
+            "Place",
+            "rtsp://cam/1",
+        ));
+        let state = AppState::new(bus, Arc::new(RwLock::new(vec![cam])));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            state,
+            stop: Some(stop),
+            handle,
+            _dir: dir,
+        }
+    }
+
+    fn publish(&self, n: usize) -> Vec<i64> {
+        (0..n)
+            .map(|_| {
+                self.state
+                    .bus
+                    .publish(new_alert("c1"), std::time::Instant::now())
+                    .unwrap()
+                    .id
+            })
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let done = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
+        assert!(
+            matches!(done, Ok(Ok(Ok(())))),
+            "server did not shut down cleanly"
+        );
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One blocking HTTP call with ureq, off the async workers.
+async fn call(method: &str, url: String, body: Option<(&str, String)>) -> Resp {
+    let method = method.to_string();
+    let body = body.map(|(ct, b)| (ct.to_string(), b));
+    tokio::task::spawn_blocking(move || {
+        let req = ureq::request(&method, &url).timeout(Duration::from_secs(10));
+        let result = match body {
+            Some((ct, b)) => req.set("Content-Type", &ct).send_string(&b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {url}: {e}"),
+        };
+        let status = resp.status();
+        let content_type = resp.header("content-type").unwrap_or("").to_string();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+        Resp {
+            status,
+            content_type,
+            body,
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn get(url: String) -> Resp {
+    call("GET", url, None).await
+}
+
+async fn post_json(url: String, body: &str) -> Resp {
+    call("POST", url, Some(("application/json", body.to_string()))).await
+}
+
+fn ids(v: &serde_json::Value) -> Vec<i64> {
+    v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone)]
+struct SseEvent {
+    id: Option<String>,
+    event: String,
+    data: String,
+}
+
+/// Connects to the live stream from a plain thread and forwards every event.
+fn sse_connect(url: String, last_event_id: Option<&str>) -> mpsc::UnboundedReceiver<SseEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let last = last_event_id.map(str::to_string);
+    std::thread::spawn(move || {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_read(Duration::from_secs(30))
+            .build();
+        let mut req = agent.get(&url);
+        if let Some(id) = &last {
+            req = req.set("Last-Event-ID", id);
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(e) => panic!("SSE connect: {e}"),
+        };
+        assert_eq!(resp.status(), 200);
+        assert!(resp
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("text/event-stream"));
+        // Headers arrive once the handler has subscribed: tell the test it may publish.
+        let opened = SseEvent {
+            id: None,
+            event: "open".into(),
+            data: String::new(),
+        };
+        if tx.send(opened).is_err() {
+            return;
+        }
+        let reader = BufReader::new(resp.into_reader());
+        let (mut id, mut event, mut data) = (None, String::new(), String::new());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if line.is_empty() {
+                if !data.is_empty() {
+                    let ev = SseEvent {
+                        id: id.take(),
+                        event: std::mem::take(&mut event),
+                        data: std::mem::take(&mut data),
+                    };
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+                id = None;
+                event.clear();
+                data.clear();
+            } else if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+    });
+    rx
+}
+
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<SseEvent>) -> SseEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("no SSE event within 10 s")
+        .expect("SSE stream ended")
+}
+
+async fn next_alert_id(rx: &mut mpsc::UnboundedReceiver<SseEvent>) -> i64 {
+    loop {
+        let ev = next_event(rx).await;
+        if ev.event == "alert" {
+            let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+            let id = v["id"].as_i64().unwrap();
+            assert_eq!(ev.id.as_deref(), Some(id.to_string().as_str()));
+            return id;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_paged_newest_first() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(7);
+    let r = get(format!("{}/api/alerts?limit=3", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("application/json"));
+    let v = r.json();
+    assert_eq!(ids(&v), vec![7, 6, 5]);
+    assert_eq!(v["next_before"], 5);
+    let v = get(format!("{}/api/alerts?limit=3&before=5", s.base))
+        .await
+        .json();
+    assert_eq!(ids(&v), vec![4, 3, 2]);
+    assert_eq!(v["next_before"], 2);
+    let v = get(format!("{}/api/alerts?limit=3&before=2", s.base))
+        .await
+        .json();
+    assert_eq!(ids(&v), vec![1]);
+    assert!(v["next_before"].is_null());
+    // Exactly one page left: no next page announced.
+    let v = get(format!("{}/api/alerts?limit=4&before=5", s.base))
+        .await
+        .json();
+    assert_eq!(ids(&v), vec![4, 3, 2, 1]);
+    assert!(v["next_before"].is_null());
+    // Default limit.
+    let v = get(format!("{}/api/alerts", s.base)).await.json();
+    assert_eq!(ids(&v).len(), 7);
+    assert_eq!(v["alerts"][0]["snapshot_url"], "/api/alerts/7/snapshot.jpg");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_unknown_things_get_json_errors() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(1);
+    for (query, param) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=abc", "limit"),
+        ("before=-1", "before"),
+        ("before=x", "before"),
+    ] {
+        let r = get(format!("{}/api/alerts?{query}", s.base)).await;
+        assert_eq!(r.status, 400, "{query}");
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(msg.contains(param), "{query}: {msg}");
+    }
+    let r = get(format!("{}/api/alerts?limit=500", s.base)).await;
+    assert_eq!(r.status, 200);
+
+    for (path, status) in [
+        ("/api/alerts/999", 404),
+        ("/api/alerts/abc", 400),
+        ("/api/alerts/0", 400),
+        ("/api/alerts/999/snapshot.jpg", 404),
+        ("/api/alerts/abc/snapshot.jpg", 400),
+        ("/api/alerts/999/decisions", 404),
+        ("/nope", 404),
+        ("/api/alerts/1/nope", 404),
+    ] {
+        let r = get(format!("{}{path}", s.base)).await;
+        assert_eq!(r.status, status, "{path}");
+        assert!(r.json()["error"].is_string(), "{path}");
+    }
+    let r = call("DELETE", format!("{}/api/alerts/1", s.base), None).await;
+    assert_eq!(r.status, 405);
+    assert!(r.json()["error"].is_string());
+
+    let r = get(format!("{}/api/alerts/1", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["id"], 1);
+    assert_eq!(r.json()["status"], "new");
+    let r = get(format!("{}/api/alerts/1/snapshot.jpg", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "image/jpeg");
+    assert_eq!(r.body, new_alert("c1").snapshot_jpeg);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_are_journaled_and_validated() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(2);
+    let url = format!("{}/api/alerts/1/decision", s.base);
+    let r = post_json(
+        url.clone(),
+        r#"{"decision":"confirmed","operator":" Camille ","comment":"individu dans la zone"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], "confirmed");
+    assert_eq!(v["decision"]["operator"], "Camille");
+    assert_eq!(v["decision"]["comment"], "individu dans la zone");
+
+    // Visible through the API and in the journal.
+    let v = get(format!("{}/api/alerts/1", s.base)).await.json();
+    assert_eq!(v["status"], "confirmed");
+    let stored = s.state.journal.get(1).unwrap().unwrap();
+    assert_eq!(stored.status, AlertStatus::Confirmed);
+    assert_eq!(s.state.journal.decisions(1).unwrap().len(), 1);
+
+    // A later decision changes the status and keeps the history.
+    let r = post_json(
+        url.clone(),
+        r#"{"decision":"false_alarm","operator":"Lou"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "false_alarm");
+    let h = get(format!("{}/api/alerts/1/decisions", s.base))
+        .await
+        .json();
+    let history = h["decisions"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["decision"], "confirmed");
+    assert_eq!(history[1]["decision"], "false_alarm");
+    assert_eq!(history[1]["operator"], "Lou");
+
+    // Invalid submissions change nothing.
+    for (body, status) in [
+        ("{not json", 400),
+        (r#"{"decision":"delete","operator":"Lou"}"#, 422),
+        (r#"{"operator":"Lou"}"#, 422),
+        (r#"{"decision":"confirmed"}"#, 422),
+        (r#"{"decision":"confirmed","operator":"   "}"#, 422),
+        (r#"{"decision":"confirmed","operator":42}"#, 422),
+    ] {
+        let r = post_json(url.clone(), body).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.json()["error"].is_string(), "{body}");
+    }
+    let long = "x".repeat(2001);
+    let body = json!({"decision": "confirmed", "operator": "Lou", "comment": long}).to_string();
+    assert_eq!(post_json(url.clone(), &body).await.status, 422);
+    assert_eq!(s.state.journal.decisions(1).unwrap().len(), 2);
+
+    let r = post_json(
+        format!("{}/api/alerts/99/decision", s.base),
+        r#"{"decision":"confirmed","operator":"Lou"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = post_json(
+        format!("{}/api/alerts/x/decision", s.base),
+        r#"{"decision":"confirmed","operator":"Lou"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // The other alert is untouched.
+    assert_eq!(
+        s.state.journal.get(2).unwrap().unwrap().status,
+        AlertStatus::New
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_resumes_from_last_event_id() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(3);
+    let mut rx = sse_connect(format!("{}/api/alerts/live", s.base), Some("1"));
+    assert_eq!(next_alert_id(&mut rx).await, 2);
+    assert_eq!(next_alert_id(&mut rx).await, 3);
+    assert_eq!(s.publish(1), vec![4]);
+    assert_eq!(next_alert_id(&mut rx).await, 4);
+
+    // Another console's decision shows up as a `decision` event without an id.
+    let r = post_json(
+        format!("{}/api/alerts/4/decision", s.base),
+        r#"{"decision":"false_alarm","operator":"Lou"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let ev = next_event(&mut rx).await;
+    assert_eq!(ev.event, "decision");
+    assert_eq!(ev.id, None);
+    let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+    assert_eq!(
+        (v["id"].as_i64(), v["status"].as_str()),
+        (Some(4), Some("false_alarm"))
+    );
+
+    // `?after=` works the same; without either, only new alerts come.
+    let mut rx2 = sse_connect(format!("{}/api/alerts/live?after=3", s.base), None);
+    assert_eq!(next_alert_id(&mut rx2).await, 4);
+    let mut rx3 = sse_connect(format!("{}/api/alerts/live", s.base), None);
+    assert_eq!(next_event(&mut rx3).await.event, "open");
+    assert_eq!(s.publish(1), vec![5]);
+    assert_eq!(next_alert_id(&mut rx3).await, 5);
+    assert_eq!(next_alert_id(&mut rx2).await, 5);
+    assert_eq!(next_alert_id(&mut rx).await, 5);
+
+    let text = get(format!("{}/metrics", s.base)).await.text();
+    assert!(
+        text.contains("vigie_delivery_alerts_sent_total{sink=\"sse\"} 7"),
+        "{text}"
+    );
+
+    // Shutdown ends open streams instead of waiting for them forever.
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_rejects_a_bad_resume_point() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    let r = get(format!("{}/api/alerts/live?after=abc", s.base)).await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"].as_str().unwrap().contains("after"));
+    let r = tokio::task::spawn_blocking({
+        let url = format!("{}/api/alerts/live", s.base);
+        move || match ureq::get(&url).set("Last-Event-ID", "x1").call() {
+            Err(ureq::Error::Status(code, _)) => code,
+            other => panic!("{other:?}"),
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(r, 400);
+    s.stop().await;
+}
+
+async fn next(feed: &mut LiveFeed) -> i64 {
+    match tokio::time::timeout(Duration::from_secs(5), feed.next()).await {
+        Ok(Some(LiveItem::Alert(a))) => a.id,
+        other => panic!("expected an alert, got {other:?}"),
+    }
+}
+
+/// A feed that falls behind a tiny broadcast channel resyncs from the journal: every id once,
+/// in order (deterministic: nothing is read while the alerts pile up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_feed_resyncs_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Arc::new(Journal::open(dir.path().join("j.db")).unwrap());
+    let bus = AlertBus::new(journal, 2, Metrics::new());
+    let (_stop, stop_rx) = watch::channel(false);
+    let mut feed = LiveFeed::subscribe(&bus, 5, stop_rx);
+    feed.start_after(0);
+    let publish = |n: usize| {
+        for _ in 0..n {
+            bus.publish(new_alert("c1"), Instant::now()).unwrap();
+        }
+    };
+    publish(1);
+    assert_eq!(next(&mut feed).await, 1);
+    // The feed is now live; 20 alerts overflow the 2-slot channel.
+    publish(20);
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        got.push(next(&mut feed).await);
+    }
+    assert_eq!(got, (2..=21).collect::<Vec<i64>>());
+    assert_eq!(feed.resyncs(), 1, "the feed should have lagged once");
+    // Nothing is sent twice: the buffered copies of 20 and 21 are skipped.
+    let more = tokio::time::timeout(Duration::from_millis(300), feed.next()).await;
+    assert!(more.is_err(), "unexpected item {more:?}");
+    publish(1);
+    assert_eq!(next(&mut feed).await, 22);
+    assert_eq!(feed.resyncs(), 1);
+}
+
+/// Over HTTP, with a 1-slot channel and alerts published while the console reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_console_receives_every_alert_exactly_once() {
+    let s = Server::start(1).await;
+    s.publish(3);
+    let mut rx = sse_connect(format!("{}/api/alerts/live?after=0", s.base), None);
+    assert_eq!(next_alert_id(&mut rx).await, 1);
+    let bus = s.state.bus.clone();
+    let publisher = std::thread::spawn(move || {
+        for _ in 0..60 {
+            bus.publish(new_alert("c1"), std::time::Instant::now())
+                .unwrap();
+        }
+    });
+    let mut got = Vec::new();
+    for _ in 0..62 {
+        got.push(next_alert_id(&mut rx).await);
+    }
+    publisher.join().unwrap();
+    assert_eq!(got, (2..=63).collect::<Vec<i64>>());
+    let extra = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+    assert!(extra.is_err(), "duplicate: {extra:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_cameras_and_console() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(2);
+    let r = get(format!("{}/healthz", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+    assert!(r.json()["uptime_seconds"].as_f64().unwrap() >= 0.0);
+
+    let r = get(format!("{}/metrics", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/plain; version=0.0.4"));
+    let text = r.text();
+    assert!(
+        text.contains("vigie_alerts_total{camera=\"c1\",rule=\"zone-intrusion\"} 2"),
+        "{text}"
+    );
+
+    let r = get(format!("{}/api/cameras", s.base)).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v[0]["id"], "c1");
+    assert_eq!(v[0]["name"], "Parvis nord");
+    assert_eq!(v[0]["state"], "starting");
+
+    let r = get(format!("{}/", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/html"));
+    let html = r.text();
+    for needle in [
+        "new EventSource(",
+        "/api/alerts/live",
+        "data-alert-id",
+        "dataset.alertId",
+        "\"confirm\"",
+        "\"false-alarm\"",
+        "dataset.cameraId",
+        "live-banner",
+        "localStorage",
+    ] {
+        assert!(html.contains(needle), "console lacks {needle}");
+    }
+    // Offline machine: nothing loaded from elsewhere.
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    s.stop().await;
+}
