@@ -97,7 +97,7 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
     let _ = std::fs::remove_dir_all(&dir);
     let journal = Arc::new(Journal::open(&dir.join("journal.db"))?);
     let metrics = Metrics::new();
-    let bus = AlertBus::new(journal.clone(), metrics.clone(), 4096);
+    let bus = AlertBus::new(journal.clone(), 4096, metrics.clone());
     let mut rx = bus.subscribe();
     let done = Arc::new(AtomicBool::new(false));
     let alerts = Arc::new(AtomicU64::new(0));

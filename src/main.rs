@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -105,7 +104,7 @@ fn run(config_path: PathBuf) -> Result<()> {
             .with_context(|| format!("opening the journal {}", journal_path.display()))?,
     );
     let metrics = Metrics::new();
-    let bus = AlertBus::new(journal.clone(), metrics.clone(), 1024);
+    let bus = AlertBus::new(journal.clone(), 1024, metrics.clone());
     let engine = Engine::start(&config, bus.clone(), metrics.clone(), EngineOptions::default())
         .context("starting the engine")?;
 
@@ -118,7 +117,7 @@ fn run(config_path: PathBuf) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let cameras = Arc::new(RwLock::new(engine.statuses()));
-    let state = AppState::new(journal.clone(), bus, cameras, metrics, Instant::now());
+    let state = AppState::new(bus, cameras);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
