@@ -92,6 +92,9 @@ fn runtime() -> Result<&'static Runtime, DetectError> {
     RUNTIME.get().ok_or(DetectError::RuntimeNotConfigured)
 }
 
+/// Raw model outputs: `(shape, data)` per output, in the model's output order.
+pub type RawOutputs = Vec<(Vec<usize>, Vec<f32>)>;
+
 /// Inference options.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectorOptions {
@@ -288,7 +291,7 @@ impl Detector {
 
     /// Runs the model and returns its raw outputs as `(shape, data)` in the model's output order,
     /// without decoding (for benchmarks and diagnostics).
-    pub fn infer_raw(&mut self, input: &[f32]) -> Result<Vec<(Vec<usize>, Vec<f32>)>, DetectError> {
+    pub fn infer_raw(&mut self, input: &[f32]) -> Result<RawOutputs, DetectError> {
         let (model, session) = (&self.model_name, &mut self.session);
         let shape = [1usize, 3, self.input_h as usize, self.input_w as usize];
         check_input_len(input, &shape)?;

@@ -252,7 +252,7 @@ impl Manifest {
                 return Err(invalid(n, "output.strides", "empty".into()));
             }
             for &s in &m.output.strides {
-                if s == 0 || h % s != 0 || w % s != 0 {
+                if s == 0 || !h.is_multiple_of(s) || !w.is_multiple_of(s) {
                     return Err(invalid(
                         n,
                         "output.strides",

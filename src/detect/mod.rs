@@ -18,7 +18,7 @@ pub mod preprocess;
 #[cfg(test)]
 mod golden_tests;
 
-pub use detector::{init_runtime, Detector, DetectorOptions};
+pub use detector::{init_runtime, Detector, DetectorOptions, RawOutputs};
 pub use error::DetectError;
 pub use manifest::{verify_file, Manifest, ModelSpec};
 pub use postprocess::{

@@ -174,7 +174,10 @@ pub fn decode_nanodet_with(
     let mut dets = Vec::new();
     let (in_w, in_h) = (params.input_w as f32, params.input_h as f32);
     for &stride in &params.strides {
-        if stride == 0 || params.input_w % stride != 0 || params.input_h % stride != 0 {
+        if stride == 0
+            || !params.input_w.is_multiple_of(stride)
+            || !params.input_h.is_multiple_of(stride)
+        {
             return Err(layout(format!(
                 "stride {stride} does not divide the input size {}x{}",
                 params.input_w, params.input_h
@@ -199,8 +202,7 @@ pub fn decode_nanodet_with(
                     score = p;
                 }
             }
-            // `!(>=)` also drops NaN.
-            if !(score >= score_threshold) {
+            if score.is_nan() || score < score_threshold {
                 continue;
             }
             let (row, col) = (cell / gw, cell % gw);
