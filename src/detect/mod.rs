@@ -1,5 +1,30 @@
 //! Object detection: the model manifest, pre-processing, the ONNX Runtime session, decoding and
-//! per-class NMS. (Being written: see the public types below, which other stages rely on.)
+//! per-class NMS.
+//!
+//! - [`Manifest`] (`models/models.toml`): model files, SHA-256, provenance, tensor formats, labels.
+//!   Free of ONNX Runtime, so configuration validation can resolve labels with
+//!   [`ModelSpec::class_id`] without loading the native library.
+//! - [`preprocess_bgr`]: packed BGR frame → normalised NCHW tensor (fast path at input size,
+//!   OpenCV-equal bilinear resize otherwise); [`load_image_bgr`] for image files.
+//! - [`decode_nanodet`] / [`nms_per_class`]: pure post-processing.
+//! - [`init_runtime`] and [`Detector`]: the ONNX Runtime session, one detector per inference thread.
+
+mod detector;
+mod error;
+pub mod manifest;
+pub mod postprocess;
+pub mod preprocess;
+
+#[cfg(test)]
+mod golden_tests;
+
+pub use detector::{init_runtime, Detector, DetectorOptions, RawOutputs};
+pub use error::DetectError;
+pub use manifest::{verify_file, Manifest, ModelSpec};
+pub use postprocess::{
+    decode_nanodet, decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor, RawDetection,
+};
+pub use preprocess::{load_image_bgr, preprocess_bgr};
 
 /// An axis-aligned box in **normalised image coordinates** (0..1 of the frame's width and height),
 /// `x1 <= x2`, `y1 <= y2`.
