@@ -619,25 +619,24 @@ fn take_array(
 }
 
 /// Deserialises one section, collecting **every** unknown key (each one is removed and the
-/// section read again) and the first type error, each with its full path.
+/// section read again) and the first type error, each with its full path. Unknown keys alone do
+/// not stop the section from being read, so its values are still checked.
 fn section<T: DeserializeOwned>(
     mut value: toml::Value,
     prefix: &str,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
-    let mut failed = false;
     for _ in 0..64 {
         match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(t) => return if failed { None } else { Some(t) },
+            Ok(t) => return Some(t),
             Err(e) => {
                 let inner = e.inner().to_string();
                 let at = e.path().to_string();
                 let at = if at == "." { String::new() } else { at };
-                failed = true;
                 if let Some(key) = unknown_field(&inner) {
-                    let parent = join_path(prefix, &at);
+                    // The path ends with the unknown key itself.
                     errors.push(ConfigError {
-                        path: join_path(&parent, &key),
+                        path: join_path(prefix, &at),
                         message: format!("unknown key `{key}`{}", expected_suffix(&inner)),
                     });
                     if remove_at(&mut value, e.path(), &key) {
@@ -673,11 +672,16 @@ fn clean_message(msg: &str) -> String {
     msg.lines().next().unwrap_or(msg).trim().to_string()
 }
 
-/// Removes `key` from the table found at `path` inside `value`.
+/// Removes `key` from the table that holds it; `path` ends with the key itself.
 fn remove_at(value: &mut toml::Value, path: &serde_path_to_error::Path, key: &str) -> bool {
     use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let parents = match segments.last() {
+        Some(Segment::Map { key: last }) if last == key => &segments[..segments.len() - 1],
+        _ => &segments[..],
+    };
     let mut cur = value;
-    for seg in path.iter() {
+    for seg in parents {
         cur = match seg {
             Segment::Map { key } => match cur.get_mut(key.as_str()) {
                 Some(v) => v,
