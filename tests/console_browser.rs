@@ -1,0 +1,230 @@
+//! The operator console in a real browser (Debian's headless Chromium driven over WebDriver by
+//! chromedriver): a live alert appears without reloading, the operator confirms it, the decision
+//! reaches the journal, and the camera panel shows the camera live.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            assert!(
+                std::path::Path::new(bin).exists(),
+                "{bin} is missing: `make test` installs chromium and chromium-driver (deploy/setup.sh)"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_for(Duration::from_secs(20), || {
+            ureq::get(&format!("{base}/status")).call().ok()
+        })
+        .expect("chromedriver did not answer");
+        let profile = tempfile::tempdir().unwrap().keep();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+                         format!("--user-data-dir={}", profile.display())]
+            }
+        }}});
+        let resp: Value = ureq::post(&format!("{base}/session"))
+            .send_json(caps)
+            .expect("new WebDriver session")
+            .into_json()
+            .unwrap();
+        let session = resp["value"]["sessionId"].as_str().expect("session id").to_string();
+        Driver {
+            child,
+            base,
+            session,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let resp = match method {
+            "GET" => ureq::get(&url).call(),
+            _ => ureq::post(&url).send_json(body),
+        };
+        match resp {
+            Ok(r) => r.into_json::<Value>().unwrap()["value"].clone(),
+            Err(ureq::Error::Status(_, r)) => {
+                let v: Value = r.into_json().unwrap_or(Value::Null);
+                json!({"error": v["value"]["error"], "message": v["value"]["message"]})
+            }
+            Err(e) => panic!("WebDriver {path}: {e}"),
+        }
+    }
+
+    fn find(&self, css: &str) -> Option<String> {
+        let v = self.cmd("POST", "/element", json!({"using": "css selector", "value": css}));
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.starts_with("element-"))
+            .and_then(|(_, id)| id.as_str().map(str::to_string))
+    }
+
+    fn text(&self, element: &str) -> String {
+        self.cmd("GET", &format!("/element/{element}/text"), Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn click(&self, element: &str) {
+        self.cmd("POST", &format!("/element/{element}/click"), json!({}));
+    }
+
+    fn type_into(&self, element: &str, text: &str) {
+        self.cmd("POST", &format!("/element/{element}/clear"), json!({}));
+        self.cmd("POST", &format!("/element/{element}/value"), json!({"text": text}));
+    }
+
+    fn script(&self, code: &str) -> Value {
+        self.cmd("POST", "/execute/sync", json!({"script": code, "args": []}))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_operator_confirms_a_live_alert_in_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    // Played at its own rate, as a camera: alerts arrive while the page is open.
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}{}",
+            header(dir.path()),
+            clip_camera("parvis", &clip().to_string_lossy(), true, "loop = true")
+        ),
+    );
+    let vigie = Vigie::start(&cfg);
+    let driver = Driver::start();
+    driver.cmd("POST", "/url", json!({"url": format!("{}/", vigie.base)}));
+
+    // Wait for the page to be connected to the live stream, then note what it already shows.
+    wait_for(Duration::from_secs(30), || {
+        let s = driver.find("#live-state")?;
+        (driver.text(&s) == "Live").then_some(())
+    })
+    .expect("the console never connected to the live stream");
+    let initial = driver
+        .script("return Array.from(document.querySelectorAll('[data-alert-id]')).map(e => Number(e.dataset.alertId));");
+    let max_initial = initial
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).max().unwrap_or(0))
+        .unwrap_or(0);
+
+    // A new alert arrives over the live stream, without a reload.
+    let id = wait_for(Duration::from_secs(90), || {
+        let v = driver.script(&format!(
+            "const ids = Array.from(document.querySelectorAll('[data-alert-id]')).map(e => Number(e.dataset.alertId)).filter(i => i > {max_initial}); return ids.length ? Math.min(...ids) : null;"
+        ));
+        v.as_i64()
+    })
+    .unwrap_or_else(|| panic!("no live alert reached the page; log:\n{}", vigie.log()));
+    let card = format!("[data-alert-id=\"{id}\"]");
+    let img = driver.find(&format!("{card} img")).expect("snapshot in the card");
+    let loaded = driver.script(&format!(
+        "const i = document.querySelector('{} img'); return i.complete && i.naturalWidth > 0;",
+        card.replace('"', "\\\"")
+    ));
+    assert!(!img.is_empty());
+    assert_eq!(loaded, json!(true), "the snapshot image did not load");
+
+    // The operator confirms it, with a name and a comment.
+    let confirm = driver.find(&format!("{card} .confirm")).expect("Confirm button");
+    driver.click(&confirm);
+    let name = driver.find("#decision-operator").expect("operator field");
+    driver.type_into(&name, "Agent Dupont");
+    let comment = driver.find("#decision-comment").expect("comment field");
+    driver.type_into(&comment, "intrusion vue sur l'esplanade");
+    let submit = driver.find("#decision-submit").expect("submit");
+    driver.click(&submit);
+
+    let stored = wait_for(Duration::from_secs(15), || {
+        let a = vigie.get_json(&format!("/api/alerts/{id}"));
+        (a["status"] == "confirmed").then_some(a)
+    })
+    .expect("the decision made in the browser was not stored");
+    assert_eq!(stored["decision"]["operator"], "Agent Dupont");
+    assert_eq!(stored["decision"]["comment"], "intrusion vue sur l'esplanade");
+    let status_text = wait_for(Duration::from_secs(10), || {
+        let s = driver.find(&format!("{card} .status"))?;
+        let t = driver.text(&s);
+        t.to_lowercase().contains("confirm").then_some(t)
+    });
+    assert!(status_text.is_some(), "the card does not show the decision");
+
+    // The camera panel shows the camera live.
+    let state = wait_for(Duration::from_secs(10), || {
+        let s = driver.find("[data-camera-id=\"parvis\"] .state")?;
+        let t = driver.text(&s);
+        t.to_lowercase().contains("live").then_some(t)
+    });
+    assert!(state.is_some(), "camera not shown as live");
+
+    // Keep a screenshot for people to look at (not asserted).
+    if let Some(png) = driver.cmd("GET", "/screenshot", Value::Null).as_str() {
+        if let Ok(bytes) = base64_decode(png) {
+            let _ = std::fs::write(repo().join("target/console-test.png"), bytes);
+        }
+    }
+}
+
+/// Minimal base64 decoding (standard alphabet), to keep the screenshot without a dependency.
+fn base64_decode(s: &str) -> Result<Vec<u8>, ()> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' | b'\n' | b'\r' => continue,
+            _ => return Err(()),
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Ok(out)
+}
