@@ -14,8 +14,10 @@ mkdir -p "$DEPS"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# cmake + nasm: the golden tests build libjpeg-turbo 3 (turbojpeg crate, `cmake` feature; Debian
+# bookworm ships libturbojpeg 2.1, older than the crate's TurboJPEG 3 API).
 APT_PACKAGES=(
-  pkg-config build-essential
+  pkg-config build-essential cmake nasm
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
