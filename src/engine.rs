@@ -81,7 +81,11 @@ impl Engine {
         };
         let mut detectors = Vec::new();
         if !options.decode_only {
-            let dylib = config.detector.onnxruntime.as_ref().map(|p| config.resolve(p));
+            let dylib = config
+                .detector
+                .onnxruntime
+                .as_ref()
+                .map(|p| config.resolve(p));
             init_runtime(dylib.as_deref())?;
             for _ in 0..config.detector.workers {
                 detectors.push(Detector::load(
@@ -236,7 +240,11 @@ fn rule_engine(config: &Config, cam: &CameraConfig) -> RuleEngine {
                 RuleKind::Intrusion => Some(RuleSpec::Intrusion(IntrusionRule {
                     id: r.id.clone(),
                     zone,
-                    classes: r.classes.iter().filter_map(|c| config.class_id(c)).collect(),
+                    classes: r
+                        .classes
+                        .iter()
+                        .filter_map(|c| config.class_id(c))
+                        .collect(),
                     min_seconds: r.min_seconds,
                     cooldown_seconds: r.cooldown_seconds,
                     min_score: r.min_score,
@@ -311,9 +319,7 @@ fn process(
         .with_label_values(&[&cam.id])
         .observe(t0.elapsed().as_secs_f64());
     metrics.frames_inferred.with_label_values(&[&cam.id]).inc();
-    cam.status
-        .frames_inferred
-        .fetch_add(1, Ordering::Relaxed);
+    cam.status.frames_inferred.fetch_add(1, Ordering::Relaxed);
 
     let (events, zones) = {
         let mut a = match cam.analysis.lock() {

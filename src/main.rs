@@ -15,7 +15,11 @@ use vigie::engine::{Engine, EngineOptions};
 use vigie::metrics::Metrics;
 
 #[derive(Parser)]
-#[command(name = "vigie", version, about = "Real-time video analytics for supervision centres: every alert goes to a human operator.")]
+#[command(
+    name = "vigie",
+    version,
+    about = "Real-time video analytics for supervision centres: every alert goes to a human operator."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,8 +109,13 @@ fn run(config_path: PathBuf) -> Result<()> {
     );
     let metrics = Metrics::new();
     let bus = AlertBus::new(journal.clone(), 1024, metrics.clone());
-    let engine = Engine::start(&config, bus.clone(), metrics.clone(), EngineOptions::default())
-        .context("starting the engine")?;
+    let engine = Engine::start(
+        &config,
+        bus.clone(),
+        metrics.clone(),
+        EngineOptions::default(),
+    )
+    .context("starting the engine")?;
 
     let addr: SocketAddr = config
         .listen_addr()

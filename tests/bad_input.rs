@@ -19,7 +19,11 @@ fn check_config_lists_every_error_with_its_path() {
             header(dir.path())
         ),
     );
-    let out = Command::new(BIN).arg("check-config").arg(&cfg).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for expected in [
@@ -31,7 +35,10 @@ fn check_config_lists_every_error_with_its_path() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
-    assert!(err.contains(&cfg.to_string_lossy().to_string()), "the file is named:\n{err}");
+    assert!(
+        err.contains(&cfg.to_string_lossy().to_string()),
+        "the file is named:\n{err}"
+    );
     // `run` refuses the same file before opening anything.
     let out = Command::new(BIN).arg("run").arg(&cfg).output().unwrap();
     assert!(!out.status.success());
@@ -41,7 +48,11 @@ fn check_config_lists_every_error_with_its_path() {
 #[test]
 fn the_example_and_demo_configs_pass_check_config() {
     for name in ["deploy/demo.toml", "deploy/vigie.example.toml"] {
-        let out = Command::new(BIN).arg("check-config").arg(repo().join(name)).output().unwrap();
+        let out = Command::new(BIN)
+            .arg("check-config")
+            .arg(repo().join(name))
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{name}: {}",
@@ -67,11 +78,18 @@ fn an_altered_model_is_refused_with_a_clear_message() {
         models.join("nanodet-m-416.onnx"),
     )
     .unwrap();
-    let text = format!("{}{}", header(dir.path()), clip_camera("a", &clip().to_string_lossy(), true, ""))
-        .replace(
-            &repo().join("models/models.toml").to_string_lossy().to_string(),
-            &models.join("models.toml").to_string_lossy(),
-        );
+    let text = format!(
+        "{}{}",
+        header(dir.path()),
+        clip_camera("a", &clip().to_string_lossy(), true, "")
+    )
+    .replace(
+        &repo()
+            .join("models/models.toml")
+            .to_string_lossy()
+            .to_string(),
+        &models.join("models.toml").to_string_lossy(),
+    );
     let cfg = write_config(dir.path(), &text);
     let out = Command::new(BIN)
         .arg("run")
@@ -81,7 +99,10 @@ fn an_altered_model_is_refused_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("nanodet-m-416.onnx") && err.contains("sha256"), "{err}");
+    assert!(
+        err.contains("nanodet-m-416.onnx") && err.contains("sha256"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,7 +148,8 @@ fn a_broken_camera_does_not_stop_the_others() {
             .cloned()
             .unwrap()
     };
-    let (_, a) = alert.unwrap_or_else(|| panic!("no alert from the good camera; log:\n{}", vigie.log()));
+    let (_, a) =
+        alert.unwrap_or_else(|| panic!("no alert from the good camera; log:\n{}", vigie.log()));
     assert_eq!(a["camera_id"], "good");
     // The unreachable camera is reported, with its error, and retried.
     let unreachable = wait_for(Duration::from_secs(30), || {
@@ -152,6 +174,14 @@ fn a_broken_camera_does_not_stop_the_others() {
     // Still serving, still alive.
     assert_eq!(vigie.get_json("/healthz")["status"], "ok");
     assert!(state("good")["frames_inferred"].as_u64().unwrap() > 0);
-    let metrics = ureq::get(&format!("{}/metrics", vigie.base)).call().unwrap().into_string().unwrap();
-    assert!(metrics.contains("vigie_ingest_camera_state{camera=\"unreachable\",state=\"reconnecting\"} 1"), "{metrics}");
+    let metrics = ureq::get(&format!("{}/metrics", vigie.base))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics
+            .contains("vigie_ingest_camera_state{camera=\"unreachable\",state=\"reconnecting\"} 1"),
+        "{metrics}"
+    );
 }

@@ -57,7 +57,10 @@ impl Driver {
             .expect("new WebDriver session")
             .into_json()
             .unwrap();
-        let session = resp["value"]["sessionId"].as_str().expect("session id").to_string();
+        let session = resp["value"]["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_string();
         Driver {
             child,
             base,
@@ -82,7 +85,11 @@ impl Driver {
     }
 
     fn find(&self, css: &str) -> Option<String> {
-        let v = self.cmd("POST", "/element", json!({"using": "css selector", "value": css}));
+        let v = self.cmd(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
         v.as_object()?
             .iter()
             .find(|(k, _)| k.starts_with("element-"))
@@ -102,7 +109,11 @@ impl Driver {
 
     fn type_into(&self, element: &str, text: &str) {
         self.cmd("POST", &format!("/element/{element}/clear"), json!({}));
-        self.cmd("POST", &format!("/element/{element}/value"), json!({"text": text}));
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/value"),
+            json!({"text": text}),
+        );
     }
 
     fn script(&self, code: &str) -> Value {
@@ -156,7 +167,9 @@ fn an_operator_confirms_a_live_alert_in_the_console() {
     })
     .unwrap_or_else(|| panic!("no live alert reached the page; log:\n{}", vigie.log()));
     let card = format!("[data-alert-id=\"{id}\"]");
-    let img = driver.find(&format!("{card} img")).expect("snapshot in the card");
+    let img = driver
+        .find(&format!("{card} img"))
+        .expect("snapshot in the card");
     let loaded = driver.script(&format!(
         "const i = document.querySelector('{} img'); return i.complete && i.naturalWidth > 0;",
         card.replace('"', "\\\"")
@@ -165,7 +178,9 @@ fn an_operator_confirms_a_live_alert_in_the_console() {
     assert_eq!(loaded, json!(true), "the snapshot image did not load");
 
     // The operator confirms it, with a name and a comment.
-    let confirm = driver.find(&format!("{card} .confirm")).expect("Confirm button");
+    let confirm = driver
+        .find(&format!("{card} .confirm"))
+        .expect("Confirm button");
     driver.click(&confirm);
     let name = driver.find("#decision-operator").expect("operator field");
     driver.type_into(&name, "Agent Dupont");
@@ -180,7 +195,10 @@ fn an_operator_confirms_a_live_alert_in_the_console() {
     })
     .expect("the decision made in the browser was not stored");
     assert_eq!(stored["decision"]["operator"], "Agent Dupont");
-    assert_eq!(stored["decision"]["comment"], "intrusion vue sur l'esplanade");
+    assert_eq!(
+        stored["decision"]["comment"],
+        "intrusion vue sur l'esplanade"
+    );
     let status_text = wait_for(Duration::from_secs(10), || {
         let s = driver.find(&format!("{card} .status"))?;
         let t = driver.text(&s);

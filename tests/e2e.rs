@@ -43,7 +43,9 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie.base, None);
     let mut alerts = Vec::new();
-    while let Some((id, a)) = sse.next_alert(Duration::from_secs(if alerts.is_empty() { 90 } else { 30 })) {
+    while let Some((id, a)) =
+        sse.next_alert(Duration::from_secs(if alerts.is_empty() { 90 } else { 30 }))
+    {
         alerts.push((id, a));
         if alerts.len() >= 3 {
             break;
@@ -89,7 +91,10 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     let a = vigie.get_json(&format!("/api/alerts/{first}"));
     assert_eq!(a["status"], "confirmed");
     assert_eq!(a["decision"]["operator"], "Opératrice A");
-    assert_eq!(vigie.get_json(&format!("/api/alerts/{second}"))["status"], "false_alarm");
+    assert_eq!(
+        vigie.get_json(&format!("/api/alerts/{second}"))["status"],
+        "false_alarm"
+    );
 
     // Malformed requests get a 4xx with a reason.
     let bad = ureq::post(&format!("{}/api/alerts/{first}/decision", vigie.base))
@@ -124,7 +129,11 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     assert_eq!(vigie.terminate(), Some(0));
     let db = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
     let roof: i64 = db
-        .query_row("SELECT count(*) FROM alerts WHERE rule_id = 'roof-intrusion'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM alerts WHERE rule_id = 'roof-intrusion'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(roof, 0, "nobody walks on the roof");
     let decisions: i64 = db
@@ -158,7 +167,11 @@ fn rtsp_camera_raises_alerts(codec: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
         dir.path(),
-        &format!("{}{}", header(dir.path()), clip_camera("rtsp-cam", &url, true, "")),
+        &format!(
+            "{}{}",
+            header(dir.path()),
+            clip_camera("rtsp-cam", &url, true, "")
+        ),
     );
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie.base, None);
@@ -166,7 +179,12 @@ fn rtsp_camera_raises_alerts(codec: &str) {
     let cams = vigie.get_json("/api/cameras");
     let _ = server.kill();
     let _ = server.wait();
-    let (_, a) = alert.unwrap_or_else(|| panic!("no alert over RTSP ({codec}); cameras {cams}; log:\n{}", vigie.log()));
+    let (_, a) = alert.unwrap_or_else(|| {
+        panic!(
+            "no alert over RTSP ({codec}); cameras {cams}; log:\n{}",
+            vigie.log()
+        )
+    });
     assert_eq!(a["camera_id"], "rtsp-cam");
     assert_eq!(a["event_type"], "intrusion");
     assert_alert_in_zone(&a);
@@ -205,7 +223,11 @@ fn kill_9_loses_no_delivered_alert_and_the_stream_resumes() {
             None => break,
         }
     }
-    assert!(!delivered.is_empty(), "no alert before the kill; log:\n{}", vigie.log());
+    assert!(
+        !delivered.is_empty(),
+        "no alert before the kill; log:\n{}",
+        vigie.log()
+    );
     vigie.kill9();
     drop(sse);
 
@@ -213,7 +235,10 @@ fn kill_9_loses_no_delivered_alert_and_the_stream_resumes() {
     let vigie = Vigie::start(&cfg);
     for id in &delivered {
         let a = vigie.get_json(&format!("/api/alerts/{id}"));
-        assert_eq!(a["id"], *id, "alert {id} delivered before the kill is missing");
+        assert_eq!(
+            a["id"], *id,
+            "alert {id} delivered before the kill is missing"
+        );
     }
     // A console that saw everything up to the last id resumes after it, and misses nothing.
     let last = *delivered.last().unwrap();

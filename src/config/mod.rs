@@ -407,11 +407,7 @@ impl Config {
                 Some(spec) => self.labels = spec.labels.clone(),
                 None => err(
                     "detector.model".into(),
-                    format!(
-                        "no model `{}` in {}",
-                        d.model,
-                        manifest_path.display()
-                    ),
+                    format!("no model `{}` in {}", d.model, manifest_path.display()),
                 ),
             },
             Err(e) => err("detector.manifest".into(), e.to_string()),
@@ -426,10 +422,7 @@ impl Config {
             if !valid_id(&cam.id) {
                 err(
                     format!("{p}.id"),
-                    format!(
-                        "`{}` must be 1 to 64 letters, digits, `-` or `_`",
-                        cam.id
-                    ),
+                    format!("`{}` must be 1 to 64 letters, digits, `-` or `_`", cam.id),
                 );
             } else if !ids.insert(cam.id.clone()) {
                 err(
@@ -443,10 +436,7 @@ impl Config {
             match Source::parse(&cam.source, &self.base_dir) {
                 Ok(src) => {
                     if cam.r#loop && !matches!(src, Source::File { .. }) {
-                        err(
-                            format!("{p}.loop"),
-                            "only a file source can loop".into(),
-                        );
+                        err(format!("{p}.loop"), "only a file source can loop".into());
                     }
                     if let Source::File { path } = &src {
                         if !path.is_file() {
@@ -463,7 +453,10 @@ impl Config {
             if !(cam.detect_fps >= 0.0 && cam.detect_fps <= 120.0) {
                 err(
                     format!("{p}.detect_fps"),
-                    format!("{} is out of range 0..=120 (0 = every frame)", cam.detect_fps),
+                    format!(
+                        "{} is out of range 0..=120 (0 = every frame)",
+                        cam.detect_fps
+                    ),
                 );
             }
             if !(1..=256).contains(&cam.queue_capacity) {

@@ -153,7 +153,8 @@ fn type_errors_name_the_field() {
 fn missing_required_fields_are_named() {
     let errs = errors_of("[[cameras]]\nname = \"x\"\n");
     assert!(
-        errs.iter().any(|e| e.contains("cameras[0]") && e.contains("missing field `id`")),
+        errs.iter()
+            .any(|e| e.contains("cameras[0]") && e.contains("missing field `id`")),
         "{errs:#?}"
     );
 }

@@ -68,7 +68,10 @@ impl CameraHandle {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().map(|t| t.is_finished()).unwrap_or(true)
+        self.thread
+            .as_ref()
+            .map(|t| t.is_finished())
+            .unwrap_or(true)
     }
 }
 
@@ -174,7 +177,8 @@ fn supervise(
                 set_state(&status, &metrics, CameraState::Stopped, None);
                 return;
             }
-            Ok(RunEnd::Retry(reason)) | Err(IngestError::Runtime { reason, .. })
+            Ok(RunEnd::Retry(reason))
+            | Err(IngestError::Runtime { reason, .. })
             | Err(IngestError::Build { reason, .. }) => {
                 // A run that delivered frames for a while resets the backoff.
                 if started.elapsed() > Duration::from_secs(30) {
@@ -240,7 +244,10 @@ fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
     stop.load(Ordering::SeqCst)
 }
 
-fn build(spec: &CameraSpec, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst_app::AppSink), IngestError> {
+fn build(
+    spec: &CameraSpec,
+    shared: &Arc<Shared>,
+) -> Result<(gst::Pipeline, gst_app::AppSink), IngestError> {
     let cam = spec.id.to_string();
     let berr = |reason: String| IngestError::Build {
         camera: cam.clone(),
@@ -271,10 +278,7 @@ fn build(spec: &CameraSpec, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst_
     // Count every decoded frame, before the detection-rate filter.
     if let Some(pad) = pipeline.by_name("rate").and_then(|r| r.static_pad("sink")) {
         let sh = shared.clone();
-        let counter = sh
-            .metrics
-            .frames_decoded
-            .with_label_values(&[&sh.camera]);
+        let counter = sh.metrics.frames_decoded.with_label_values(&[&sh.camera]);
         pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             sh.status.frame_decoded();
             counter.inc();
@@ -310,7 +314,11 @@ fn build(spec: &CameraSpec, shared: &Arc<Shared>) -> Result<(gst::Pipeline, gst_
 }
 
 /// Copies one sample into a [`Frame`]; `None` (and a log line) if it cannot be read.
-fn frame_from_sample(sh: &Shared, sample: &gst::Sample, scale: Option<&gst::Element>) -> Option<Frame> {
+fn frame_from_sample(
+    sh: &Shared,
+    sample: &gst::Sample,
+    scale: Option<&gst::Element>,
+) -> Option<Frame> {
     let buffer = sample.buffer()?;
     let caps = sample.caps()?;
     let info = gst_video::VideoInfo::from_caps(caps).ok()?;
@@ -338,11 +346,7 @@ fn frame_from_sample(sh: &Shared, sample: &gst::Sample, scale: Option<&gst::Elem
         sh.source_size.store(size, Ordering::Relaxed);
     }
     let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
-    let pts_ns = sh
-        .clock
-        .lock()
-        .map(|mut c| c.stamp(pts))
-        .unwrap_or(pts);
+    let pts_ns = sh.clock.lock().map(|mut c| c.stamp(pts)).unwrap_or(pts);
     sh.got_frame.store(true, Ordering::Relaxed);
     Some(Frame {
         camera: sh.camera.clone(),
@@ -362,13 +366,20 @@ fn frame_from_sample(sh: &Shared, sample: &gst::Sample, scale: Option<&gst::Elem
 }
 
 /// One life of the pipeline, from build to NULL.
-fn run_once(spec: &CameraSpec, shared: &Arc<Shared>, stop: &AtomicBool) -> Result<RunEnd, IngestError> {
+fn run_once(
+    spec: &CameraSpec,
+    shared: &Arc<Shared>,
+    stop: &AtomicBool,
+) -> Result<RunEnd, IngestError> {
     let cam = spec.id.to_string();
     let (pipeline, appsink) = build(spec, shared)?;
     let result = drive(spec, shared, stop, &pipeline, &appsink);
     // Always back to NULL, whatever happened, so no thread or socket is left behind.
     let _ = pipeline.set_state(gst::State::Null);
-    result.map_err(|reason| IngestError::Runtime { camera: cam, reason })
+    result.map_err(|reason| IngestError::Runtime {
+        camera: cam,
+        reason,
+    })
 }
 
 fn drive(

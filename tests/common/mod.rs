@@ -42,10 +42,19 @@ pub fn ort_dylib() -> String {
 }
 
 /// The demo zone of vtest.avi: the paved square right of the lamp post.
-pub const ESPLANADE: &[[f32; 2]] = &[[0.57, 0.41], [1.0, 0.41], [1.0, 0.73], [0.78, 0.69], [0.57, 0.54]];
+pub const ESPLANADE: &[[f32; 2]] = &[
+    [0.57, 0.41],
+    [1.0, 0.41],
+    [1.0, 0.73],
+    [0.78, 0.69],
+    [0.57, 0.54],
+];
 
 pub fn polygon_toml(points: &[[f32; 2]]) -> String {
-    let pts: Vec<String> = points.iter().map(|p| format!("[{}, {}]", p[0], p[1])).collect();
+    let pts: Vec<String> = points
+        .iter()
+        .map(|p| format!("[{}, {}]", p[0], p[1]))
+        .collect();
     format!("[{}]", pts.join(", "))
 }
 
@@ -231,7 +240,9 @@ impl Sse {
                         _ => return,
                     }
                 }
-                let l = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+                let l = String::from_utf8_lossy(&buf)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string();
                 if let Some(v) = l.strip_prefix("id:") {
                     id = v.trim().parse().ok();
                 } else if let Some(v) = l.strip_prefix("event:") {
@@ -265,7 +276,9 @@ impl Sse {
                     return Some((id, v));
                 }
                 Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    return None
+                }
             }
         }
     }
