@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Inference-only phase length in seconds.
     #[arg(long, default_value_t = 10)]
     pub inference_seconds: u64,
+    /// Run only these phases (comma-separated: full, decode, inference); default all three.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,20 +176,13 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
             opts.clone(),
         )?);
     }
-    // A fixed pseudo-random image of the detector's input size.
+    // A fixed real frame: the first frame of the clip, through the camera's own pipeline.
     let (w, h) = detectors
         .first()
         .map(|d| d.input_size())
         .unwrap_or((416, 416));
-    let mut x: u32 = 12345;
-    let image: Arc<Vec<u8>> = Arc::new(
-        (0..(w * h * 3))
-            .map(|_| {
-                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                (x >> 16) as u8
-            })
-            .collect(),
-    );
+    let frame = first_frame(config, w, h)?;
+    let image: Arc<Vec<u8>> = Arc::new(frame.data);
     let count = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
@@ -208,6 +204,54 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
         let _ = t.join();
     }
     Ok((count.load(Ordering::Relaxed), start.elapsed().as_secs_f64()))
+}
+
+/// The first frame of the first camera, decoded and scaled by the ingest pipeline.
+fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, BenchError> {
+    use crate::ingest::{spawn_camera, CameraSpec, CameraStatus, PipelineParams};
+    let cam = config
+        .cameras
+        .first()
+        .ok_or_else(|| BenchError::Config("no camera".into()))?;
+    let source = cam
+        .parsed_source
+        .clone()
+        .ok_or_else(|| BenchError::Config("no source".into()))?;
+    let queue = Arc::new(crate::frames::FrameQueue::new(1));
+    let status = Arc::new(CameraStatus::new(&cam.id, &cam.name, "", &source.redacted()));
+    let handle = spawn_camera(
+        CameraSpec {
+            id: Arc::from(cam.id.as_str()),
+            params: PipelineParams {
+                source,
+                rtsp_transport: cam.rtsp_transport,
+                detect_fps: 0.0,
+                width: w,
+                height: h,
+                realtime: false,
+            },
+            looping: false,
+            decode_threads: 1,
+            stall_timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(1),
+        },
+        queue.clone(),
+        status,
+        Metrics::new(),
+    )
+    .map_err(crate::engine::EngineError::from)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let frame = loop {
+        if let Some(f) = queue.pop() {
+            break Some(f);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    handle.stop();
+    frame.ok_or_else(|| BenchError::Config("the clip gave no frame".into()))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -238,7 +282,41 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
 
-    let full = run_phase(&config, false, max)?;
+    let want = |p: &str| args.only.is_empty() || args.only.iter().any(|o| o == p);
+    let mut full_fps = 0.0;
+    if want("full") {
+        full_fps = report_full(&run_phase(&config, false, max)?);
+    }
+    let mut dec_fps = f64::INFINITY;
+    if want("decode") {
+        let dec = run_phase(&config, true, max)?;
+        let dec_frames: u64 = dec.per_camera.iter().map(|c| c.1).sum();
+        dec_fps = dec_frames as f64 / dec.seconds;
+        println!(
+            "\n[decode-only] {:.1} s: {} frames, {:.1} frames/s",
+            dec.seconds, dec_frames, dec_fps
+        );
+    }
+    let mut inf_fps = f64::INFINITY;
+    if want("inference") {
+        let (n, secs) = inference_only(&config, args.inference_seconds)?;
+        inf_fps = n as f64 / secs;
+        println!("[inference-only] {secs:.1} s: {n} frames, {inf_fps:.1} frames/s");
+    }
+    let bound = dec_fps.min(inf_fps);
+    if want("full") && bound.is_finite() && bound > 0.0 {
+        println!(
+            "\nfull / min(decode-only, inference-only) = {:.1} / {:.1} = {:.2}",
+            full_fps,
+            bound,
+            full_fps / bound
+        );
+    }
+    Ok(())
+}
+
+/// Prints the full-pipeline table; returns the total inferred frames per second.
+fn report_full(full: &PhaseResult) -> f64 {
     let rss = peak_rss_mib();
     println!("\n[full pipeline] {:.1} s", full.seconds);
     println!(
@@ -283,24 +361,5 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         println!("peak RSS (full pipeline): {r:.0} MiB");
     }
 
-    let dec = run_phase(&config, true, max)?;
-    let dec_frames: u64 = dec.per_camera.iter().map(|c| c.1).sum();
-    let dec_fps = dec_frames as f64 / dec.seconds;
-    println!(
-        "\n[decode-only] {:.1} s: {} frames, {:.1} frames/s",
-        dec.seconds, dec_frames, dec_fps
-    );
-
-    let (n, secs) = inference_only(&config, args.inference_seconds)?;
-    let inf_fps = n as f64 / secs;
-    println!("[inference-only] {secs:.1} s: {n} frames, {inf_fps:.1} frames/s");
-
-    let bound = dec_fps.min(inf_fps);
-    println!(
-        "\nfull / min(decode-only, inference-only) = {:.1} / {:.1} = {:.2}",
-        full_fps,
-        bound,
-        if bound > 0.0 { full_fps / bound } else { 0.0 }
-    );
-    Ok(())
+    full_fps
 }

@@ -82,6 +82,8 @@ pub fn spawn_camera(
     status: Arc<CameraStatus>,
     metrics: Metrics,
 ) -> Result<CameraHandle, IngestError> {
+    // Idempotent; done here so no caller can start a pipeline before GStreamer is ready.
+    init()?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let name = format!("cam-{}", spec.id);
