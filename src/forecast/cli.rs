@@ -10,6 +10,23 @@ use super::model::{evaluate, Evaluation, Forecast, ForecastModel, TrainOptions, 
 use super::schema::{Dataset, PlannedEvent};
 use super::ForecastError;
 
+/// `println!` that ignores a closed stdout (`vigie forecast predict … | head`) instead of
+/// panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// `vigie forecast`: planned-event risk forecast.
 #[derive(Debug, clap::Args)]
 pub struct ForecastArgs {
@@ -151,7 +168,7 @@ pub fn cli(args: ForecastArgs) -> Result<(), ForecastError> {
             let model = ForecastModel::train(&data, &forest.options())?;
             model.save(&out)?;
             let t = model.training();
-            println!(
+            say!(
                 "trained {} trees on {} past events in {:.2} s; out-of-bag R² {}; model written to {}",
                 t.options.n_trees,
                 t.n_events,
@@ -159,9 +176,9 @@ pub fn cli(args: ForecastArgs) -> Result<(), ForecastError> {
                 t.oob_r2.map_or("n/a".to_string(), |v| format!("{v:.3}")),
                 out.display()
             );
-            println!("factors that weigh most:");
+            say!("factors that weigh most:");
             for i in model.importances() {
-                println!("  {:<36} {:.3}", i.factor, i.weight);
+                say!("  {:<36} {:.3}", i.factor, i.weight);
             }
             Ok(())
         }
@@ -185,20 +202,20 @@ pub fn cli(args: ForecastArgs) -> Result<(), ForecastError> {
             let forecasts: Vec<Forecast> = planned.iter().map(|p| model.predict(p, k)).collect();
             if json {
                 if forecasts.len() == 1 {
-                    println!("{}", to_json(&forecasts[0])?);
+                    say!("{}", to_json(&forecasts[0])?);
                 } else {
-                    println!("{}", to_json(&forecasts)?);
+                    say!("{}", to_json(&forecasts)?);
                 }
             } else {
                 for f in &forecasts {
-                    print!("{}", render_forecast(f));
+                    say_raw!("{}", render_forecast(f));
                 }
             }
             Ok(())
         }
         ForecastCommand::Info { model } => {
             let model = ForecastModel::load(&model)?;
-            println!("{}", to_json(&model.summary())?);
+            say!("{}", to_json(&model.summary())?);
             Ok(())
         }
         ForecastCommand::Generate { n, seed, out } => {
@@ -206,7 +223,7 @@ pub fn cli(args: ForecastArgs) -> Result<(), ForecastError> {
                 events: generate(n, seed),
             };
             write_file(&out, &data.to_csv())?;
-            println!("{} events (seed {seed}) written to {}", n, out.display());
+            say!("{} events (seed {seed}) written to {}", n, out.display());
             Ok(())
         }
         ForecastCommand::Evaluate {
@@ -224,9 +241,9 @@ pub fn cli(args: ForecastArgs) -> Result<(), ForecastError> {
             }
             let (_, eval) = evaluate(&train, &test, &forest.options(), k)?;
             if json {
-                println!("{}", to_json(&eval)?);
+                say!("{}", to_json(&eval)?);
             } else {
-                print!("{}", render_evaluation(&eval));
+                say_raw!("{}", render_evaluation(&eval));
             }
             Ok(())
         }
@@ -248,7 +265,7 @@ pub fn cli(args: ForecastArgs) -> Result<(), ForecastError> {
                     source,
                 };
                 let listener = tokio::net::TcpListener::bind(&listen).await.map_err(io)?;
-                println!("forecast page on http://{listen}/forecast");
+                say!("forecast page on http://{listen}/forecast");
                 axum::serve(listener, super::router(model))
                     .await
                     .map_err(io)
