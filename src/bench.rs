@@ -218,7 +218,12 @@ fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, 
         .clone()
         .ok_or_else(|| BenchError::Config("no source".into()))?;
     let queue = Arc::new(crate::frames::FrameQueue::new(1));
-    let status = Arc::new(CameraStatus::new(&cam.id, &cam.name, "", &source.redacted()));
+    let status = Arc::new(CameraStatus::new(
+        &cam.id,
+        &cam.name,
+        "",
+        &source.redacted(),
+    ));
     let handle = spawn_camera(
         CameraSpec {
             id: Arc::from(cam.id.as_str()),

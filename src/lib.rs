@@ -12,6 +12,7 @@ pub mod config;
 pub mod delivery;
 pub mod detect;
 pub mod engine;
+pub mod forecast;
 pub mod frames;
 pub mod ingest;
 pub mod metrics;

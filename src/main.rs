@@ -37,6 +37,8 @@ enum Command {
     /// Measure throughput: N copies of a clip through the full pipeline, then decode-only and
     /// inference-only on the same machine in the same run.
     Bench(vigie::bench::BenchArgs),
+    /// Planned-event risk forecast: train on past events, predict for planned ones.
+    Forecast(vigie::forecast::ForecastArgs),
     /// Serve a video file over RTSP (H.264 or H.265), looping, for tests and demonstrations.
     ServeRtsp(vigie::rtsp_server::ServeArgs),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::CheckConfig { config } => return check_config(config),
         Command::Bench(args) => vigie::bench::run(&args).map_err(anyhow::Error::from),
+        Command::Forecast(args) => vigie::forecast::cli(args).map_err(anyhow::Error::from),
         Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),
     };
     match result {
@@ -107,6 +110,15 @@ fn run(config_path: PathBuf) -> Result<()> {
         Journal::open(&journal_path)
             .with_context(|| format!("opening the journal {}", journal_path.display()))?,
     );
+    let forecast = match &config.forecast.model {
+        Some(p) => {
+            let path = config.resolve(p);
+            let model = vigie::forecast::ForecastModel::load(&path)
+                .with_context(|| format!("loading the forecast model {}", path.display()))?;
+            Some(Arc::new(model))
+        }
+        None => None,
+    };
     let metrics = Metrics::new();
     let bus = AlertBus::new(journal.clone(), 1024, metrics.clone());
     let engine = Engine::start(
@@ -126,7 +138,7 @@ fn run(config_path: PathBuf) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let cameras = Arc::new(RwLock::new(engine.statuses()));
-    let state = AppState::new(bus, cameras);
+    let state = AppState::new(bus, cameras).with_forecast(forecast);
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

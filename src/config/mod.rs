@@ -146,6 +146,14 @@ impl Default for TrackerConfig {
     }
 }
 
+/// The planned-event risk forecast (independent of the cameras).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastConfig {
+    /// Model file written by `vigie forecast train`; serves `POST /api/forecast` and `/forecast`.
+    pub model: Option<PathBuf>,
+}
+
 fn default_true() -> bool {
     true
 }
@@ -255,6 +263,8 @@ pub struct Config {
     pub detector: DetectorConfig,
     #[serde(default)]
     pub tracker: TrackerConfig,
+    #[serde(default)]
+    pub forecast: ForecastConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
     /// Folder of the config file; relative paths are resolved against it.
@@ -398,6 +408,16 @@ impl Config {
                 "tracker.max_missed_seconds".into(),
                 format!("{} is out of range 0..=60", t.max_missed_seconds),
             );
+        }
+
+        if let Some(model) = &self.forecast.model {
+            let path = self.resolve(model);
+            if !path.is_file() {
+                err(
+                    "forecast.model".into(),
+                    format!("file {} does not exist", path.display()),
+                );
+            }
         }
 
         // The model manifest gives the labels that rules may name.

@@ -63,6 +63,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub started: Instant,
     pub live: LiveConfig,
+    /// The planned-event forecast model, when one is configured (`/api/forecast`).
+    pub forecast: Option<Arc<crate::forecast::ForecastModel>>,
     /// Set by [`serve`] when it shuts down, so live streams end and connections drain.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -78,8 +80,14 @@ impl AppState {
             cameras,
             started: Instant::now(),
             live: LiveConfig::default(),
+            forecast: None,
             shutdown: Arc::new(shutdown),
         }
+    }
+
+    pub fn with_forecast(mut self, model: Option<Arc<crate::forecast::ForecastModel>>) -> Self {
+        self.forecast = model;
+        self
     }
 
     pub fn with_live_config(mut self, live: LiveConfig) -> Self {
@@ -101,6 +109,7 @@ impl AppState {
 
 /// The whole HTTP API and console.
 pub fn app(state: AppState) -> Router {
+    let forecast = crate::forecast::router(state.forecast.clone());
     Router::new()
         .route("/", get(console))
         .route("/healthz", get(healthz))
@@ -112,9 +121,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/alerts/{id}/snapshot.jpg", get(snapshot))
         .route("/api/alerts/{id}/decisions", get(decisions))
         .route("/api/alerts/{id}/decision", post(decide))
+        .with_state(state)
+        .merge(forecast)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then ends the live streams and
