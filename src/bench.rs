@@ -22,10 +22,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4)]
     pub cameras: usize,
     /// Detector workers (one ONNX Runtime session each).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     pub workers: usize,
     /// Intra-op threads per session.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub intra_threads: usize,
     /// Stop each phase after this many seconds even if the clips are not finished.
     #[arg(long, default_value_t = 120)]
@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Inference-only phase length in seconds.
     #[arg(long, default_value_t = 10)]
     pub inference_seconds: u64,
+    /// Let ONNX Runtime threads spin while idle.
+    #[arg(long)]
+    pub spinning: bool,
     /// Run only these phases (comma-separated: full, decode, inference); default all three.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
@@ -67,15 +70,16 @@ fn bench_config(args: &BenchArgs) -> Result<Config, BenchError> {
     let manifest = std::fs::canonicalize(&args.manifest)
         .map_err(|e| BenchError::Config(format!("manifest {}: {e}", args.manifest.display())))?;
     let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[detector]\nmanifest = {:?}\nworkers = {}\nintra_threads = {}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[detector]\nmanifest = {:?}\nworkers = {}\nintra_threads = {}\nspinning = {}\n",
         manifest.to_string_lossy(),
         args.workers,
-        args.intra_threads
+        args.intra_threads,
+        args.spinning
     );
     for i in 0..args.cameras {
         // A zone over the walkway of vtest.avi, so the alert path (snapshot, journal) is measured.
         text.push_str(&format!(
-            "[[cameras]]\nid = \"bench-{i}\"\nsource = {:?}\nrealtime = false\ndetect_fps = 0\nqueue_capacity = 4\n\
+            "[[cameras]]\nid = \"bench-{i}\"\nsource = {:?}\nrealtime = false\ndetect_fps = 0\nqueue_capacity = 2\n\
              [[cameras.zones]]\nid = \"walkway\"\npoints = [[0.0, 0.3], [1.0, 0.3], [1.0, 0.8], [0.0, 0.8]]\n\
              [[cameras.rules]]\nid = \"walkway-intrusion\"\ntype = \"intrusion\"\nzone = \"walkway\"\nclasses = [\"person\"]\nmin_seconds = 0.5\ncooldown_seconds = 5\n",
             clip.to_string_lossy()
@@ -166,6 +170,7 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
         intra_threads: config.detector.intra_threads,
         score_threshold: config.detector.score_threshold,
         nms_iou: config.detector.nms_iou,
+        spinning: config.detector.spinning,
     };
     let mut detectors = Vec::new();
     for _ in 0..config.detector.workers {

@@ -78,6 +78,7 @@ impl Engine {
             intra_threads: config.detector.intra_threads,
             score_threshold: config.detector.score_threshold,
             nms_iou: config.detector.nms_iou,
+            spinning: config.detector.spinning,
         };
         let mut detectors = Vec::new();
         if !options.decode_only {

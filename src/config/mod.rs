@@ -112,6 +112,9 @@ pub struct DetectorConfig {
     pub nms_iou: f32,
     /// Path to `libonnxruntime.so`; when absent, `ORT_DYLIB_PATH` is used.
     pub onnxruntime: Option<PathBuf>,
+    /// Let ONNX Runtime threads spin while idle (faster on dedicated cores, slower when the
+    /// decoders share them).
+    pub spinning: bool,
 }
 
 impl Default for DetectorConfig {
@@ -119,11 +122,12 @@ impl Default for DetectorConfig {
         DetectorConfig {
             manifest: PathBuf::from("../models/models.toml"),
             model: "nanodet-m-416".to_string(),
-            workers: 1,
-            intra_threads: 2,
+            workers: 2,
+            intra_threads: 1,
             score_threshold: 0.35,
             nms_iou: 0.5,
             onnxruntime: None,
+            spinning: false,
         }
     }
 }

@@ -104,6 +104,9 @@ pub struct DetectorOptions {
     pub score_threshold: f32,
     /// Per-class NMS: a box overlapping a better box of its class by IoU > this is dropped.
     pub nms_iou: f32,
+    /// Let ONNX Runtime's intra-op threads spin while waiting for work. Off by default: the
+    /// cores are shared with the decoders, and spinning threads take CPU time from them.
+    pub spinning: bool,
 }
 
 impl Default for DetectorOptions {
@@ -112,6 +115,7 @@ impl Default for DetectorOptions {
             intra_threads: 2,
             score_threshold: 0.3,
             nms_iou: 0.5,
+            spinning: false,
         }
     }
 }
@@ -139,10 +143,16 @@ impl DetectorOptions {
     }
 }
 
-fn build_session(env: &Environment, model: &[u8], threads: usize) -> ort::Result<Session> {
+fn build_session(
+    env: &Environment,
+    model: &[u8],
+    threads: usize,
+    spinning: bool,
+) -> ort::Result<Session> {
     let mut builder = Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::All)?
-        .with_intra_threads(threads)?;
+        .with_intra_threads(threads)?
+        .with_intra_op_spinning(spinning)?;
     builder.commit_from_memory(model)
 }
 
@@ -190,12 +200,13 @@ impl Detector {
         let spec = manifest.require_model(model_name)?;
         let (path, bytes) = read_verified(model_dir, spec)?;
         let rt = runtime()?;
-        let session = build_session(&rt.env, &bytes, opts.intra_threads).map_err(|e| {
-            DetectError::Session {
-                path: path.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let session =
+            build_session(&rt.env, &bytes, opts.intra_threads, opts.spinning).map_err(|e| {
+                DetectError::Session {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
         drop(bytes);
 
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
