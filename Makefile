@@ -22,7 +22,9 @@ demo: build
 # Unit tests, golden detector tests, and end-to-end tests of the real binary on real footage.
 test: setup
 	$(CARGO) build --release --locked --all-targets
-	$(CARGO) test --release --locked --no-fail-fast -- --test-threads=1
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --release --locked --no-fail-fast -- --test-threads=1 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "all tests: %d passed, %d failed\n", p, f}' target/test.log
 
 bench: build
 	./target/release/vigie bench --clip $(VIGIE_CLIP) --cameras 4
