@@ -24,7 +24,7 @@ test: setup
 	$(CARGO) build --release --locked --all-targets
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --release --locked --no-fail-fast -- --test-threads=1 2>&1 | tee target/test.log
-	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "all tests: %d passed, %d failed\n", p, f}' target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "summary: %d passed, %d failed\n", p, f}' target/test.log
 
 bench: build
 	./target/release/vigie bench --clip $(VIGIE_CLIP) --cameras 4
