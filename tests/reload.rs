@@ -85,6 +85,19 @@ fn wait_decoding(vigie: &Vigie, id: &str, after: u64) -> Value {
     })
 }
 
+/// A camera's decoded-frame counter from `/metrics` (kept after the camera is removed).
+fn decoded_metric(vigie: &Vigie, camera: &str) -> Option<f64> {
+    let text = ureq::get(&format!("{}/metrics", vigie.base))
+        .call()
+        .expect("GET /metrics")
+        .into_string()
+        .expect("metrics text");
+    let prefix = format!("vigie_ingest_frames_decoded_total{{camera=\"{camera}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn list(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not a list: {v}"))
@@ -140,6 +153,11 @@ fn reload_adds_removes_and_changes_cameras_while_the_others_run() {
     );
     // C goes live.
     wait_decoding(&vigie, "c", 0);
+    // B's pipeline is stopped: its counter no longer moves while A's does.
+    let b_stopped = decoded_metric(&vigie, "b").expect("B's counter");
+    let a_now = u64_of(&camera_status(&vigie, "a").unwrap(), "frames_decoded");
+    wait_decoding(&vigie, "a", a_now + 5);
+    assert_eq!(decoded_metric(&vigie, "b"), Some(b_stopped));
 
     // SIGHUP after another edit: D added, the rest untouched.
     write(
