@@ -2,10 +2,13 @@
 //! a bounded frame queue per camera, and detector workers (each owning its ONNX Runtime session)
 //! that serve the cameras round-robin, then track, apply the rules and hand events to the alert
 //! bus (journal first, then delivery).
+//!
+//! The set of cameras can change while running ([`Engine::apply`], hot reload): workers read a
+//! snapshot of the current set each round, so adding or removing a camera never stops the others.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,6 +18,7 @@ use crate::detect::{init_runtime, Detection, Detector, DetectorOptions, Manifest
 use crate::frames::{Frame, FrameQueue};
 use crate::ingest::{self, CameraHandle, CameraSpec, CameraStatus, PipelineParams};
 use crate::metrics::Metrics;
+use crate::reload::{diff, restart_required, CameraChange, ReloadReport};
 use crate::rules::{IntrusionRule, RuleEngine, RuleSpec, Zone};
 use crate::track::{Tracker, TrackerConfig};
 
@@ -26,6 +30,11 @@ pub enum EngineError {
     Detect(#[from] crate::detect::DetectError),
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    /// A reload changed settings that are read only at start; nothing was changed.
+    #[error("restart required: {} cannot change while running", .0.join(", "))]
+    RestartRequired(Vec<String>),
+    #[error("the engine is shutting down")]
+    ShuttingDown,
 }
 
 /// How the engine runs; the defaults are those of `vigie run`.
@@ -44,19 +53,37 @@ struct Analysis {
 
 struct CameraCtx {
     id: Arc<str>,
-    name: String,
+    /// Shown in alerts; a reload may rename the camera in place.
+    name: RwLock<String>,
     queue: Arc<FrameQueue>,
     status: Arc<CameraStatus>,
     busy: AtomicBool,
     analysis: Mutex<Analysis>,
 }
 
+/// The current set of cameras: workers clone the inner `Arc` (a cheap snapshot) each round.
+type CameraSet = Arc<RwLock<Arc<Vec<Arc<CameraCtx>>>>>;
+
+/// The configuration in force and the supervisors of the running cameras, by camera id.
+struct Running {
+    config: Config,
+    handles: Vec<(String, CameraHandle)>,
+    /// Set by [`Engine::shutdown`]: no reload may start a camera any more.
+    closed: bool,
+}
+
 /// A running engine. [`Engine::shutdown`] stops it cleanly.
 pub struct Engine {
-    cameras: Vec<Arc<CameraCtx>>,
-    handles: Vec<CameraHandle>,
-    workers: Vec<JoinHandle<()>>,
+    cameras: CameraSet,
+    /// The cameras' status as `/api/cameras` lists it; follows every reload.
+    statuses: Arc<RwLock<Vec<Arc<CameraStatus>>>>,
+    /// Held for a whole reload, so two reloads cannot interleave.
+    running: Mutex<Running>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
     stop: Arc<AtomicBool>,
+    metrics: Metrics,
+    /// The detector's input size, the size every pipeline scales to.
+    input_size: (u32, u32),
 }
 
 impl Engine {
@@ -107,46 +134,16 @@ impl Engine {
         let mut cameras = Vec::new();
         let mut handles = Vec::new();
         for cam in config.cameras.iter().filter(|c| c.enabled) {
-            let Some(source) = cam.parsed_source.clone() else {
-                continue;
-            };
-            let status = Arc::new(CameraStatus::new(
-                &cam.id,
-                &cam.name,
-                &cam.location,
-                &source.redacted(),
-            ));
-            let queue = Arc::new(FrameQueue::new(cam.queue_capacity));
-            let id: Arc<str> = Arc::from(cam.id.as_str());
-            let spec = CameraSpec {
-                id: id.clone(),
-                params: PipelineParams {
-                    source,
-                    rtsp_transport: cam.rtsp_transport,
-                    detect_fps: cam.detect_fps,
-                    width: in_w,
-                    height: in_h,
-                    realtime: cam.realtime,
-                },
-                looping: cam.r#loop,
-                decode_threads: 1,
-                stall_timeout: Duration::from_secs(10),
-                max_backoff: Duration::from_secs(30),
-            };
-            let ctx = Arc::new(CameraCtx {
-                id,
-                name: cam.name.clone(),
-                queue: queue.clone(),
-                status: status.clone(),
-                busy: AtomicBool::new(false),
-                analysis: Mutex::new(Analysis {
-                    tracker: Tracker::new(tracker_config(config)),
-                    rules: rule_engine(config, cam),
-                }),
-            });
-            handles.push(ingest::spawn_camera(spec, queue, status, metrics.clone())?);
-            cameras.push(ctx);
+            if let Some((ctx, handle)) = start_camera(config, cam, (in_w, in_h), &metrics)? {
+                handles.push((cam.id.clone(), handle));
+                cameras.push(ctx);
+            }
         }
+        let statuses = Arc::new(RwLock::new(
+            cameras.iter().map(|c| c.status.clone()).collect::<Vec<_>>(),
+        ));
+        let count = cameras.len();
+        let cameras: CameraSet = Arc::new(RwLock::new(Arc::new(cameras)));
 
         let mut workers = Vec::new();
         let worker_count = if options.decode_only {
@@ -168,44 +165,215 @@ impl Engine {
                 .map_err(EngineError::Thread)?;
             workers.push(t);
         }
-        tracing::info!(
-            cameras = cameras.len(),
-            workers = workers.len(),
-            "engine started"
-        );
+        tracing::info!(cameras = count, workers = workers.len(), "engine started");
         Ok(Engine {
             cameras,
-            handles,
-            workers,
+            statuses,
+            running: Mutex::new(Running {
+                config: config.clone(),
+                handles,
+                closed: false,
+            }),
+            workers: Mutex::new(workers),
             stop,
+            metrics,
+            input_size: (in_w, in_h),
         })
     }
 
     /// The status of every running camera, for the API.
     pub fn statuses(&self) -> Vec<Arc<CameraStatus>> {
-        self.cameras.iter().map(|c| c.status.clone()).collect()
+        read(&self.statuses).clone()
+    }
+
+    /// The shared list of camera statuses (`/api/cameras`); every reload updates it.
+    pub fn status_list(&self) -> Arc<RwLock<Vec<Arc<CameraStatus>>>> {
+        self.statuses.clone()
     }
 
     /// True when every camera has stopped (files at their end) and every queue is drained.
     pub fn is_idle(&self) -> bool {
-        self.handles.iter().all(CameraHandle::is_finished)
-            && self
-                .cameras
+        let running = lock(&self.running);
+        running.handles.iter().all(|(_, h)| h.is_finished())
+            && read(&self.cameras)
                 .iter()
                 .all(|c| c.queue.is_empty() && !c.busy.load(Ordering::SeqCst))
     }
 
-    /// Stops the cameras (pipelines to NULL), then the workers.
-    pub fn shutdown(self) {
-        for h in self.handles {
+    /// Applies a new, validated configuration without a restart: cameras that left the file are
+    /// stopped, new ones started, those whose pipeline settings changed are restarted, those whose
+    /// zones, rules, name or location changed get new rules in place (their pipeline and tracker
+    /// untouched, so no frame is lost), the others are left alone. Settings read only at start
+    /// (`[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]`) refuse the whole reload
+    /// with [`EngineError::RestartRequired`], and nothing changes.
+    ///
+    /// If a camera cannot be started (no thread), the rest is applied and the error returned.
+    pub fn apply(&self, new: &Config) -> Result<ReloadReport, EngineError> {
+        let mut running = lock(&self.running);
+        if running.closed {
+            return Err(EngineError::ShuttingDown);
+        }
+        let fields = restart_required(&running.config, new);
+        if !fields.is_empty() {
+            return Err(EngineError::RestartRequired(fields));
+        }
+        let changes = diff(&running.config, new);
+        let change_of = |id: &str| {
+            changes
+                .iter()
+                .find(|(i, _)| i == id)
+                .map(|(_, c)| *c)
+                .unwrap_or(CameraChange::Added)
+        };
+        // Stop first what goes away, so a source is never opened twice at once.
+        for (id, change) in &changes {
+            if matches!(change, CameraChange::Removed | CameraChange::Restarted) {
+                if let Some(pos) = running.handles.iter().position(|(i, _)| i == id) {
+                    let (_, handle) = running.handles.remove(pos);
+                    handle.stop();
+                    tracing::info!(camera = %id, "camera stopped by reload");
+                }
+            }
+        }
+        let current = read(&self.cameras).clone();
+        let mut report = ReloadReport::default();
+        let mut next = Vec::new();
+        let mut failure = None;
+        for cam in new.cameras.iter().filter(|c| c.enabled) {
+            let change = change_of(&cam.id);
+            let existing = current.iter().find(|c| *c.id == *cam.id).cloned();
+            match (change, existing) {
+                (CameraChange::Unchanged, Some(ctx)) => {
+                    report.unchanged.push(cam.id.clone());
+                    next.push(ctx);
+                }
+                (CameraChange::Updated, Some(ctx)) => {
+                    {
+                        let mut a = ctx.analysis.lock().unwrap_or_else(|e| e.into_inner());
+                        a.rules = rule_engine(new, cam);
+                    }
+                    *ctx.name.write().unwrap_or_else(|e| e.into_inner()) = cam.name.clone();
+                    ctx.status.set_labels(&cam.name, &cam.location);
+                    tracing::info!(camera = %cam.id, "camera zones and rules updated by reload");
+                    report.updated.push(cam.id.clone());
+                    next.push(ctx);
+                }
+                (change, _) => match start_camera(new, cam, self.input_size, &self.metrics) {
+                    Ok(Some((ctx, handle))) => {
+                        running.handles.push((cam.id.clone(), handle));
+                        next.push(ctx);
+                        tracing::info!(camera = %cam.id, ?change, "camera started by reload");
+                        if change == CameraChange::Restarted {
+                            report.restarted.push(cam.id.clone());
+                        } else {
+                            report.added.push(cam.id.clone());
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(camera = %cam.id, error = %e, "camera could not be started by reload");
+                        failure.get_or_insert(e);
+                    }
+                },
+            }
+        }
+        for (id, change) in &changes {
+            if *change == CameraChange::Removed {
+                report.removed.push(id.clone());
+            }
+        }
+        let statuses: Vec<Arc<CameraStatus>> = next.iter().map(|c| c.status.clone()).collect();
+        *self.cameras.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *self.statuses.write().unwrap_or_else(|e| e.into_inner()) = statuses;
+        running.config = new.clone();
+        tracing::info!(
+            added = ?report.added,
+            removed = ?report.removed,
+            restarted = ?report.restarted,
+            updated = ?report.updated,
+            unchanged = report.unchanged.len(),
+            "configuration reloaded"
+        );
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Stops the cameras (pipelines to NULL), then the workers. Calling it again does nothing.
+    pub fn shutdown(&self) {
+        let handles = {
+            let mut running = lock(&self.running);
+            running.closed = true;
+            std::mem::take(&mut running.handles)
+        };
+        for (_, h) in handles {
             h.stop();
         }
         self.stop.store(true, Ordering::SeqCst);
-        for w in self.workers {
+        let workers = std::mem::take(&mut *lock(&self.workers));
+        for w in workers {
             let _ = w.join();
         }
         tracing::info!("engine stopped");
     }
+}
+
+/// A poisoned lock only means a panic elsewhere; the data is still whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T: Clone>(l: &RwLock<T>) -> T {
+    l.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Builds one camera's context and starts its supervisor; `None` when it has no source.
+fn start_camera(
+    config: &Config,
+    cam: &CameraConfig,
+    (in_w, in_h): (u32, u32),
+    metrics: &Metrics,
+) -> Result<Option<(Arc<CameraCtx>, CameraHandle)>, EngineError> {
+    let Some(source) = cam.parsed_source.clone() else {
+        return Ok(None);
+    };
+    let status = Arc::new(CameraStatus::new(
+        &cam.id,
+        &cam.name,
+        &cam.location,
+        &source.redacted(),
+    ));
+    let queue = Arc::new(FrameQueue::new(cam.queue_capacity));
+    let id: Arc<str> = Arc::from(cam.id.as_str());
+    let spec = CameraSpec {
+        id: id.clone(),
+        params: PipelineParams {
+            source,
+            rtsp_transport: cam.rtsp_transport,
+            detect_fps: cam.detect_fps,
+            width: in_w,
+            height: in_h,
+            realtime: cam.realtime,
+        },
+        looping: cam.r#loop,
+        decode_threads: 1,
+        stall_timeout: Duration::from_secs(10),
+        max_backoff: Duration::from_secs(30),
+    };
+    let ctx = Arc::new(CameraCtx {
+        id,
+        name: RwLock::new(cam.name.clone()),
+        queue: queue.clone(),
+        status: status.clone(),
+        busy: AtomicBool::new(false),
+        analysis: Mutex::new(Analysis {
+            tracker: Tracker::new(tracker_config(config)),
+            rules: rule_engine(config, cam),
+        }),
+    });
+    let handle = ingest::spawn_camera(spec, queue, status, metrics.clone())?;
+    Ok(Some((ctx, handle)))
 }
 
 fn tracker_config(config: &Config) -> TrackerConfig {
@@ -258,17 +426,19 @@ fn rule_engine(config: &Config, cam: &CameraConfig) -> RuleEngine {
 
 fn worker(
     index: usize,
-    cameras: Vec<Arc<CameraCtx>>,
+    camera_set: CameraSet,
     mut detector: Option<Detector>,
     bus: AlertBus,
     metrics: Metrics,
     labels: Arc<Vec<String>>,
     stop: Arc<AtomicBool>,
 ) {
-    let n = cameras.len();
     let mut cursor = index;
     while !stop.load(Ordering::SeqCst) {
         let mut worked = false;
+        // The current set, re-read each round: a reload adds or removes cameras between rounds.
+        let cameras = read(&camera_set);
+        let n = cameras.len();
         // Round-robin: one frame from the next camera that has one, so a busy camera cannot
         // starve the others.
         for k in 0..n {
@@ -354,7 +524,7 @@ fn process(
         };
         let new = NewAlert {
             camera_id: cam.id.to_string(),
-            camera_name: cam.name.clone(),
+            camera_name: cam.name.read().unwrap_or_else(|e| e.into_inner()).clone(),
             rule_id: ev.rule_id.clone(),
             event_type: ev.event_type.as_str().to_string(),
             zone_id: Some(ev.zone_id.clone()),

@@ -16,6 +16,7 @@ pub mod forecast;
 pub mod frames;
 pub mod ingest;
 pub mod metrics;
+pub mod reload;
 pub mod rtsp_server;
 pub mod rules;
 pub mod track;

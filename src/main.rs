@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -13,6 +13,7 @@ use vigie::config::Config;
 use vigie::delivery::{self, AppState};
 use vigie::engine::{Engine, EngineOptions};
 use vigie::metrics::Metrics;
+use vigie::reload::FileReloader;
 
 #[derive(Parser)]
 #[command(
@@ -121,13 +122,17 @@ fn run(config_path: PathBuf) -> Result<()> {
     };
     let metrics = Metrics::new();
     let bus = AlertBus::new(journal.clone(), 1024, metrics.clone());
-    let engine = Engine::start(
-        &config,
-        bus.clone(),
-        metrics.clone(),
-        EngineOptions::default(),
-    )
-    .context("starting the engine")?;
+    let engine = Arc::new(
+        Engine::start(
+            &config,
+            bus.clone(),
+            metrics.clone(),
+            EngineOptions::default(),
+        )
+        .context("starting the engine")?,
+    );
+    // Hot reload (POST /api/config/reload and SIGHUP) re-reads this same file.
+    let reloader = Arc::new(FileReloader::new(config_path.clone(), engine.clone()));
 
     let addr: SocketAddr = config
         .listen_addr()
@@ -137,9 +142,11 @@ fn run(config_path: PathBuf) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let cameras = Arc::new(RwLock::new(engine.statuses()));
-    let state = AppState::new(bus, cameras).with_forecast(forecast);
+    let state = AppState::new(bus, engine.status_list())
+        .with_forecast(forecast)
+        .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>));
     let served = runtime.block_on(async move {
+        reload_on_sighup(reloader);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
@@ -154,6 +161,38 @@ fn run(config_path: PathBuf) -> Result<()> {
     engine.shutdown();
     drop(journal);
     served
+}
+
+/// Reloads the configuration on every SIGHUP, logging the outcome (every error listed).
+fn reload_on_sighup(reloader: Arc<FileReloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP: reload only through the API");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            let r = reloader.clone();
+            match tokio::task::spawn_blocking(move || r.reload_report()).await {
+                Ok(Ok(report)) => {
+                    tracing::info!(report = %serde_json::json!(report), "SIGHUP reload done")
+                }
+                Ok(Err(e)) => {
+                    let errors = match &e {
+                        delivery::ReloadError::Invalid { errors, .. }
+                        | delivery::ReloadError::Refused { errors, .. } => errors.clone(),
+                        delivery::ReloadError::Failed(_) => Vec::new(),
+                    };
+                    tracing::error!(error = %e, ?errors, "SIGHUP reload failed")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP reload task failed"),
+            }
+        }
+    });
 }
 
 /// Resolves on SIGINT or SIGTERM.

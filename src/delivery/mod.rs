@@ -54,6 +54,33 @@ impl Default for LiveConfig {
     }
 }
 
+/// Why a configuration reload changed nothing (or not everything).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is invalid: every problem, each with its path (`cameras[1].source: …`).
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        errors: Vec<String>,
+    },
+    /// The file changes settings that need a restart; each one is named.
+    #[error("{message}")]
+    Refused {
+        message: String,
+        errors: Vec<String>,
+    },
+    /// The reload could not be carried out.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Re-reads and applies the configuration (`POST /api/config/reload`, SIGHUP). Provided by
+/// whoever runs the engine: delivery knows nothing of the engine.
+pub trait Reloader: Send + Sync {
+    /// Applies the configuration file; the report is returned as is to the caller.
+    fn reload(&self) -> Result<serde_json::Value, ReloadError>;
+}
+
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -65,6 +92,8 @@ pub struct AppState {
     pub live: LiveConfig,
     /// The planned-event forecast model, when one is configured (`/api/forecast`).
     pub forecast: Option<Arc<crate::forecast::ForecastModel>>,
+    /// Hot reload of the configuration, when the engine offers it (`/api/config/reload`).
+    pub reloader: Option<Arc<dyn Reloader>>,
     /// Set by [`serve`] when it shuts down, so live streams end and connections drain.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -81,12 +110,18 @@ impl AppState {
             started: Instant::now(),
             live: LiveConfig::default(),
             forecast: None,
+            reloader: None,
             shutdown: Arc::new(shutdown),
         }
     }
 
     pub fn with_forecast(mut self, model: Option<Arc<crate::forecast::ForecastModel>>) -> Self {
         self.forecast = model;
+        self
+    }
+
+    pub fn with_reloader(mut self, reloader: Option<Arc<dyn Reloader>>) -> Self {
+        self.reloader = reloader;
         self
     }
 
@@ -121,6 +156,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/alerts/{id}/snapshot.jpg", get(snapshot))
         .route("/api/alerts/{id}/decisions", get(decisions))
         .route("/api/alerts/{id}/decision", post(decide))
+        .route("/api/config/reload", post(reload_config))
         .with_state(state)
         .merge(forecast)
         .fallback(not_found)
@@ -251,6 +287,45 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn cameras(State(state): State<AppState>) -> Json<Vec<CameraSnapshot>> {
     Json(state.camera_snapshots())
+}
+
+/// `POST /api/config/reload`: 200 with the report; 422 for an invalid file and 409 for a change
+/// that needs a restart, both listing every problem in `errors`, and nothing changed.
+async fn reload_config(State(state): State<AppState>) -> Response {
+    let Some(reloader) = state.reloader.clone() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "configuration reload is not available in this process",
+        )
+        .into_response();
+    };
+    // Stopping and starting pipelines blocks: off the async workers.
+    let result = tokio::task::spawn_blocking(move || reloader.reload()).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => Err(ReloadError::Failed(format!("reload task failed: {e}"))),
+    };
+    match result {
+        Ok(report) => {
+            tracing::info!(%report, "configuration reloaded through the API");
+            (StatusCode::OK, Json(report)).into_response()
+        }
+        Err(e) => {
+            let (status, errors) = match &e {
+                ReloadError::Invalid { errors, .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, errors.clone())
+                }
+                ReloadError::Refused { errors, .. } => (StatusCode::CONFLICT, errors.clone()),
+                ReloadError::Failed(m) => (StatusCode::INTERNAL_SERVER_ERROR, vec![m.clone()]),
+            };
+            tracing::error!(error = %e, ?errors, "configuration reload through the API failed");
+            (
+                status,
+                Json(json!({ "error": e.to_string(), "errors": errors })),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn list_alerts(

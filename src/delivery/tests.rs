@@ -17,6 +17,10 @@ struct Server {
 
 impl Server {
     async fn start(capacity: usize) -> Server {
+        Server::start_with(capacity, None).await
+    }
+
+    async fn start_with(capacity: usize, reloader: Option<Arc<dyn Reloader>>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let journal = Arc::new(Journal::open(dir.path().join("journal.db")).unwrap());
         let bus = AlertBus::new(journal, capacity, Metrics::new());
@@ -26,7 +30,7 @@ impl Server {
             "Place",
             "rtsp://cam/1",
         ));
-        let state = AppState::new(bus, Arc::new(RwLock::new(vec![cam])));
+        let state = AppState::new(bus, Arc::new(RwLock::new(vec![cam]))).with_reloader(reloader);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -550,4 +554,80 @@ async fn health_metrics_cameras_and_console() {
     // Offline machine: nothing loaded from elsewhere.
     assert!(!html.contains("http://") && !html.contains("https://"));
     s.stop().await;
+}
+
+/// Answers each reload with the next scripted outcome.
+struct ScriptedReloader(std::sync::Mutex<Vec<Result<serde_json::Value, ReloadError>>>);
+
+impl Reloader for ScriptedReloader {
+    fn reload(&self) -> Result<serde_json::Value, ReloadError> {
+        self.0
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| Err(ReloadError::Failed("no more outcomes".into())))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reload_answers_with_the_report_or_every_error() {
+    // Without a reloader the route says so.
+    let plain = Server::start(16).await;
+    let r = call("POST", format!("{}/api/config/reload", plain.base), None).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    plain.stop().await;
+
+    // Outcomes are popped from the end.
+    let outcomes = vec![
+        Err(ReloadError::Failed("camera `x`: no thread".into())),
+        Err(ReloadError::Refused {
+            message: "restart required: detector.workers (1 -> 2)".into(),
+            errors: vec!["detector.workers (1 -> 2)".into()],
+        }),
+        Err(ReloadError::Invalid {
+            message: "vigie.toml: 2 errors in configuration; nothing was changed".into(),
+            errors: vec![
+                "cameras[0].colour: unknown key `colour`".into(),
+                "cameras[1].zones[0].points[1]: [1.5, 0.1] is outside the image".into(),
+            ],
+        }),
+        Ok(
+            serde_json::json!({"added": ["c"], "removed": ["b"], "restarted": [], "updated": ["a"], "unchanged": []}),
+        ),
+    ];
+    let server = Server::start_with(
+        16,
+        Some(Arc::new(ScriptedReloader(std::sync::Mutex::new(outcomes)))),
+    )
+    .await;
+    let url = format!("{}/api/config/reload", server.base);
+
+    let r = call("POST", url.clone(), None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["added"], serde_json::json!(["c"]));
+
+    let r = call("POST", url.clone(), None).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let v = r.json();
+    assert!(v["error"].as_str().unwrap().contains("2 errors"));
+    assert_eq!(v["errors"].as_array().unwrap().len(), 2);
+    assert!(v["errors"][1]
+        .as_str()
+        .unwrap()
+        .starts_with("cameras[1].zones[0].points[1]"));
+
+    let r = call("POST", url.clone(), None).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("restart required"));
+
+    let r = call("POST", url.clone(), None).await;
+    assert_eq!(r.status, 500, "{}", r.text());
+
+    // Only POST.
+    let r = get(url).await;
+    assert_eq!(r.status, 405, "{}", r.text());
+    server.stop().await;
 }

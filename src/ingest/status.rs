@@ -57,6 +57,8 @@ struct StatusInner {
     last_error: Option<String>,
     last_frame: Option<Instant>,
     rate: RateWindow,
+    /// Name and location given by a configuration reload, shown instead of the initial ones.
+    relabel: Option<(String, String)>,
 }
 
 /// Frames per second over the last few seconds, from counter samples.
@@ -100,6 +102,7 @@ impl CameraStatus {
                 rate: RateWindow {
                     samples: Default::default(),
                 },
+                relabel: None,
             }),
             frames_decoded: AtomicU64::new(0),
             frames_inferred: AtomicU64::new(0),
@@ -125,6 +128,11 @@ impl CameraStatus {
         if error.is_some() || state == CameraState::Live {
             inner.last_error = error;
         }
+    }
+
+    /// Renames the camera in place (configuration reload): counters and state are kept.
+    pub fn set_labels(&self, name: &str, location: &str) {
+        self.lock().relabel = Some((name.to_string(), location.to_string()));
     }
 
     /// Called for every decoded frame (cheap: one lock, no allocation).
@@ -159,10 +167,14 @@ impl CameraStatus {
                 (decoded as f64 / dt, inferred as f64 / dt)
             }
         };
+        let (name, location) = match &inner.relabel {
+            Some((n, l)) => (n.clone(), l.clone()),
+            None => (self.name.clone(), self.location.clone()),
+        };
         CameraSnapshot {
             id: self.id.clone(),
-            name: self.name.clone(),
-            location: self.location.clone(),
+            name,
+            location,
             source: self.source_redacted.clone(),
             state: inner.state,
             last_error: inner.last_error.clone(),

@@ -1,0 +1,382 @@
+//! Hot reload of the configuration: what changes between two validated configurations, camera
+//! by camera, and the glue that re-reads the file and applies it to a running [`Engine`].
+//!
+//! Only `[[cameras]]` (with their zones and rules) can change at run time. `[server]`,
+//! `[journal]`, `[detector]`, `[tracker]` and `[forecast]` are read once at start: a reload that
+//! changes any of them is refused as a whole ("restart required", naming the field) and changes
+//! nothing.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::config::{CameraConfig, Config};
+use crate::delivery::{ReloadError, Reloader};
+use crate::engine::{Engine, EngineError};
+
+/// What a reload did, camera ids in configuration order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadReport {
+    /// New cameras, started.
+    pub added: Vec<String>,
+    /// Cameras no longer in the file (or now disabled), stopped.
+    pub removed: Vec<String>,
+    /// Cameras whose source or pipeline settings changed: stopped and started again.
+    pub restarted: Vec<String>,
+    /// Cameras whose zones, rules, name or location changed: new rules swapped in place, the
+    /// pipeline untouched.
+    pub updated: Vec<String>,
+    /// Cameras left exactly as they were.
+    pub unchanged: Vec<String>,
+}
+
+impl ReloadReport {
+    pub fn is_noop(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.restarted.is_empty()
+            && self.updated.is_empty()
+    }
+}
+
+/// What changed for one camera id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraChange {
+    Added,
+    Removed,
+    Restarted,
+    Updated,
+    Unchanged,
+}
+
+/// The settings that only a restart of the process can change, with both values, as
+/// `"detector.workers (2 -> 3)"`. Empty when the reload may go ahead.
+pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut check = |name: &str, a: String, b: String| {
+        if a != b {
+            fields.push(format!("{name} ({a} -> {b})"));
+        }
+    };
+    check(
+        "server.listen",
+        old.server.listen.clone(),
+        new.server.listen.clone(),
+    );
+    check(
+        "journal.path",
+        old.resolve(&old.journal.path).display().to_string(),
+        new.resolve(&new.journal.path).display().to_string(),
+    );
+    let (a, b) = (&old.detector, &new.detector);
+    check(
+        "detector.manifest",
+        old.resolve(&a.manifest).display().to_string(),
+        new.resolve(&b.manifest).display().to_string(),
+    );
+    check("detector.model", a.model.clone(), b.model.clone());
+    check(
+        "detector.workers",
+        a.workers.to_string(),
+        b.workers.to_string(),
+    );
+    check(
+        "detector.intra_threads",
+        a.intra_threads.to_string(),
+        b.intra_threads.to_string(),
+    );
+    check(
+        "detector.score_threshold",
+        a.score_threshold.to_string(),
+        b.score_threshold.to_string(),
+    );
+    check(
+        "detector.nms_iou",
+        a.nms_iou.to_string(),
+        b.nms_iou.to_string(),
+    );
+    check(
+        "detector.onnxruntime",
+        format!("{:?}", a.onnxruntime),
+        format!("{:?}", b.onnxruntime),
+    );
+    check(
+        "detector.spinning",
+        a.spinning.to_string(),
+        b.spinning.to_string(),
+    );
+    let (a, b) = (&old.tracker, &new.tracker);
+    check(
+        "tracker.iou_threshold",
+        a.iou_threshold.to_string(),
+        b.iou_threshold.to_string(),
+    );
+    check(
+        "tracker.min_hits",
+        a.min_hits.to_string(),
+        b.min_hits.to_string(),
+    );
+    check(
+        "tracker.max_missed_seconds",
+        a.max_missed_seconds.to_string(),
+        b.max_missed_seconds.to_string(),
+    );
+    check(
+        "forecast.model",
+        format!("{:?}", old.forecast.model),
+        format!("{:?}", new.forecast.model),
+    );
+    // A field added later to one of these sections and not listed above still cannot slip
+    // through: the whole section is compared too.
+    let sections = [
+        ("server", dbg(&old.server), dbg(&new.server)),
+        ("journal", dbg(&old.journal), dbg(&new.journal)),
+        ("detector", dbg(&old.detector), dbg(&new.detector)),
+        ("tracker", dbg(&old.tracker), dbg(&new.tracker)),
+        ("forecast", dbg(&old.forecast), dbg(&new.forecast)),
+    ];
+    for (name, a, b) in sections {
+        if a != b && !fields.iter().any(|f| f.starts_with(&format!("{name}."))) {
+            fields.push(format!("[{name}]"));
+        }
+    }
+    fields
+}
+
+fn dbg<T: std::fmt::Debug>(v: &T) -> String {
+    format!("{v:?}")
+}
+
+/// The camera's settings that its pipeline is built from: everything except zones, rules, name
+/// and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
+/// queue_capacity, enabled, and any setting added later) restarts the camera.
+fn pipeline_key(c: &CameraConfig) -> String {
+    let mut c = c.clone();
+    c.name.clear();
+    c.location.clear();
+    c.zones.clear();
+    c.rules.clear();
+    c.parsed_source = None;
+    dbg(&c)
+}
+
+fn analysis_key(c: &CameraConfig) -> String {
+    format!("{:?}|{:?}|{:?}|{:?}", c.name, c.location, c.zones, c.rules)
+}
+
+/// Compares two validated configurations camera by camera (by id). A camera counts only when
+/// enabled: disabling one removes it, enabling one adds it. The result lists the new
+/// configuration's cameras in order, then the removed ones.
+pub fn diff(old: &Config, new: &Config) -> Vec<(String, CameraChange)> {
+    let running = |cfg: &Config| -> Vec<CameraConfig> {
+        cfg.cameras.iter().filter(|c| c.enabled).cloned().collect()
+    };
+    let (before, after) = (running(old), running(new));
+    let mut out = Vec::new();
+    for cam in &after {
+        let change = match before.iter().find(|c| c.id == cam.id) {
+            None => CameraChange::Added,
+            Some(prev) if pipeline_key(prev) != pipeline_key(cam) => CameraChange::Restarted,
+            Some(prev) if analysis_key(prev) != analysis_key(cam) => CameraChange::Updated,
+            Some(_) => CameraChange::Unchanged,
+        };
+        out.push((cam.id.clone(), change));
+    }
+    for cam in &before {
+        if !after.iter().any(|c| c.id == cam.id) {
+            out.push((cam.id.clone(), CameraChange::Removed));
+        }
+    }
+    out
+}
+
+/// Re-reads the configuration file the engine was started with, validates it and applies it.
+/// Reloads are serialised: two at once cannot interleave.
+pub struct FileReloader {
+    path: PathBuf,
+    engine: Arc<Engine>,
+    lock: Mutex<()>,
+}
+
+impl FileReloader {
+    pub fn new(path: PathBuf, engine: Arc<Engine>) -> Self {
+        FileReloader {
+            path,
+            engine,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Loads, validates and applies the file.
+    pub fn reload_report(&self) -> Result<ReloadReport, ReloadError> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Config::load(&self.path).map_err(|e| ReloadError::Invalid {
+            message: format!(
+                "{}: {} error{} in configuration; nothing was changed",
+                e.file.display(),
+                e.errors.len(),
+                if e.errors.len() == 1 { "" } else { "s" }
+            ),
+            errors: e.errors.iter().map(ToString::to_string).collect(),
+        })?;
+        self.engine.apply(&config).map_err(|e| match e {
+            EngineError::RestartRequired(fields) => ReloadError::Refused {
+                message: format!(
+                    "restart required: {} cannot change while running; nothing was changed",
+                    fields.join(", ")
+                ),
+                errors: fields,
+            },
+            other => ReloadError::Failed(other.to_string()),
+        })
+    }
+}
+
+impl Reloader for FileReloader {
+    fn reload(&self) -> Result<serde_json::Value, ReloadError> {
+        let report = self.reload_report()?;
+        serde_json::to_value(&report).map_err(|e| ReloadError::Failed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> String {
+        format!("{}/models/models.toml", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn cam(id: &str, source: &str, extra: &str, zone: &str) -> String {
+        format!(
+            "[[cameras]]\nid = \"{id}\"\nsource = \"{source}\"\n{extra}\n\
+             [[cameras.zones]]\nid = \"z\"\npoints = {zone}\n\
+             [[cameras.rules]]\nid = \"r\"\ntype = \"intrusion\"\nzone = \"z\"\nclasses = [\"person\"]\n"
+        )
+    }
+
+    const SQUARE: &str = "[[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]";
+    const OTHER: &str = "[[0.2, 0.2], [0.9, 0.2], [0.9, 0.9]]";
+
+    fn config(detector_extra: &str, cams: &[String]) -> Config {
+        let text = format!(
+            "[detector]\nmanifest = {:?}\n{detector_extra}\n{}",
+            manifest(),
+            cams.concat()
+        );
+        Config::from_toml(&text, std::path::Path::new("."))
+            .unwrap_or_else(|e| panic!("invalid test config: {e:?}"))
+    }
+
+    fn of(d: &[(String, CameraChange)], id: &str) -> Option<CameraChange> {
+        d.iter().find(|(i, _)| i == id).map(|(_, c)| *c)
+    }
+
+    #[test]
+    fn diff_sorts_every_camera_into_one_kind() {
+        let old = config(
+            "",
+            &[
+                cam("a", "test:ball", "", SQUARE),
+                cam("b", "test:ball", "", SQUARE),
+                cam("c", "test:ball", "", SQUARE),
+                cam("d", "test:ball", "detect_fps = 5", SQUARE),
+                cam("e", "test:ball", "", SQUARE),
+                cam("f", "test:ball", "", SQUARE),
+            ],
+        );
+        let new = config(
+            "",
+            &[
+                // a: untouched.
+                cam("a", "test:ball", "", SQUARE),
+                // c: zone moved only.
+                cam("c", "test:ball", "", OTHER),
+                // d: detection rate changed.
+                cam("d", "test:ball", "detect_fps = 2", SQUARE),
+                // e: renamed only.
+                cam(
+                    "e",
+                    "test:ball",
+                    "name = \"Parvis\"\nlocation = \"Place\"",
+                    SQUARE,
+                ),
+                // f: now disabled, so it stops.
+                cam("f", "test:ball", "enabled = false", SQUARE),
+                // g: new.
+                cam("g", "test:smpte", "", SQUARE),
+            ],
+        );
+        let d = diff(&old, &new);
+        assert_eq!(of(&d, "a"), Some(CameraChange::Unchanged));
+        assert_eq!(of(&d, "b"), Some(CameraChange::Removed));
+        assert_eq!(of(&d, "c"), Some(CameraChange::Updated));
+        assert_eq!(of(&d, "d"), Some(CameraChange::Restarted));
+        assert_eq!(of(&d, "e"), Some(CameraChange::Updated));
+        assert_eq!(of(&d, "f"), Some(CameraChange::Removed));
+        assert_eq!(of(&d, "g"), Some(CameraChange::Added));
+        assert_eq!(d.len(), 7);
+        assert!(restart_required(&old, &new).is_empty());
+    }
+
+    #[test]
+    fn every_pipeline_setting_restarts_the_camera() {
+        let base = cam("a", "test:ball", "", SQUARE);
+        let old = config("", &[base]);
+        for extra in [
+            "realtime = false",
+            "rtsp_transport = \"udp\"",
+            "detect_fps = 1",
+            "queue_capacity = 4",
+        ] {
+            let new = config("", &[cam("a", "test:ball", extra, SQUARE)]);
+            assert_eq!(
+                diff(&old, &new),
+                vec![("a".to_string(), CameraChange::Restarted)],
+                "{extra}"
+            );
+        }
+        let new = config("", &[cam("a", "test:smpte", "", SQUARE)]);
+        assert_eq!(of(&diff(&old, &new), "a"), Some(CameraChange::Restarted));
+        // Enabling a disabled camera starts it.
+        let off = config("", &[cam("a", "test:ball", "enabled = false", SQUARE)]);
+        assert_eq!(
+            diff(&off, &old),
+            vec![("a".to_string(), CameraChange::Added)]
+        );
+    }
+
+    #[test]
+    fn a_rule_setting_only_updates_the_camera() {
+        let old = config("", &[cam("a", "test:ball", "", SQUARE)]);
+        let text = cam("a", "test:ball", "", SQUARE).replace(
+            "classes = [\"person\"]",
+            "classes = [\"person\"]\nmin_seconds = 3",
+        );
+        let new = config("", &[text]);
+        assert_eq!(diff(&old, &new), vec![("a".into(), CameraChange::Updated)]);
+    }
+
+    #[test]
+    fn engine_wide_settings_need_a_restart_and_are_named() {
+        let cams = [cam("a", "test:ball", "", SQUARE)];
+        let old = config("workers = 2", &cams);
+        assert!(restart_required(&old, &old.clone()).is_empty());
+        let new = config("workers = 3\nscore_threshold = 0.5", &cams);
+        let fields = restart_required(&old, &new);
+        assert_eq!(
+            fields,
+            vec![
+                "detector.workers (2 -> 3)".to_string(),
+                "detector.score_threshold (0.35 -> 0.5)".to_string()
+            ]
+        );
+        let mut moved = old.clone();
+        moved.server.listen = "127.0.0.1:9999".into();
+        moved.tracker.min_hits = 5;
+        let fields = restart_required(&old, &moved);
+        assert!(fields[0].starts_with("server.listen"), "{fields:?}");
+        assert!(fields[1].starts_with("tracker.min_hits"), "{fields:?}");
+    }
+}
