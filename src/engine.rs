@@ -150,7 +150,9 @@ impl Engine {
                     rules: rule_engine(config, cam),
                     health: HealthMonitor::new(cam.health, Instant::now()),
                 }),
-                max_frame_age: (cam.max_frame_age_ms > 0)
+                // A file read as fast as possible waits for the detector: its frames are not
+                // live, so they never get too old.
+                max_frame_age: (cam.max_frame_age_ms > 0 && !spec.params.pull_mode())
                     .then(|| Duration::from_millis(cam.max_frame_age_ms)),
                 last_frame: Mutex::new(None),
             });
@@ -331,7 +333,9 @@ fn process(
     // alerts must not degrade when the machine cannot keep up.
     let frame = Arc::new(frame);
     let stats = FrameStats::compute(&frame.data, frame.width, frame.height);
-    let fault = lock(&cam.analysis).health.observe_frame(stats, frame.captured);
+    let fault = lock(&cam.analysis)
+        .health
+        .observe_frame(stats, frame.captured);
     if let Ok(mut last) = cam.last_frame.lock() {
         *last = Some(frame.clone());
     }
@@ -426,7 +430,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Every 500 ms: offline detection (it must fire when no frame comes at all) and the last frame
 /// age gauge.
-fn health_ticker(cameras: Vec<Arc<CameraCtx>>, bus: AlertBus, metrics: Metrics, stop: Arc<AtomicBool>) {
+fn health_ticker(
+    cameras: Vec<Arc<CameraCtx>>,
+    bus: AlertBus,
+    metrics: Metrics,
+    stop: Arc<AtomicBool>,
+) {
     while !stop.load(Ordering::SeqCst) {
         for cam in &cameras {
             let age = cam.status.last_frame_age();
@@ -521,6 +530,8 @@ fn publish_fault(
             alert_id = alert.id,
             "camera health alert journaled"
         ),
-        Err(e) => tracing::error!(camera = %cam.id, error = %e, "camera health alert could not be journaled"),
+        Err(e) => {
+            tracing::error!(camera = %cam.id, error = %e, "camera health alert could not be journaled")
+        }
     }
 }

@@ -233,6 +233,9 @@ fn health_thresholds_have_defaults_and_are_checked_with_their_path() {
         "cameras[1].health.obstructed_seconds: -1 is out of range",
         "cameras[1].health.obstructed_ratio: 1.5 must be between 0 and 1",
     ] {
-        assert!(errs.iter().any(|e| e.starts_with(want)), "{want}: {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "{want}: {errs:#?}"
+        );
     }
 }

@@ -156,7 +156,9 @@ pub enum FaultKind {
     Frozen,
     Obstructed,
     /// The open fault `of` has cleared.
-    Restored { of: Fault },
+    Restored {
+        of: Fault,
+    },
 }
 
 impl FaultKind {

@@ -35,7 +35,9 @@ fn texture(phase: usize, noise: u8, seed: u64) -> Vec<u8> {
             } else {
                 180
             };
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let n = if noise == 0 {
                 0
             } else {
@@ -108,7 +110,11 @@ fn synthetic_black_then_back_is_one_obstructed_then_restored() {
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0].1.kind, FaultKind::Obstructed);
     assert!((ev[0].0 - 12.0).abs() < 0.3, "after {} s", ev[0].0);
-    assert!(ev[0].1.explanation.contains("2 s"), "{}", ev[0].1.explanation);
+    assert!(
+        ev[0].1.explanation.contains("2 s"),
+        "{}",
+        ev[0].1.explanation
+    );
     assert_eq!(m.open_fault(), Some(Fault::Obstructed));
     let ev = feed(&mut m, t0, 20.0, 50, |i| texture(i * 4, 3, 100 + i as u64));
     assert_eq!(ev.len(), 1, "{ev:?}");
@@ -211,7 +217,9 @@ fn zero_disables_a_check() {
     );
     assert!(feed(&mut m, t0, 0.0, 100, |_| uniform(0)).is_empty());
     assert!(feed(&mut m, t0, 20.0, 100, |_| texture(0, 0, 0)).is_empty());
-    assert!(m.tick(at(t0, 100.0), Some(Duration::from_secs(90))).is_none());
+    assert!(m
+        .tick(at(t0, 100.0), Some(Duration::from_secs(90)))
+        .is_none());
 }
 
 /// Every frame of the real clip (vtest.avi, 10 fps), scaled to the detector's 416x416 BGR.
