@@ -452,7 +452,7 @@ fn health_ticker(
             let ev = lock(&cam.analysis).health.tick(Instant::now(), age);
             if let Some(ev) = ev {
                 let last = lock(&cam.last_frame).clone();
-                publish_fault(&cam, ev, last.as_deref(), &bus, &metrics);
+                publish_fault(cam, ev, last.as_deref(), &bus, &metrics);
             }
         }
         for _ in 0..10 {

@@ -20,8 +20,9 @@
 //! clear for [`RESTORE_SECONDS`] (for offline: frames arrive again). A black image is not also
 //! counted as frozen: obstruction is the better explanation.
 //!
-//! Limitation: a scene that truly never changes (an empty corridor filmed by a noise-free camera)
-//! looks frozen; `frozen_seconds = 0` disables the check for such a camera.
+//! Limitation: block means average sensor noise away, so a scene with no motion at all (an empty
+//! corridor at night) for `frozen_seconds`
+//! looks frozen; give such a camera a longer `frozen_seconds`, or 0 to disable the check.
 
 use std::time::{Duration, Instant};
 

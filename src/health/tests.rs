@@ -30,7 +30,7 @@ fn texture(phase: usize, noise: u8, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity((W * H * 3) as usize);
     for y in 0..H as usize {
         for xx in 0..W as usize {
-            let base = if ((xx + phase) / 16 + y / 16) % 2 == 0 {
+            let base = if ((xx + phase) / 16 + y / 16).is_multiple_of(2) {
                 60u8
             } else {
                 180
