@@ -16,6 +16,7 @@ use crate::alerts::{render_snapshot, AlertBox, AlertBus, NewAlert};
 use crate::config::{CameraConfig, Config, RuleKind};
 use crate::detect::{init_runtime, Detection, Detector, DetectorOptions, Manifest};
 use crate::frames::{Frame, FrameQueue};
+use crate::health::{Fault, FaultEvent, FaultKind, FrameStats, HealthMonitor};
 use crate::ingest::{self, CameraHandle, CameraSpec, CameraStatus, PipelineParams};
 use crate::metrics::Metrics;
 use crate::reload::{diff, restart_required, CameraChange, ReloadReport};
@@ -49,6 +50,7 @@ pub struct EngineOptions {
 struct Analysis {
     tracker: Tracker,
     rules: RuleEngine,
+    health: HealthMonitor,
 }
 
 struct CameraCtx {
@@ -59,6 +61,10 @@ struct CameraCtx {
     status: Arc<CameraStatus>,
     busy: AtomicBool,
     analysis: Mutex<Analysis>,
+    /// Frames older than this when taken are dropped, never analysed late (`None`: no limit).
+    max_frame_age: Option<Duration>,
+    /// The last frame taken, for the snapshot of a fault alert.
+    last_frame: Mutex<Option<Arc<Frame>>>,
 }
 
 /// The current set of cameras: workers clone the inner `Arc` (a cheap snapshot) each round.
@@ -162,6 +168,17 @@ impl Engine {
             let t = std::thread::Builder::new()
                 .name(format!("detect-{w}"))
                 .spawn(move || worker(w, cams, detector, bus, metrics, labels, stop))
+                .map_err(EngineError::Thread)?;
+            workers.push(t);
+        }
+        if !options.decode_only {
+            let cams = cameras.clone();
+            let stop = stop.clone();
+            let bus = bus.clone();
+            let metrics = metrics.clone();
+            let t = std::thread::Builder::new()
+                .name("health".into())
+                .spawn(move || health_ticker(cams, bus, metrics, stop))
                 .map_err(EngineError::Thread)?;
             workers.push(t);
         }
@@ -370,7 +387,13 @@ fn start_camera(
         analysis: Mutex::new(Analysis {
             tracker: Tracker::new(tracker_config(config)),
             rules: rule_engine(config, cam),
+            health: HealthMonitor::new(cam.health, Instant::now()),
         }),
+        // A file read as fast as possible waits for the detector: its frames are not live, so
+        // they never get too old.
+        max_frame_age: (cam.max_frame_age_ms > 0 && !spec.params.pull_mode())
+            .then(|| Duration::from_millis(cam.max_frame_age_ms)),
+        last_frame: Mutex::new(None),
     });
     let handle = ingest::spawn_camera(spec, queue, status, metrics.clone())?;
     Ok(Some((ctx, handle)))
@@ -476,6 +499,31 @@ fn process(
     metrics: &Metrics,
     labels: &[String],
 ) {
+    // Health first, on every frame taken, even one too old to analyse: it is cheap, and fault
+    // alerts must not degrade when the machine cannot keep up.
+    let frame = Arc::new(frame);
+    let stats = FrameStats::compute(&frame.data, frame.width, frame.height);
+    let fault = lock(&cam.analysis)
+        .health
+        .observe_frame(stats, frame.captured);
+    if let Ok(mut last) = cam.last_frame.lock() {
+        *last = Some(frame.clone());
+    }
+    if let Some(ev) = fault {
+        publish_fault(cam, ev, Some(&frame), bus, metrics);
+    }
+    if let Some(max) = cam.max_frame_age {
+        let age = frame.captured.elapsed();
+        if age > max {
+            cam.status.frame_dropped_too_old();
+            metrics
+                .frames_dropped
+                .with_label_values(&[&cam.id, "too_old"])
+                .inc();
+            tracing::debug!(camera = %cam.id, age_ms = age.as_millis() as u64, "frame too old, dropped");
+            return;
+        }
+    }
     let t0 = Instant::now();
     let detections: Vec<Detection> =
         match detector.detect_bgr(&frame.data, frame.width, frame.height) {
@@ -493,11 +541,8 @@ fn process(
     cam.status.frames_inferred.fetch_add(1, Ordering::Relaxed);
 
     let (events, zones) = {
-        let mut a = match cam.analysis.lock() {
-            Ok(a) => a,
-            Err(p) => p.into_inner(),
-        };
-        let Analysis { tracker, rules } = &mut *a;
+        let mut a = lock(&cam.analysis);
+        let Analysis { tracker, rules, .. } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns);
         let events = rules.evaluate(tracks, frame.pts_ns);
         if events.is_empty() {
@@ -524,7 +569,7 @@ fn process(
         };
         let new = NewAlert {
             camera_id: cam.id.to_string(),
-            camera_name: cam.name.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            camera_name: read(&cam.name),
             rule_id: ev.rule_id.clone(),
             event_type: ev.event_type.as_str().to_string(),
             zone_id: Some(ev.zone_id.clone()),
@@ -544,6 +589,110 @@ fn process(
                 "alert journaled"
             ),
             Err(e) => tracing::error!(camera = %cam.id, error = %e, "alert could not be journaled"),
+        }
+    }
+}
+
+/// Every 500 ms: offline detection (it must fire when no frame comes at all) and the last frame
+/// age gauge.
+fn health_ticker(cameras: CameraSet, bus: AlertBus, metrics: Metrics, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        let current = read(&cameras).clone();
+        for cam in current.iter() {
+            let age = cam.status.last_frame_age();
+            if let Some(a) = age {
+                metrics
+                    .last_frame_age_seconds
+                    .with_label_values(&[&cam.id])
+                    .set(a.as_secs_f64());
+            }
+            // A file at its end (or a camera being stopped) is not a fault.
+            if cam.status.state() == ingest::CameraState::Stopped {
+                continue;
+            }
+            let ev = lock(&cam.analysis).health.tick(Instant::now(), age);
+            if let Some(ev) = ev {
+                let last = lock(&cam.last_frame).clone();
+                publish_fault(cam, ev, last.as_deref(), &bus, &metrics);
+            }
+        }
+        for _ in 0..10 {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Journals a camera fault as an alert (rule `camera_health`), with the last frame as snapshot
+/// when there is one, and updates the camera's status and metrics.
+fn publish_fault(
+    cam: &CameraCtx,
+    ev: FaultEvent,
+    frame: Option<&Frame>,
+    bus: &AlertBus,
+    metrics: &Metrics,
+) {
+    let open = match ev.kind {
+        FaultKind::Offline => Some(Fault::Offline),
+        FaultKind::Frozen => Some(Fault::Frozen),
+        FaultKind::Obstructed => Some(Fault::Obstructed),
+        FaultKind::Restored { .. } => None,
+    };
+    cam.status.set_fault(open.map(Fault::as_str));
+    for f in Fault::ALL {
+        metrics
+            .health_fault_open
+            .with_label_values(&[&cam.id, f.as_str()])
+            .set(i64::from(open == Some(f)));
+    }
+    metrics
+        .health_faults
+        .with_label_values(&[&cam.id, ev.kind.label()])
+        .inc();
+    let snapshot = frame
+        .map(|f| match render_snapshot(f, &[], None) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(camera = %cam.id, error = %e, "snapshot failed; alert kept without it");
+                Vec::new()
+            }
+        })
+        .unwrap_or_default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    // An offline alert is about now, not about the last (old) frame.
+    let (frame_time_ms, stream_ts_ns, captured) = match (frame, ev.kind) {
+        (Some(f), k) if k != FaultKind::Offline => (f.captured_at_ms, f.pts_ns, f.captured),
+        (Some(f), _) => (now_ms, f.pts_ns, Instant::now()),
+        (None, _) => (now_ms, 0, Instant::now()),
+    };
+    let new = NewAlert {
+        camera_id: cam.id.to_string(),
+        camera_name: read(&cam.name),
+        rule_id: "camera_health".to_string(),
+        event_type: ev.kind.event_type().to_string(),
+        zone_id: None,
+        frame_time_ms,
+        stream_ts_ns,
+        confidence: 1.0,
+        track_id: None,
+        boxes: Vec::new(),
+        explanation: ev.explanation,
+        snapshot_jpeg: snapshot,
+    };
+    match bus.publish(new, captured) {
+        Ok(alert) => tracing::warn!(
+            camera = %cam.id,
+            event = ev.kind.event_type(),
+            alert_id = alert.id,
+            "camera health alert journaled"
+        ),
+        Err(e) => {
+            tracing::error!(camera = %cam.id, error = %e, "camera health alert could not be journaled")
         }
     }
 }

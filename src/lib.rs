@@ -14,6 +14,7 @@ pub mod detect;
 pub mod engine;
 pub mod forecast;
 pub mod frames;
+pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod reload;

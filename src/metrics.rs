@@ -2,7 +2,8 @@
 //! labels come from small fixed sets (camera, rule, cause) and never carry alert or track ids.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric the engine exports.
@@ -11,7 +12,7 @@ pub struct Metrics {
     pub registry: Registry,
     /// Frames that came out of the decoder, per camera (before the detection-rate filter).
     pub frames_decoded: IntCounterVec,
-    /// Frames dropped before detection, per camera and cause (`queue_full`).
+    /// Frames dropped before detection, per camera and cause (`queue_full`, `too_old`).
     pub frames_dropped: IntCounterVec,
     /// Frames that went through the detector, per camera.
     pub frames_inferred: IntCounterVec,
@@ -27,6 +28,12 @@ pub struct Metrics {
     pub camera_state: IntGaugeVec,
     /// Alerts delivered on live streams, per sink (`sse`).
     pub alerts_delivered: IntCounterVec,
+    /// Camera fault events, per camera and kind (`offline`, `frozen`, `obstructed`, `restored`).
+    pub health_faults: IntCounterVec,
+    /// 1 for the camera's open fault, per camera and kind (`offline`, `frozen`, `obstructed`).
+    pub health_fault_open: IntGaugeVec,
+    /// Seconds since the camera's last decoded frame (updated every 500 ms).
+    pub last_frame_age_seconds: GaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -105,6 +112,33 @@ impl Metrics {
             "Alerts sent to live consoles, by sink.",
             &["sink"],
         );
+        let health_faults = counter(
+            "vigie_health_faults_total",
+            "Camera fault events (offline, frozen, obstructed, restored).",
+            &["camera", "kind"],
+        );
+        let health_fault_open = IntGaugeVec::new(
+            Opts::new(
+                "vigie_health_fault_open",
+                "1 for the camera's open fault (offline, frozen, obstructed).",
+            ),
+            &["camera", "kind"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(health_fault_open.clone()))
+            .expect("unique metric");
+        let last_frame_age_seconds = GaugeVec::new(
+            Opts::new(
+                "vigie_ingest_last_frame_age_seconds",
+                "Seconds since the camera's last decoded frame.",
+            ),
+            &["camera"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(last_frame_age_seconds.clone()))
+            .expect("unique metric");
         Metrics {
             registry,
             frames_decoded,
@@ -116,6 +150,9 @@ impl Metrics {
             camera_restarts,
             camera_state,
             alerts_delivered,
+            health_faults,
+            health_fault_open,
+            last_frame_age_seconds,
         }
     }
 

@@ -34,6 +34,21 @@ pub struct ServeArgs {
     pub mount: String,
     #[arg(long, value_enum, default_value_t = Codec::H264)]
     pub codec: Codec,
+    /// Inject a camera fault (for tests): `black` (covered lens) or `freeze` (the last image
+    /// repeated), from `--fault-after` seconds of stream time on, for every client.
+    #[arg(long, value_enum, default_value_t = FaultMode::None)]
+    pub fault: FaultMode,
+    /// Stream seconds before the fault starts.
+    #[arg(long, default_value_t = 5.0)]
+    pub fault_after: f64,
+}
+
+/// A fault injected into the served stream, before the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultMode {
+    None,
+    Black,
+    Freeze,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +69,54 @@ pub fn media_launch(clip: &str, codec: Codec) -> String {
         Codec::H265 => "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=10 bitrate=1500 ! rtph265pay name=pay0 pt=96 config-interval=1",
         Codec::Mjpeg => "jpegenc quality=80 ! rtpjpegpay name=pay0 pt=26",
     };
-    format!("( filesrc location=\"{clip}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! {enc} )")
+    format!("( filesrc location=\"{clip}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! identity name=fault silent=true ! {enc} )")
+}
+
+/// Replaces, from `after_ns` of stream time on, every raw I420 frame reaching `identity` by black
+/// or by a copy of the last frame before the fault.
+fn inject_fault(identity: &gst::Element, mode: FaultMode, after_ns: u64) {
+    let Some(pad) = identity.static_pad("src") else {
+        return;
+    };
+    let frozen: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
+        if pts < after_ns {
+            if mode == FaultMode::Freeze {
+                if let Ok(map) = buffer.map_readable() {
+                    if let Ok(mut f) = frozen.lock() {
+                        *f = Some(map.to_vec());
+                    }
+                }
+            }
+            return gst::PadProbeReturn::Ok;
+        }
+        // Where the chroma planes start (I420): Y is black at 16, U and V neutral at 128.
+        let chroma_at = pad
+            .current_caps()
+            .and_then(|c| gstreamer_video::VideoInfo::from_caps(&c).ok())
+            .map(|i| i.offset()[1]);
+        let buf = buffer.make_mut();
+        let Ok(mut map) = buf.map_writable() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let still = frozen.lock().ok();
+        match (mode, still.as_ref().and_then(|s| s.as_ref())) {
+            (FaultMode::Freeze, Some(still)) if still.len() == map.len() => {
+                map.copy_from_slice(still);
+            }
+            (FaultMode::Black, _) => {
+                let y = chroma_at.unwrap_or(map.len() * 2 / 3).min(map.len());
+                map[..y].fill(16);
+                map[y..].fill(128);
+            }
+            _ => {}
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Serves until the process is killed.
@@ -73,6 +135,20 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     let factory = rtsp::RTSPMediaFactory::new();
     factory.set_launch(&media_launch(&args.clip.to_string_lossy(), args.codec));
     factory.set_shared(false);
+    if args.fault != FaultMode::None {
+        let mode = args.fault;
+        let after_ns = (args.fault_after.max(0.0) * 1e9) as u64;
+        factory.connect_media_configure(move |_, media| {
+            if let Some(identity) = media
+                .element()
+                .downcast::<gst::Bin>()
+                .ok()
+                .and_then(|bin| bin.by_name("fault"))
+            {
+                inject_fault(&identity, mode, after_ns);
+            }
+        });
+    }
     mounts.add_factory(&args.mount, factory);
     let _source = server
         .attach(None)

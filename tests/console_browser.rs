@@ -246,3 +246,54 @@ fn base64_decode(s: &str) -> Result<Vec<u8>, ()> {
     }
     Ok(out)
 }
+
+#[test]
+fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nobody listens on this port: the camera never delivers a frame.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "{}{}",
+            header(dir.path()),
+            clip_camera(
+                "quai",
+                &format!("rtsp://127.0.0.1:{port}/cam"),
+                true,
+                "[cameras.health]\noffline_seconds = 2"
+            )
+        ),
+    );
+    let vigie = Vigie::start(&cfg);
+    let driver = Driver::start();
+    driver.cmd("POST", "/url", json!({"url": format!("{}/", vigie.base)}));
+    let state = wait_for(Duration::from_secs(20), || {
+        let s = driver.find("[data-camera-id=\"quai\"] .state")?;
+        let t = driver.text(&s);
+        (t == "OFFLINE").then_some(t)
+    });
+    assert!(
+        state.is_some(),
+        "camera not shown as OFFLINE: {:?}; cameras {}",
+        driver
+            .find("[data-camera-id=\"quai\"] .state")
+            .map(|s| driver.text(&s)),
+        vigie.get_json("/api/cameras")
+    );
+    // The fault alert is a card like the others: no zone, no confidence, the explanation.
+    let card = wait_for(Duration::from_secs(10), || {
+        let c = driver.find(".alert-card.health.kind-camera_offline")?;
+        let t = driver.text(&c);
+        t.contains("Camera offline").then_some(t)
+    })
+    .expect("no offline alert card");
+    assert!(card.contains("no frame received"), "{card}");
+    assert!(card.contains("threshold 2 s"), "{card}");
+    assert!(!card.contains("zone"), "{card}");
+    assert!(!card.contains("confidence"), "{card}");
+}

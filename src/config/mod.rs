@@ -168,6 +168,49 @@ fn default_queue() -> usize {
     2
 }
 
+fn default_offline() -> f32 {
+    10.0
+}
+fn default_frozen() -> f32 {
+    20.0
+}
+fn default_obstructed() -> f32 {
+    5.0
+}
+fn default_ratio() -> f32 {
+    0.25
+}
+
+/// Camera fault thresholds of one camera (`[cameras.health]`), used by [`crate::health`]. A
+/// duration of 0 disables that check.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// No decoded frame for this long: `camera_offline`.
+    pub offline_seconds: f32,
+    /// The image has not changed for this long while frames arrive: `camera_frozen`.
+    pub frozen_seconds: f32,
+    /// Detail or brightness collapsed for this long: `camera_obstructed`.
+    pub obstructed_seconds: f32,
+    /// Collapse = below this fraction of the camera's own recent baseline.
+    pub obstructed_ratio: f32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            offline_seconds: default_offline(),
+            frozen_seconds: default_frozen(),
+            obstructed_seconds: default_obstructed(),
+            obstructed_ratio: default_ratio(),
+        }
+    }
+}
+
+fn default_max_frame_age_ms() -> u64 {
+    1000
+}
+
 /// One camera. Zones and rules are read separately so that an error in one of them does not hide
 /// errors in the others.
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +242,13 @@ pub struct CameraConfig {
     pub queue_capacity: usize,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// A frame older than this when the detector would take it is dropped and counted, never
+    /// analysed late; 0 = no limit.
+    #[serde(default = "default_max_frame_age_ms")]
+    pub max_frame_age_ms: u64,
+    /// Fault alerts (offline, frozen, obstructed) thresholds.
+    #[serde(default)]
+    pub health: HealthConfig,
     #[serde(skip)]
     pub zones: Vec<ZoneConfig>,
     #[serde(skip)]
@@ -487,6 +537,34 @@ impl Config {
                 err(
                     format!("{p}.queue_capacity"),
                     format!("{} is out of range 1..=256", cam.queue_capacity),
+                );
+            }
+            if cam.max_frame_age_ms > 600_000 {
+                err(
+                    format!("{p}.max_frame_age_ms"),
+                    format!(
+                        "{} is out of range 0..=600000 (0 = no limit)",
+                        cam.max_frame_age_ms
+                    ),
+                );
+            }
+            let hc = &cam.health;
+            for (name, v) in [
+                ("offline_seconds", hc.offline_seconds),
+                ("frozen_seconds", hc.frozen_seconds),
+                ("obstructed_seconds", hc.obstructed_seconds),
+            ] {
+                if !(v == 0.0 || (0.5..=3600.0).contains(&v)) {
+                    err(
+                        format!("{p}.health.{name}"),
+                        format!("{v} is out of range 0.5..=3600 (0 = check disabled)"),
+                    );
+                }
+            }
+            if !(hc.obstructed_ratio > 0.0 && hc.obstructed_ratio < 1.0) {
+                err(
+                    format!("{p}.health.obstructed_ratio"),
+                    format!("{} must be between 0 and 1", hc.obstructed_ratio),
                 );
             }
             let mut zone_ids = HashSet::new();

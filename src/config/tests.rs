@@ -200,3 +200,42 @@ fn the_example_configs_are_valid() {
         }
     }
 }
+
+#[test]
+fn health_thresholds_have_defaults_and_are_checked_with_their_path() {
+    let cfg = Config::from_toml(&good(), &base()).expect("valid");
+    let c = &cfg.cameras[0];
+    assert_eq!(c.max_frame_age_ms, 1000);
+    assert_eq!(c.health.offline_seconds, 10.0);
+    assert_eq!(c.health.frozen_seconds, 20.0);
+    assert_eq!(c.health.obstructed_seconds, 5.0);
+    assert_eq!(c.health.obstructed_ratio, 0.25);
+
+    let text = format!(
+        "{}max_frame_age_ms = 0\n[cameras.health]\noffline_seconds = 3\nfrozen_seconds = 0\n",
+        good()
+    );
+    let cfg = Config::from_toml(&text, &base()).expect("valid");
+    assert_eq!(cfg.cameras[1].max_frame_age_ms, 0);
+    assert_eq!(cfg.cameras[1].health.offline_seconds, 3.0);
+    assert_eq!(cfg.cameras[1].health.frozen_seconds, 0.0);
+    assert_eq!(cfg.cameras[0].health.offline_seconds, 10.0);
+
+    let text = format!(
+        "{}max_frame_age_ms = 900000\n[cameras.health]\noffline_seconds = 0.1\nobstructed_seconds = -1\nobstructed_ratio = 1.5\nfrozen = 3\n",
+        good()
+    );
+    let errs = errors_of(&text);
+    for want in [
+        "cameras[1].health.frozen: unknown key `frozen`",
+        "cameras[1].max_frame_age_ms: 900000 is out of range",
+        "cameras[1].health.offline_seconds: 0.1 is out of range",
+        "cameras[1].health.obstructed_seconds: -1 is out of range",
+        "cameras[1].health.obstructed_ratio: 1.5 must be between 0 and 1",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "{want}: {errs:#?}"
+        );
+    }
+}

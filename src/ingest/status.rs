@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -47,7 +47,10 @@ pub struct CameraStatus {
     inner: Mutex<StatusInner>,
     pub frames_decoded: AtomicU64,
     pub frames_inferred: AtomicU64,
+    /// Frames dropped before detection, every cause.
     pub frames_dropped: AtomicU64,
+    /// Of which: older than the camera's `max_frame_age_ms` when the detector would take them.
+    pub frames_dropped_too_old: AtomicU64,
     pub restarts: AtomicU64,
     started: Instant,
 }
@@ -56,6 +59,8 @@ struct StatusInner {
     state: CameraState,
     last_error: Option<String>,
     last_frame: Option<Instant>,
+    /// Open camera fault (`offline`, `frozen`, `obstructed`), if any.
+    fault: Option<&'static str>,
     rate: RateWindow,
     /// Name and location given by a configuration reload, shown instead of the initial ones.
     relabel: Option<(String, String)>,
@@ -81,8 +86,13 @@ pub struct CameraSnapshot {
     pub fps_inferred: f64,
     pub frames_decoded: u64,
     pub frames_inferred: u64,
+    /// Frames dropped before detection, every cause, then by cause.
     pub frames_dropped: u64,
+    pub frames_dropped_queue_full: u64,
+    pub frames_dropped_too_old: u64,
     pub restarts: u64,
+    /// Open camera fault (`offline`, `frozen`, `obstructed`): the image is not a live view.
+    pub fault: Option<String>,
     /// Seconds since the last decoded frame, if any.
     pub last_frame_age_seconds: Option<f64>,
     pub uptime_seconds: f64,
@@ -99,6 +109,7 @@ impl CameraStatus {
                 state: CameraState::Starting,
                 last_error: None,
                 last_frame: None,
+                fault: None,
                 rate: RateWindow {
                     samples: Default::default(),
                 },
@@ -107,6 +118,7 @@ impl CameraStatus {
             frames_decoded: AtomicU64::new(0),
             frames_inferred: AtomicU64::new(0),
             frames_dropped: AtomicU64::new(0),
+            frames_dropped_too_old: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             started: Instant::now(),
         }
@@ -141,10 +153,32 @@ impl CameraStatus {
         self.lock().last_frame = Some(Instant::now());
     }
 
+    /// Time since the last decoded frame; `None` before the first one.
+    pub fn last_frame_age(&self) -> Option<Duration> {
+        self.lock().last_frame.map(|t| t.elapsed())
+    }
+
+    /// Records a frame dropped because it was too old for the detector.
+    pub fn frame_dropped_too_old(&self) {
+        self.frames_dropped.fetch_add(1, Ordering::Relaxed);
+        self.frames_dropped_too_old.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets (or clears) the open camera fault shown to the operator.
+    pub fn set_fault(&self, fault: Option<&'static str>) {
+        self.lock().fault = fault;
+    }
+
+    pub fn fault(&self) -> Option<&'static str> {
+        self.lock().fault
+    }
+
     pub fn snapshot(&self) -> CameraSnapshot {
         let now = Instant::now();
         let decoded = self.frames_decoded.load(Ordering::Relaxed);
         let inferred = self.frames_inferred.load(Ordering::Relaxed);
+        let too_old = self.frames_dropped_too_old.load(Ordering::Relaxed);
+        let dropped = self.frames_dropped.load(Ordering::Relaxed).max(too_old);
         let mut inner = self.lock();
         let samples = &mut inner.rate.samples;
         samples.push_back((now, decoded, inferred));
@@ -182,8 +216,11 @@ impl CameraStatus {
             fps_inferred,
             frames_decoded: decoded,
             frames_inferred: inferred,
-            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            frames_dropped: dropped,
+            frames_dropped_queue_full: dropped.saturating_sub(too_old),
+            frames_dropped_too_old: too_old,
             restarts: self.restarts.load(Ordering::Relaxed),
+            fault: inner.fault.map(str::to_string),
             last_frame_age_seconds: inner
                 .last_frame
                 .map(|t| now.duration_since(t).as_secs_f64()),
