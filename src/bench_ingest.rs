@@ -37,6 +37,9 @@ pub struct BenchIngestArgs {
     /// Threads of each camera's software decoder (0 = one per core).
     #[arg(long, default_value_t = 1)]
     pub decode_threads: i32,
+    /// RTSP jitter buffer (`rtsp_latency_ms`).
+    #[arg(long, default_value_t = 200)]
+    pub latency_ms: u32,
     /// RTSP transport.
     #[arg(long, default_value = "tcp")]
     pub transport: String,
@@ -135,7 +138,7 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
             params: PipelineParams {
                 source: source.clone(),
                 rtsp_transport: transport,
-                rtsp_latency_ms: 200,
+                rtsp_latency_ms: args.latency_ms,
                 detect_fps: 0.0,
                 width: args.width,
                 height: args.height,

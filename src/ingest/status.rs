@@ -80,6 +80,8 @@ pub struct CameraSnapshot {
     pub frames_decoded: u64,
     pub frames_inferred: u64,
     pub frames_dropped: u64,
+    /// Reconnection attempts: every rebuild of the pipeline after an error, the end of a live
+    /// stream or a stall (the same count as `vigie_ingest_restarts_total`).
     pub restarts: u64,
     /// Seconds since the last decoded frame, if any.
     pub last_frame_age_seconds: Option<f64>,
