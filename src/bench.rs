@@ -235,6 +235,7 @@ fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, 
             params: PipelineParams {
                 source,
                 rtsp_transport: cam.rtsp_transport,
+                rtsp_latency_ms: cam.rtsp_latency_ms,
                 detect_fps: 0.0,
                 width: w,
                 height: h,

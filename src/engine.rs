@@ -368,15 +368,16 @@ fn start_camera(
         params: PipelineParams {
             source,
             rtsp_transport: cam.rtsp_transport,
+            rtsp_latency_ms: cam.rtsp_latency_ms,
             detect_fps: cam.detect_fps,
             width: in_w,
             height: in_h,
             realtime: cam.realtime,
         },
         looping: cam.r#loop,
-        decode_threads: 1,
-        stall_timeout: Duration::from_secs(10),
-        max_backoff: Duration::from_secs(30),
+        decode_threads: i32::try_from(cam.decode_threads).unwrap_or(1),
+        stall_timeout: Duration::from_secs_f32(cam.stall_seconds),
+        max_backoff: Duration::from_secs_f32(cam.reconnect_max_seconds),
     };
     let ctx = Arc::new(CameraCtx {
         id,

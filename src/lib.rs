@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod bench;
+pub mod bench_ingest;
 pub mod config;
 pub mod delivery;
 pub mod detect;

@@ -40,6 +40,8 @@ enum Command {
     Bench(vigie::bench::BenchArgs),
     /// Planned-event risk forecast: train on past events, predict for planned ones.
     Forecast(vigie::forecast::ForecastArgs),
+    /// Camera ingest cost: N live cameras through decode and scaling only (no detection).
+    BenchIngest(vigie::bench_ingest::BenchIngestArgs),
     /// Serve a video file over RTSP (H.264 or H.265), looping, for tests and demonstrations.
     ServeRtsp(vigie::rtsp_server::ServeArgs),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { config } => return check_config(config),
         Command::Bench(args) => vigie::bench::run(&args).map_err(anyhow::Error::from),
         Command::Forecast(args) => vigie::forecast::cli(args).map_err(anyhow::Error::from),
+        Command::BenchIngest(args) => vigie::bench_ingest::run(&args).map_err(anyhow::Error::from),
         Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),
     };
     match result {

@@ -34,6 +34,11 @@ pub struct ServeArgs {
     pub mount: String,
     #[arg(long, value_enum, default_value_t = Codec::H264)]
     pub codec: Codec,
+    /// Serve the clip's own H.264/H.265 stream without decoding or re-encoding it (the clip must
+    /// be of `--codec`): almost no CPU per client, for the many-camera ingest benchmark. The
+    /// clip is not looped: make it as long as the run.
+    #[arg(long)]
+    pub passthrough: bool,
     /// Inject a camera fault (for tests): `black` (covered lens) or `freeze` (the last image
     /// repeated), from `--fault-after` seconds of stream time on, for every client.
     #[arg(long, value_enum, default_value_t = FaultMode::None)]
@@ -59,6 +64,8 @@ pub enum ServeError {
     NoClip(PathBuf),
     #[error("the RTSP server could not listen on {0}")]
     Attach(String),
+    #[error("--passthrough serves an H.264 or H.265 clip as it is; use --codec h264 or h265")]
+    Passthrough,
 }
 
 /// The launch line of the media for one client.
@@ -119,6 +126,23 @@ fn inject_fault(identity: &gst::Element, mode: FaultMode, after_ns: u64) {
     });
 }
 
+/// The launch line of a passthrough media: the clip's encoded stream, parsed and payloaded as is.
+pub fn passthrough_launch(clip: &str, codec: Codec) -> Result<String, ServeError> {
+    let clip = clip.replace('\\', "\\\\").replace('"', "\\\"");
+    let pay = match codec {
+        Codec::H264 => {
+            "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1"
+        }
+        Codec::H265 => {
+            "h265parse config-interval=-1 ! rtph265pay name=pay0 pt=96 config-interval=-1"
+        }
+        Codec::Mjpeg => return Err(ServeError::Passthrough),
+    };
+    Ok(format!(
+        "( filesrc location=\"{clip}\" ! parsebin ! {pay} )"
+    ))
+}
+
 /// Serves until the process is killed.
 pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
     if !args.clip.is_file() {
@@ -133,7 +157,13 @@ pub fn serve(args: &ServeArgs) -> Result<(), ServeError> {
         .mount_points()
         .ok_or_else(|| ServeError::Gst("no mount points".into()))?;
     let factory = rtsp::RTSPMediaFactory::new();
-    factory.set_launch(&media_launch(&args.clip.to_string_lossy(), args.codec));
+    let clip = args.clip.to_string_lossy();
+    let launch = if args.passthrough {
+        passthrough_launch(&clip, args.codec)?
+    } else {
+        media_launch(&clip, args.codec)
+    };
+    factory.set_launch(&launch);
     factory.set_shared(false);
     if args.fault != FaultMode::None {
         let mode = args.fault;

@@ -167,6 +167,18 @@ fn default_detect_fps() -> f32 {
 fn default_queue() -> usize {
     2
 }
+fn default_stall_seconds() -> f32 {
+    10.0
+}
+fn default_reconnect_max_seconds() -> f32 {
+    30.0
+}
+fn default_decode_threads() -> u32 {
+    1
+}
+fn default_rtsp_latency_ms() -> u32 {
+    200
+}
 
 fn default_offline() -> f32 {
     10.0
@@ -223,7 +235,8 @@ pub struct CameraConfig {
     /// Where the camera is, in words, for the operator.
     #[serde(default)]
     pub location: String,
-    /// `rtsp://…`, `rtsps://…`, `file:PATH` (or a plain path), or `test:PATTERN`.
+    /// `rtsp://…`, `rtsps://…`, `http(s)://…` (MJPEG), `file:PATH` (or a plain path), or
+    /// `test:PATTERN`.
     pub source: String,
     /// Files only: start again at the end, as if the file were a live camera.
     #[serde(default)]
@@ -234,6 +247,18 @@ pub struct CameraConfig {
     /// RTSP only: `tcp` (default) or `udp`.
     #[serde(default)]
     pub rtsp_transport: RtspTransport,
+    /// RTSP only: jitter buffer of `rtspsrc` in milliseconds.
+    #[serde(default = "default_rtsp_latency_ms")]
+    pub rtsp_latency_ms: u32,
+    /// Live sources: no decoded frame for this long restarts the pipeline.
+    #[serde(default = "default_stall_seconds")]
+    pub stall_seconds: f32,
+    /// Longest wait between two reconnection attempts (exponential backoff from 1 s).
+    #[serde(default = "default_reconnect_max_seconds")]
+    pub reconnect_max_seconds: f32,
+    /// Threads of the software (libav) decoder; 0 = one per core.
+    #[serde(default = "default_decode_threads")]
+    pub decode_threads: u32,
     /// Detection rate in frames per second; 0 runs the detector on every decoded frame.
     #[serde(default = "default_detect_fps")]
     pub detect_fps: f32,
@@ -565,6 +590,33 @@ impl Config {
                 err(
                     format!("{p}.health.obstructed_ratio"),
                     format!("{} must be between 0 and 1", hc.obstructed_ratio),
+                );
+            }
+            if !(cam.stall_seconds >= 1.0 && cam.stall_seconds <= 3600.0) {
+                err(
+                    format!("{p}.stall_seconds"),
+                    format!("{} is out of range 1..=3600", cam.stall_seconds),
+                );
+            }
+            if !(cam.reconnect_max_seconds >= 1.0 && cam.reconnect_max_seconds <= 3600.0) {
+                err(
+                    format!("{p}.reconnect_max_seconds"),
+                    format!("{} is out of range 1..=3600", cam.reconnect_max_seconds),
+                );
+            }
+            if cam.decode_threads > 64 {
+                err(
+                    format!("{p}.decode_threads"),
+                    format!(
+                        "{} is out of range 0..=64 (0 = one per core)",
+                        cam.decode_threads
+                    ),
+                );
+            }
+            if cam.rtsp_latency_ms > 10_000 {
+                err(
+                    format!("{p}.rtsp_latency_ms"),
+                    format!("{} is out of range 0..=10000", cam.rtsp_latency_ms),
                 );
             }
             let mut zone_ids = HashSet::new();

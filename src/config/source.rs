@@ -11,6 +11,9 @@ pub enum Source {
     File { path: PathBuf },
     /// An RTSP camera (H.264, H.265, MJPEG… through decodebin).
     Rtsp { url: String },
+    /// An HTTP(S) MJPEG stream (`multipart/x-mixed-replace` of JPEG images), as many IP cameras
+    /// serve.
+    Http { url: String },
     /// A synthetic test pattern (`videotestsrc` pattern name, e.g. `ball`, `smpte`).
     Test { pattern: String },
 }
@@ -61,7 +64,7 @@ const TEST_PATTERNS: &[&str] = &[
 ];
 
 impl Source {
-    /// Parses `rtsp://…`, `rtsps://…`, `file:PATH`, `test:PATTERN`, or a plain path (relative
+    /// Parses `rtsp://…`, `rtsps://…`, `http://…`, `https://…`, `file:PATH`, `test:PATTERN`, or a plain path (relative
     /// paths are relative to `base`). The error is a sentence for the operator.
     pub fn parse(s: &str, base: &Path) -> Result<Source, String> {
         let s = s.trim();
@@ -80,13 +83,21 @@ impl Source {
                 ))
             };
         }
-        if s.starts_with("rtsp://") || s.starts_with("rtsps://") {
-            let host = s.split("://").nth(1).unwrap_or("");
-            let host = host.rsplit('@').next().unwrap_or("");
-            if host.is_empty() || host.starts_with('/') {
+        let is_rtsp = s.starts_with("rtsp://") || s.starts_with("rtsps://");
+        let is_http = s.starts_with("http://") || s.starts_with("https://");
+        if is_rtsp || is_http {
+            let rest = s.split("://").nth(1).unwrap_or("");
+            let authority = rest.split('/').next().unwrap_or("");
+            let host = authority.rsplit('@').next().unwrap_or("");
+            if host.is_empty() {
                 return Err(format!("`{}` has no host", redact_url(s)));
             }
-            return Ok(Source::Rtsp { url: s.to_string() });
+            let url = s.to_string();
+            return Ok(if is_rtsp {
+                Source::Rtsp { url }
+            } else {
+                Source::Http { url }
+            });
         }
         let path = if let Some(rest) = s.strip_prefix("file://") {
             PathBuf::from(rest)
@@ -95,7 +106,7 @@ impl Source {
         } else if s.contains("://") {
             let scheme = s.split("://").next().unwrap_or("");
             return Err(format!(
-                "unsupported scheme `{scheme}` (use rtsp://, rtsps://, file: or test:)"
+                "unsupported scheme `{scheme}` (use rtsp://, rtsps://, http://, https://, file: or test:)"
             ));
         } else {
             PathBuf::from(s)
@@ -109,13 +120,13 @@ impl Source {
     pub fn redacted(&self) -> String {
         match self {
             Source::File { path } => format!("file:{}", path.display()),
-            Source::Rtsp { url } => redact_url(url),
+            Source::Rtsp { url } | Source::Http { url } => redact_url(url),
             Source::Test { pattern } => format!("test:{pattern}"),
         }
     }
 
     pub fn is_live(&self) -> bool {
-        matches!(self, Source::Rtsp { .. })
+        matches!(self, Source::Rtsp { .. } | Source::Http { .. })
     }
 }
 
@@ -177,9 +188,19 @@ mod tests {
             Source::Test { .. }
         ));
         assert!(Source::parse("test:nope", base).is_err());
-        assert!(Source::parse("http://x/y", base)
+        assert!(Source::parse("ftp://x/y", base)
             .unwrap_err()
             .contains("unsupported scheme"));
+        assert_eq!(
+            Source::parse("http://cam.local/video.mjpg", base).unwrap(),
+            Source::Http {
+                url: "http://cam.local/video.mjpg".into()
+            }
+        );
+        assert!(Source::parse("http:///video.mjpg", base).is_err());
+        assert!(Source::parse("https://u:p@/x", base)
+            .unwrap_err()
+            .contains("***"));
         assert!(Source::parse("rtsp://", base).is_err());
         assert!(Source::parse("rtsp://u:p@/x", base)
             .unwrap_err()

@@ -239,3 +239,40 @@ fn health_thresholds_have_defaults_and_are_checked_with_their_path() {
         );
     }
 }
+
+#[test]
+fn reconnect_settings_have_defaults_and_are_checked_with_their_path() {
+    let cfg = Config::from_toml(&good(), &base()).expect("valid");
+    let cam = &cfg.cameras[1];
+    assert_eq!(cam.stall_seconds, 10.0);
+    assert_eq!(cam.reconnect_max_seconds, 30.0);
+    assert_eq!(cam.decode_threads, 1);
+    assert_eq!(cam.rtsp_latency_ms, 200);
+
+    let text = good().replace(
+        "source = \"rtsp://admin:pw@127.0.0.1:8554/cam\"",
+        "source = \"rtsp://admin:pw@127.0.0.1:8554/cam\"\nstall_seconds = 0\nreconnect_max_seconds = -1\ndecode_threads = 65\nrtsp_latency_ms = 20000\nrtsp_transport = \"udp\"",
+    );
+    let errs = errors_of(&text);
+    for e in [
+        "cameras[1].stall_seconds: 0 is out of range",
+        "cameras[1].reconnect_max_seconds: -1 is out of range",
+        "cameras[1].decode_threads: 65 is out of range",
+        "cameras[1].rtsp_latency_ms: 20000 is out of range",
+    ] {
+        assert!(
+            errs.iter().any(|got| got.starts_with(e)),
+            "missing error {e:?} in {errs:#?}"
+        );
+    }
+    // An HTTP MJPEG camera is accepted; its credentials never show.
+    let text = good().replace(
+        "rtsp://admin:pw@127.0.0.1:8554/cam",
+        "http://admin:pw@127.0.0.1:8080/video.mjpg",
+    );
+    let cfg = Config::from_toml(&text, &base()).expect("valid");
+    let src = cfg.cameras[1].parsed_source.as_ref().expect("parsed");
+    assert!(matches!(src, Source::Http { .. }));
+    assert_eq!(src.redacted(), "http://***@127.0.0.1:8080/video.mjpg");
+    assert!(src.is_live());
+}

@@ -16,7 +16,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
-use super::pipeline::{launch_description, PipelineParams};
+use super::pipeline::{launch_description, split_credentials, PipelineParams};
 use super::status::{CameraState, CameraStatus};
 use crate::config::Source;
 use crate::frames::{Frame, FrameQueue};
@@ -182,6 +182,8 @@ fn supervise(
             Ok(RunEnd::Retry(reason))
             | Err(IngestError::Runtime { reason, .. })
             | Err(IngestError::Build { reason, .. }) => {
+                // GStreamer messages may quote the URL: never show its credentials.
+                let reason = scrub_credentials(&reason, &spec.params.source);
                 // A run that delivered frames for a while resets the backoff.
                 if started.elapsed() > Duration::from_secs(30) {
                     attempt = 0;
@@ -208,6 +210,30 @@ fn supervise(
         }
     }
     set_state(&status, &metrics, CameraState::Stopped, None);
+}
+
+/// Removes the source's user and password from a message (GStreamer errors may quote the URL).
+fn scrub_credentials(message: &str, source: &Source) -> String {
+    let url = match source {
+        Source::Rtsp { url } | Source::Http { url } => url,
+        _ => return message.to_string(),
+    };
+    let (_, creds) = split_credentials(url);
+    let mut out = message.replace(url.as_str(), &source.redacted());
+    if let Some((_, pw)) = creds {
+        let raw_userinfo = url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .and_then(|a| a.rsplit_once('@'))
+            .map(|(u, _)| u.to_string());
+        for secret in [raw_userinfo, Some(pw)].into_iter().flatten() {
+            if !secret.is_empty() {
+                out = out.replace(&secret, "***");
+            }
+        }
+    }
+    out
 }
 
 fn set_state(status: &CameraStatus, metrics: &Metrics, state: CameraState, error: Option<String>) {
@@ -281,7 +307,16 @@ fn build(
     if let Some(pad) = pipeline.by_name("rate").and_then(|r| r.static_pad("sink")) {
         let sh = shared.clone();
         let counter = sh.metrics.frames_decoded.with_label_values(&[&sh.camera]);
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            // Sources without a frame rate (MJPEG over HTTP) carry no buffer duration, which
+            // videorate's max-rate cannot handle (GStreamer 1.22 aborts): give them a nominal one.
+            if let Some(buffer) = info.buffer_mut() {
+                if buffer.duration().is_none() {
+                    buffer
+                        .make_mut()
+                        .set_duration(gst::ClockTime::from_mseconds(40));
+                }
+            }
             sh.status.frame_decoded();
             counter.inc();
             gst::PadProbeReturn::Ok
@@ -437,7 +472,8 @@ fn drive(
                     return Err(format!("{} ({src})", e.error()));
                 }
                 MessageView::Warning(w) => {
-                    tracing::warn!(camera = %spec.id, warning = %w.error(), "pipeline warning");
+                    let warning = scrub_credentials(&w.error().to_string(), &spec.params.source);
+                    tracing::warn!(camera = %spec.id, %warning, "pipeline warning");
                 }
                 MessageView::Eos(_) => {
                     if pull && pending.is_some() {
@@ -479,8 +515,8 @@ fn drive(
             }
         } else if live && last_progress.elapsed() > spec.stall_timeout {
             return Ok(RunEnd::Retry(format!(
-                "no frame for {} s",
-                spec.stall_timeout.as_secs()
+                "no frame for {} s (stall)",
+                spec.stall_timeout.as_secs_f32()
             )));
         }
     }
@@ -508,6 +544,19 @@ mod tests {
         let after_loop = c.stamp(0);
         assert!(after_loop > 100);
         assert!(c.stamp(40) > after_loop);
+    }
+
+    #[test]
+    fn credentials_are_scrubbed_from_errors() {
+        let src = Source::Rtsp {
+            url: "rtsp://admin:s3cret@10.0.0.5/cam".into(),
+        };
+        let m = scrub_credentials(
+            "Could not open rtsp://admin:s3cret@10.0.0.5/cam; password s3cret refused",
+            &src,
+        );
+        assert!(!m.contains("s3cret"), "{m}");
+        assert!(m.contains("rtsp://***@10.0.0.5/cam"), "{m}");
     }
 
     #[test]

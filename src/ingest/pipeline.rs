@@ -6,12 +6,15 @@ use crate::config::{RtspTransport, Source};
 const FILE_TEMPLATE: &str = include_str!("../../pipelines/file.pipeline");
 const RTSP_TEMPLATE: &str = include_str!("../../pipelines/rtsp.pipeline");
 const TEST_TEMPLATE: &str = include_str!("../../pipelines/test.pipeline");
+const HTTP_TEMPLATE: &str = include_str!("../../pipelines/http-mjpeg.pipeline");
 
 /// What a pipeline needs to know about its camera.
 #[derive(Debug, Clone)]
 pub struct PipelineParams {
     pub source: Source,
     pub rtsp_transport: RtspTransport,
+    /// RTSP only: jitter buffer in milliseconds.
+    pub rtsp_latency_ms: u32,
     /// Frames per second handed on to detection; 0 = every decoded frame.
     pub detect_fps: f32,
     /// Output size (the detector's input).
@@ -32,6 +35,48 @@ impl PipelineParams {
 /// Quotes a value for gst-launch syntax.
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Splits `scheme://user:password@host/…` into the URL without credentials and the
+/// (percent-decoded) user and password.
+pub fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    let Some(scheme_end) = url.find("://") else {
+        return (url.to_string(), None);
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return (url.to_string(), None);
+    };
+    let userinfo = &authority[..at];
+    let (user, pw) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let clean = format!(
+        "{}://{}{}",
+        &url[..scheme_end],
+        &authority[at + 1..],
+        &rest[authority_end..]
+    );
+    (clean, Some((percent_decode(user), percent_decode(pw))))
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Strips comments and joins the template's lines.
@@ -56,9 +101,23 @@ pub fn launch_description(p: &PipelineParams) -> String {
             vec![
                 ("{location}", quote(url)),
                 ("{protocols}", p.rtsp_transport.as_gst().to_string()),
-                ("{latency_ms}", "200".to_string()),
+                ("{latency_ms}", p.rtsp_latency_ms.to_string()),
             ],
         ),
+        Source::Http { url } => {
+            let (location, user) = split_credentials(url);
+            let credentials = match user {
+                Some((u, pw)) => format!("user-id=\"{}\" user-pw=\"{}\"", quote(&u), quote(&pw)),
+                None => String::new(),
+            };
+            (
+                HTTP_TEMPLATE,
+                vec![
+                    ("{location}", quote(&location)),
+                    ("{credentials}", credentials),
+                ],
+            )
+        }
         Source::Test { pattern } => (TEST_TEMPLATE, vec![("{pattern}", pattern.clone())]),
     };
     let rate = if p.detect_fps > 0.0 {
@@ -98,6 +157,7 @@ mod tests {
         PipelineParams {
             source,
             rtsp_transport: RtspTransport::Tcp,
+            rtsp_latency_ms: 200,
             detect_fps: 5.0,
             width: 416,
             height: 416,
@@ -116,6 +176,9 @@ mod tests {
             },
             Source::Test {
                 pattern: "ball".into(),
+            },
+            Source::Http {
+                url: "http://127.0.0.1:8080/video.mjpg".into(),
             },
         ] {
             let d = launch_description(&params(src));
@@ -144,6 +207,23 @@ mod tests {
         let d = launch_description(&p);
         assert!(d.contains("protocols=udp"), "{d}");
         assert!(d.contains("identity name=rate"), "{d}");
+        assert!(d.contains("latency=200"), "{d}");
+    }
+
+    #[test]
+    fn http_credentials_become_properties() {
+        let d = launch_description(&params(Source::Http {
+            url: "http://admin:s3%40cret@10.0.0.9:8080/video.mjpg".into(),
+        }));
+        assert!(
+            d.contains(r#"location="http://10.0.0.9:8080/video.mjpg""#),
+            "{d}"
+        );
+        assert!(d.contains(r#"user-id="admin" user-pw="s3@cret""#), "{d}");
+        assert!(d.contains("multipartdemux"), "{d}");
+        let (clean, creds) = split_credentials("http://10.0.0.9/x");
+        assert_eq!(clean, "http://10.0.0.9/x");
+        assert!(creds.is_none());
     }
 
     #[test]
@@ -158,6 +238,9 @@ mod tests {
             },
             Source::File {
                 path: PathBuf::from("/nonexistent.avi"),
+            },
+            Source::Http {
+                url: "http://u:p%40ss@127.0.0.1:1/video.mjpg".into(),
             },
         ] {
             let d = launch_description(&params(src));

@@ -90,6 +90,8 @@ pub struct CameraSnapshot {
     pub frames_dropped: u64,
     pub frames_dropped_queue_full: u64,
     pub frames_dropped_too_old: u64,
+    /// Reconnection attempts: every rebuild of the pipeline after an error, the end of a live
+    /// stream or a stall (the same count as `vigie_ingest_restarts_total`).
     pub restarts: u64,
     /// Open camera fault (`offline`, `frozen`, `obstructed`): the image is not a live view.
     pub fault: Option<String>,
