@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -21,34 +19,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A server killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(port: u16, fault: &[&str]) -> (Server, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve-rtsp", "--port", &port.to_string(), "--clip"])
-        .arg(clip())
-        .args(fault)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("RTSP server: ")
-        .unwrap_or_else(|| panic!("unexpected server output {line:?}"))
-        .to_string();
-    (Server(child), url)
+fn serve(port: u16, fault: &[&str]) -> (RtspServer, String) {
+    let server = RtspServer::start_on(port, &clip(), fault);
+    let url = server.url.clone();
+    (server, url)
 }
 
 fn start_vigie(dir: &std::path::Path, url: &str) -> Vigie {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -142,28 +140,9 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     assert_eq!(decisions, 2);
 }
 
-/// Starts `vigie serve-rtsp` and returns it with its URL.
-fn rtsp_server(codec: &str) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve-rtsp", "--port", "0", "--codec", codec, "--clip"])
-        .arg(clip())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("RTSP server: ")
-        .unwrap_or_else(|| panic!("unexpected server output {line:?}"))
-        .to_string();
-    (child, url)
-}
-
 fn rtsp_camera_raises_alerts(codec: &str) {
-    let (mut server, url) = rtsp_server(codec);
+    let server = RtspServer::start(&clip(), &["--codec", codec]);
+    let url = server.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
         dir.path(),
@@ -177,8 +156,7 @@ fn rtsp_camera_raises_alerts(codec: &str) {
     let sse = Sse::connect(&vigie.base, None);
     let alert = sse.next_alert(Duration::from_secs(90));
     let cams = vigie.get_json("/api/cameras");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let (_, a) = alert.unwrap_or_else(|| {
         panic!(
             "no alert over RTSP ({codec}); cameras {cams}; log:\n{}",

@@ -8,72 +8,12 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-
-/// A `vigie serve-rtsp` child and its URL; killed when dropped.
-struct RtspServer {
-    child: Child,
-    url: String,
-}
-
-impl RtspServer {
-    fn start(clip: &Path, args: &[&str]) -> RtspServer {
-        let mut child = Command::new(BIN)
-            .args(["serve-rtsp", "--port", "0"])
-            .args(args)
-            .arg("--clip")
-            .arg(clip)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start serve-rtsp");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("server output");
-        let url = line
-            .trim()
-            .strip_prefix("RTSP server: ")
-            .unwrap_or_else(|| panic!("unexpected server output {line:?}"))
-            .to_string();
-        RtspServer { child, url }
-    }
-
-    fn port(&self) -> u16 {
-        self.url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .expect("port in the URL")
-    }
-
-    fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(st.success());
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-CONT")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs a gst-launch-1.0 line (the test's own footage preparation).
 fn gst_launch(args: &str) {

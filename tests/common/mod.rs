@@ -316,3 +316,69 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
     None
 }
+
+/// A `vigie serve-rtsp` child and its URL; killed when dropped.
+pub struct RtspServer {
+    pub child: Child,
+    pub url: String,
+}
+
+impl RtspServer {
+    /// On a free port chosen by the server.
+    pub fn start(clip: &Path, args: &[&str]) -> RtspServer {
+        Self::start_on(0, clip, args)
+    }
+
+    /// On `port` (to restart a server where its cameras expect it).
+    pub fn start_on(port: u16, clip: &Path, args: &[&str]) -> RtspServer {
+        let mut child = Command::new(BIN)
+            .args(["serve-rtsp", "--port", &port.to_string()])
+            .args(args)
+            .arg("--clip")
+            .arg(clip)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start serve-rtsp");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("server output");
+        let url = line
+            .trim()
+            .strip_prefix("RTSP server: ")
+            .unwrap_or_else(|| panic!("unexpected server output {line:?}"))
+            .to_string();
+        RtspServer { child, url }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("port in the URL")
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(st.success());
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
