@@ -59,74 +59,30 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             fields.push(format!("{name} ({a} -> {b})"));
         }
     };
-    check(
-        "server.listen",
-        old.server.listen.clone(),
-        new.server.listen.clone(),
-    );
+    // Plain fields, compared by value and named `section.field`.
+    macro_rules! fields {
+        ($section:ident: $($field:ident),+) => {
+            $(check(
+                concat!(stringify!($section), ".", stringify!($field)),
+                format!("{:?}", old.$section.$field),
+                format!("{:?}", new.$section.$field),
+            );)+
+        };
+    }
+    fields!(server: listen);
     check(
         "journal.path",
         old.resolve(&old.journal.path).display().to_string(),
         new.resolve(&new.journal.path).display().to_string(),
     );
-    let (a, b) = (&old.detector, &new.detector);
     check(
         "detector.manifest",
-        old.resolve(&a.manifest).display().to_string(),
-        new.resolve(&b.manifest).display().to_string(),
+        old.resolve(&old.detector.manifest).display().to_string(),
+        new.resolve(&new.detector.manifest).display().to_string(),
     );
-    check("detector.model", a.model.clone(), b.model.clone());
-    check(
-        "detector.workers",
-        a.workers.to_string(),
-        b.workers.to_string(),
-    );
-    check(
-        "detector.intra_threads",
-        a.intra_threads.to_string(),
-        b.intra_threads.to_string(),
-    );
-    check(
-        "detector.score_threshold",
-        a.score_threshold.to_string(),
-        b.score_threshold.to_string(),
-    );
-    check(
-        "detector.nms_iou",
-        a.nms_iou.to_string(),
-        b.nms_iou.to_string(),
-    );
-    check(
-        "detector.onnxruntime",
-        format!("{:?}", a.onnxruntime),
-        format!("{:?}", b.onnxruntime),
-    );
-    check(
-        "detector.spinning",
-        a.spinning.to_string(),
-        b.spinning.to_string(),
-    );
-    let (a, b) = (&old.tracker, &new.tracker);
-    check(
-        "tracker.iou_threshold",
-        a.iou_threshold.to_string(),
-        b.iou_threshold.to_string(),
-    );
-    check(
-        "tracker.min_hits",
-        a.min_hits.to_string(),
-        b.min_hits.to_string(),
-    );
-    check(
-        "tracker.max_missed_seconds",
-        a.max_missed_seconds.to_string(),
-        b.max_missed_seconds.to_string(),
-    );
-    check(
-        "forecast.model",
-        format!("{:?}", old.forecast.model),
-        format!("{:?}", new.forecast.model),
-    );
+    fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
+    fields!(tracker: iou_threshold, min_hits, max_missed_seconds);
+    fields!(forecast: model);
     // A field added later to one of these sections and not listed above still cannot slip
     // through: the whole section is compared too.
     let sections = [
