@@ -198,17 +198,13 @@ fn frames_older_than_max_frame_age_are_dropped_and_counted_by_cause() {
     // 1 ms: almost every frame has waited longer than that in its queue by the time a detector
     // takes it, so some must be dropped as too old (a real limit is 1000 ms).
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
+    let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera(
-                "rue",
-                &clip().to_string_lossy(),
-                true,
-                "loop = true\nmax_frame_age_ms = 1"
-            )
+        &clip_camera(
+            "rue",
+            &clip().to_string_lossy(),
+            true,
+            "loop = true\nmax_frame_age_ms = 1",
         ),
     );
     let vigie = Vigie::start(&cfg);

@@ -133,13 +133,9 @@ impl Drop for Driver {
 fn an_operator_confirms_a_live_alert_in_the_console() {
     let dir = tempfile::tempdir().unwrap();
     // Played at its own rate, as a camera: alerts arrive while the page is open.
-    let cfg = write_config(
+    let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera("parvis", &clip().to_string_lossy(), true, "loop = true")
-        ),
+        &clip_camera("parvis", &clip().to_string_lossy(), true, "loop = true"),
     );
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
@@ -256,17 +252,13 @@ fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
         .local_addr()
         .unwrap()
         .port();
-    let cfg = write_config(
+    let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera(
-                "quai",
-                &format!("rtsp://127.0.0.1:{port}/cam"),
-                true,
-                "[cameras.health]\noffline_seconds = 2"
-            )
+        &clip_camera(
+            "quai",
+            &format!("rtsp://127.0.0.1:{port}/cam"),
+            true,
+            "[cameras.health]\noffline_seconds = 2",
         ),
     );
     let vigie = Vigie::start(&cfg);

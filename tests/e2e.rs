@@ -144,14 +144,7 @@ fn rtsp_camera_raises_alerts(codec: &str) {
     let server = RtspServer::start(&clip(), &["--codec", codec]);
     let url = server.url.clone();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera("rtsp-cam", &url, true, "")
-        ),
-    );
+    let cfg = write_cameras(dir.path(), &clip_camera("rtsp-cam", &url, true, ""));
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie.base, None);
     let alert = sse.next_alert(Duration::from_secs(90));
@@ -184,13 +177,9 @@ fn rtsp_h265_camera_raises_alerts() {
 fn kill_9_loses_no_delivered_alert_and_the_stream_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let clip = clip();
-    let cfg = write_config(
+    let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera("parvis", &clip.to_string_lossy(), false, "loop = true")
-        ),
+        &clip_camera("parvis", &clip.to_string_lossy(), false, "loop = true"),
     );
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie.base, None);

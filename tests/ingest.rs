@@ -84,16 +84,12 @@ fn a_paused_server_is_detected_as_a_stall_and_the_camera_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     let clip = h264_clip(dir.path(), "stall.mp4", 384, 288, 795);
     let server = RtspServer::start(&clip, &["--passthrough"]);
-    let cfg = write_config(
+    let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            camera(
-                "stalled",
-                &server.url,
-                "detect_fps = 1\nstall_seconds = 3\nreconnect_max_seconds = 2"
-            )
+        &camera(
+            "stalled",
+            &server.url,
+            "detect_fps = 1\nstall_seconds = 3\nreconnect_max_seconds = 2",
         ),
     );
     let vigie = Vigie::start(&cfg);
@@ -320,13 +316,9 @@ fn credentials_never_appear_in_the_api_metrics_alerts_or_log() {
 fn rtsp_camera_alerts(server_args: &[&str], extra: &str) {
     let server = RtspServer::start(&clip(), server_args);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(
+    let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera("rtsp-cam", &server.url, true, extra)
-        ),
+        &clip_camera("rtsp-cam", &server.url, true, extra),
     );
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie.base, None);
@@ -460,14 +452,7 @@ fn http_mjpeg_camera_with_credentials_raises_alerts() {
     let frames: Vec<Vec<u8>> = names.iter().map(|p| std::fs::read(p).unwrap()).collect();
     let (port, stop) = mjpeg_http_server(frames, "op", "s3cret");
     let url = format!("http://op:s3cret@127.0.0.1:{port}/video.mjpg");
-    let cfg = write_config(
-        dir.path(),
-        &format!(
-            "{}{}",
-            header(dir.path()),
-            clip_camera("http-cam", &url, true, "")
-        ),
-    );
+    let cfg = write_cameras(dir.path(), &clip_camera("http-cam", &url, true, ""));
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie.base, None);
     let alert = sse.next_alert(Duration::from_secs(90));

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -27,10 +26,6 @@ fn camera(id: &str, zone: Option<(&str, &[[f32; 2]])>, extra: &str) -> String {
         ));
     }
     s
-}
-
-fn write(dir: &Path, body: &str) {
-    write_config(dir, &format!("{}{}", header(dir), body));
 }
 
 /// `POST /api/config/reload`: status and JSON body, whatever the status.
@@ -111,7 +106,7 @@ fn reload_adds_removes_and_changes_cameras_while_the_others_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // A watches the roof (silent), B the esplanade.
-    write(
+    write_cameras(
         d,
         &format!(
             "{}{}",
@@ -125,7 +120,7 @@ fn reload_adds_removes_and_changes_cameras_while_the_others_run() {
     let a_before = wait_decoding(&vigie, "a", 5);
 
     // Remove B, add C, and move A's zone to the esplanade (its rules only).
-    write(
+    write_cameras(
         d,
         &format!(
             "{}{}",
@@ -160,7 +155,7 @@ fn reload_adds_removes_and_changes_cameras_while_the_others_run() {
     assert_eq!(decoded_metric(&vigie, "b"), Some(b_stopped));
 
     // SIGHUP after another edit: D added, the rest untouched.
-    write(
+    write_cameras(
         d,
         &format!(
             "{}{}{}",
@@ -195,7 +190,7 @@ fn reload_adds_removes_and_changes_cameras_while_the_others_run() {
     // An invalid file: an unknown key and a polygon outside the image. Nothing changes.
     let a_mid = wait_decoding(&vigie, "a", 0);
     let bad_zone: &[[f32; 2]] = &[[0.1, 0.1], [1.5, 0.1], [0.5, 0.5]];
-    write(
+    write_cameras(
         d,
         &format!(
             "{}{}",

@@ -84,6 +84,11 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     p
 }
 
+/// A config in `dir` made of [`header`] and the given cameras.
+pub fn write_cameras(dir: &Path, cameras: &str) -> PathBuf {
+    write_config(dir, &format!("{}{}", header(dir), cameras))
+}
+
 /// A running `vigie run`, killed when dropped.
 pub struct Vigie {
     pub child: Child,
