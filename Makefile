@@ -5,7 +5,7 @@ VIGIE_CLIP ?= $(CURDIR)/.deps/media/vtest.avi
 export ORT_DYLIB_PATH VIGIE_CLIP
 CARGO ?= cargo
 
-.PHONY: setup build demo test bench check-config fmt clippy
+.PHONY: setup build demo test bench check-config fmt fmt-check clippy lint
 
 setup:
 	@bash deploy/setup.sh
@@ -34,3 +34,12 @@ check-config: build
 
 fmt:
 	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+# Lints every target (lib, bin, tests, benches); any warning fails.
+clippy: setup
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+
+lint: fmt-check clippy

@@ -1,7 +1,7 @@
-//! Golden tests against `shared/testdata/nanodet-reference.json` (an independent Python
-//! implementation: onnxruntime + OpenCV). They need the shared data (`$VIGIE_SHARED`, or
-//! `shared/` beside the repository) and the ONNX Runtime library (`ORT_DYLIB_PATH`); when either
-//! is missing they fail, they never pass silently.
+//! Golden tests against `tests/data/nanodet-reference.json` (an independent Python
+//! implementation: onnxruntime + OpenCV; provenance and licences in `tests/data/README.md`).
+//! They need the ONNX Runtime library (`ORT_DYLIB_PATH`); when it is missing they fail, they
+//! never pass silently.
 
 use std::path::{Path, PathBuf};
 
@@ -32,21 +32,19 @@ struct RefDet {
     box_image: [f32; 4],
 }
 
-fn shared_dir() -> PathBuf {
-    let dir = match std::env::var_os("VIGIE_SHARED") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-    };
+/// The golden data committed with the repository (a fresh clone has everything it needs).
+fn data_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     assert!(
-        dir.join("testdata/nanodet-reference.json").is_file(),
-        "shared test data not found in {} (set VIGIE_SHARED to the shared/ folder)",
+        dir.join("nanodet-reference.json").is_file(),
+        "golden test data not found in {}",
         dir.display()
     );
     dir
 }
 
 fn reference() -> Reference {
-    let path = shared_dir().join("testdata/nanodet-reference.json");
+    let path = data_dir().join("nanodet-reference.json");
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -121,7 +119,7 @@ fn golden_raw_tensors() {
         let Some(tensor) = &img.raw_input_tensor else {
             continue;
         };
-        let input = read_f32_le(&shared_dir().join("testdata").join(tensor));
+        let input = read_f32_le(&data_dir().join(tensor));
         let got = det.detect_tensor(&input).unwrap();
         let listing = got
             .iter()
@@ -188,7 +186,7 @@ fn golden_jpeg_photos() {
     let mut input = vec![0.0f32; 3 * in_w as usize * in_h as usize];
     let mut failures = Vec::new();
     for (name, img) in &r.images {
-        let path = shared_dir().join("testdata/images").join(name);
+        let path = data_dir().join("images").join(name);
         let (bgr, w, h) = decode_jpeg_bgr(&path);
         assert_eq!((w, h), (img.width, img.height), "{name}");
         preprocess_bgr(
@@ -271,8 +269,8 @@ fn preprocess_matches_reference_tensor() {
         let Some(tensor) = &img.raw_input_tensor else {
             continue;
         };
-        let want = read_f32_le(&shared_dir().join("testdata").join(tensor));
-        let (bgr, w, h) = decode_jpeg_bgr(&shared_dir().join("testdata/images").join(name));
+        let want = read_f32_le(&data_dir().join(tensor));
+        let (bgr, w, h) = decode_jpeg_bgr(&data_dir().join("images").join(name));
         let mut got = vec![0.0f32; want.len()];
         preprocess_bgr(
             &bgr,
@@ -313,7 +311,7 @@ fn preprocess_matches_reference_tensor() {
 /// libjpeg-turbo on the test photos (why the golden test decodes with libjpeg-turbo).
 #[test]
 fn jpeg_decoders_compared() {
-    let dir = shared_dir().join("testdata/images");
+    let dir = data_dir().join("images");
     for name in reference().images.keys() {
         let (a, aw, ah) = load_image_bgr(&dir.join(name)).unwrap();
         let (b, bw, bh) = decode_jpeg_bgr(&dir.join(name));
