@@ -102,7 +102,7 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
         if decode_only { "decode" } else { "full" }
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let journal = Arc::new(Journal::open(&dir.join("journal.db"))?);
+    let journal = Arc::new(Journal::open(dir.join("journal.db"))?);
     let metrics = Metrics::new();
     let bus = AlertBus::new(journal.clone(), 4096, metrics.clone());
     let mut rx = bus.subscribe();
@@ -178,7 +178,7 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
             &manifest,
             &model_dir,
             &config.detector.model,
-            opts.clone(),
+            opts,
         )?);
     }
     // A fixed real frame: the first frame of the clip, through the camera's own pipeline.

@@ -126,7 +126,7 @@ impl Engine {
                     &manifest,
                     &model_dir,
                     &config.detector.model,
-                    det_opts.clone(),
+                    det_opts,
                 )?);
             }
         }

@@ -165,7 +165,7 @@ mod tests {
         );
         let src = Source::parse("rtsp://u:p@cam/x", Path::new("/")).unwrap();
         assert!(!src.redacted().contains("p@"));
-        assert!(!format!("{}", src.redacted()).contains(":p"));
+        assert!(!src.redacted().to_string().contains(":p"));
     }
 
     #[test]

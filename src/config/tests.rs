@@ -187,7 +187,8 @@ fn a_missing_clip_and_a_missing_manifest_are_reported() {
 
 #[test]
 fn the_example_configs_are_valid() {
-    for name in ["vigie.example.toml"] {
+    {
+        let name = "vigie.example.toml";
         let path = base().join(name);
         if let Err(e) = Config::load(&path) {
             // The example points at the demo clip, which setup downloads; only that may be missing.
