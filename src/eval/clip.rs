@@ -126,7 +126,7 @@ fn copy(
             continue;
         }
         seen += 1;
-        if (seen - 1) % u64::from(cut.speed) != 0 {
+        if !(seen - 1).is_multiple_of(u64::from(cut.speed)) {
             continue;
         }
         if origin.is_none() {

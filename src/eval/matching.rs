@@ -204,7 +204,7 @@ fn rule_score(
             .filter(|(a, _)| a.rule == rule && a.event_type == event_type)
             .map(|(_, o)| *o)
     };
-    let count = |f: fn(&Outcome) -> bool| mine().filter(|o| f(o)).count();
+    let count = |f: fn(&Outcome) -> bool| mine().filter(&f).count();
     let tp = count(|o| matches!(o, Outcome::TruePositive { .. }));
     let duplicates = count(|o| matches!(o, Outcome::Duplicate { .. }));
     let fp = duplicates + count(|o| matches!(o, Outcome::FalsePositive));
