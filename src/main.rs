@@ -44,6 +44,9 @@ enum Command {
     BenchIngest(vigie::bench_ingest::BenchIngestArgs),
     /// Serve a video file over RTSP (H.264 or H.265), looping, for tests and demonstrations.
     ServeRtsp(vigie::rtsp_server::ServeArgs),
+    /// Measure the rules on labelled scenarios (clip, config, ground truth): TP, FP, FN,
+    /// precision, recall and latency per rule.
+    Eval(vigie::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Forecast(args) => vigie::forecast::cli(args).map_err(anyhow::Error::from),
         Command::BenchIngest(args) => vigie::bench_ingest::run(&args).map_err(anyhow::Error::from),
         Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),
+        Command::Eval(args) => vigie::eval::run(&args).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
