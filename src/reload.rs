@@ -72,8 +72,13 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     fields!(server: listen);
     check(
         "journal.path",
-        old.resolve(&old.journal.path).display().to_string(),
-        new.resolve(&new.journal.path).display().to_string(),
+        old.journal_path().display().to_string(),
+        new.journal_path().display().to_string(),
+    );
+    check(
+        "state_dir",
+        old.state_dir().display().to_string(),
+        new.state_dir().display().to_string(),
     );
     check(
         "detector.manifest",
@@ -83,6 +88,10 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
     fields!(tracker: iou_threshold, min_hits, max_missed_seconds);
     fields!(forecast: model);
+    // Compared by value, never printed: outputs hold secrets.
+    if old.outputs != new.outputs {
+        fields.push("[[outputs]]".to_string());
+    }
     // A field added later to one of these sections and not listed above still cannot slip
     // through: the whole section is compared too.
     let sections = [
