@@ -1,8 +1,9 @@
 //! Hot reload of the configuration: what changes between two validated configurations, camera
 //! by camera, and the glue that re-reads the file and applies it to a running [`Engine`].
 //!
-//! Only `[[cameras]]` (with their zones and rules) can change at run time. `[server]`,
-//! `[journal]`, `[detector]`, `[tracker]` and `[forecast]` are read once at start: a reload that
+//! Only `[[cameras]]` (with their zones and rules) can change at run time. `state_dir`,
+//! `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]` and `[[outputs]]` are read
+//! once at start: a reload that
 //! changes any of them is refused as a whole ("restart required", naming the field) and changes
 //! nothing.
 

@@ -492,6 +492,110 @@ mod tests {
         assert!(shown.contains("[redacted]"));
     }
 
+    /// A minimal valid config (the repository's model) with `extra` appended.
+    fn load(top: &str, extra: &str) -> Result<crate::config::Config, Vec<String>> {
+        let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+        let text = format!(
+            "{top}\n[detector]\nmanifest = \"../models/models.toml\"\n[[cameras]]\nid = \"c\"\nsource = \"test:ball\"\n{extra}"
+        );
+        crate::config::Config::from_toml(&text, &base)
+            .map_err(|e| e.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn outputs_are_read_from_the_file_with_defaults() {
+        let cfg = load(
+            "state_dir = \"/srv/vigie\"",
+            "[[outputs]]\ntype = \"mqtt\"\nid = \"m\"\nurl = \"mqtt://b\"\n\
+             [[outputs]]\ntype = \"webhook\"\nid = \"w\"\nurl = \"http://h/x\"\nsecret = \"k\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.outputs.len(), 2);
+        let OutputConfig::Mqtt(m) = &cfg.outputs[0] else {
+            panic!("{:?}", cfg.outputs[0]);
+        };
+        assert_eq!(m.topic_prefix, "vigie");
+        assert_eq!(m.max_packet_kib, 1024);
+        assert_eq!(m.retry_max_seconds, 60.0);
+        assert_eq!(cfg.outputs[1].kind(), "webhook");
+        assert_eq!(cfg.state_dir(), Path::new("/srv/vigie"));
+        assert_eq!(cfg.journal_path(), Path::new("/srv/vigie/journal.db"));
+        // Without state_dir: var/ beside the config file, as before.
+        let plain = load("", "").unwrap();
+        assert!(plain.journal_path().ends_with("deploy/var/journal.db"));
+        assert!(plain.outputs.is_empty());
+    }
+
+    #[test]
+    fn output_errors_in_the_file_name_their_path() {
+        let errors = load(
+            "",
+            "[[outputs]]\ntype = \"kafka\"\nid = \"k\"\n\
+             [[outputs]]\ntype = \"mqtt\"\nid = \"m\"\nurl = \"mqtt://b\"\ncolour = 1\n\
+             [[outputs]]\ntype = \"webhook\"\nid = \"m\"\nurl = \"http://u:p@h/\"\nsecret = \"k\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("outputs[0]") && e.contains("kafka")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("outputs[1]") && e.contains("colour")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("outputs[2].url:") && e.contains("credentials")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("outputs[2].id:") && e.contains("another output")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn changing_an_output_or_the_state_dir_needs_a_restart() {
+        let old = load(
+            "",
+            "[[outputs]]\ntype = \"webhook\"\nid = \"w\"\nurl = \"http://h/x\"\nsecret = \"k1\"\n",
+        )
+        .unwrap();
+        let new = load(
+            "",
+            "[[outputs]]\ntype = \"webhook\"\nid = \"w\"\nurl = \"http://h/x\"\nsecret = \"k2\"\n",
+        )
+        .unwrap();
+        assert!(crate::reload::restart_required(&old, &old.clone()).is_empty());
+        let fields = crate::reload::restart_required(&old, &new);
+        assert_eq!(
+            fields,
+            vec!["[[outputs]]".to_string()],
+            "the secret itself is never shown"
+        );
+        let moved = load(
+            "state_dir = \"/elsewhere\"",
+            "[[outputs]]\ntype = \"webhook\"\nid = \"w\"\nurl = \"http://h/x\"\nsecret = \"k1\"\n",
+        )
+        .unwrap();
+        let fields = crate::reload::restart_required(&old, &moved);
+        assert!(
+            fields.iter().any(|f| f.starts_with("journal.path")),
+            "{fields:?}"
+        );
+        assert!(
+            fields.iter().any(|f| f.starts_with("state_dir")),
+            "{fields:?}"
+        );
+    }
+
     #[test]
     fn duplicate_ids_and_bad_public_url_are_reported() {
         let a = OutputConfig::Mqtt(mqtt("mqtt://b"));

@@ -6,7 +6,7 @@
 //! postponed item due at once. Nothing is ever dropped: at least once, receivers deduplicate.
 //!
 //! Adding an output type: a file beside this one implementing [`Output`], a variant in
-//! `config::OutputConfig`, and one line in [`build`].
+//! `config::OutputConfig`, and one line in [`spawn`].
 
 use std::future::Future;
 use std::path::Path;
@@ -151,16 +151,18 @@ impl Outputs {
     }
 }
 
-enum Built {
-    Mqtt(MqttOutput),
-    Webhook(WebhookOutput),
-}
-
-/// Builds the running part of one configured output.
-fn build(cfg: &OutputConfig, base: &Path, public_url: Option<&str>) -> Result<Built, String> {
+/// Builds the running part of one configured output and starts its worker.
+fn spawn(
+    cfg: &OutputConfig,
+    base: &Path,
+    public_url: Option<&str>,
+    worker: Worker,
+) -> Result<JoinHandle<()>, String> {
     Ok(match cfg {
-        OutputConfig::Mqtt(c) => Built::Mqtt(MqttOutput::new(c, base, public_url)?),
-        OutputConfig::Webhook(c) => Built::Webhook(WebhookOutput::new(c, base, public_url)?),
+        OutputConfig::Mqtt(c) => tokio::spawn(run(MqttOutput::new(c, base, public_url)?, worker)),
+        OutputConfig::Webhook(c) => {
+            tokio::spawn(run(WebhookOutput::new(c, base, public_url)?, worker))
+        }
     })
 }
 
@@ -175,12 +177,6 @@ pub fn start(
     let public_url = config.server.public_url.as_deref();
     let mut handles = Vec::new();
     for (index, cfg) in config.outputs.iter().enumerate() {
-        let built =
-            build(cfg, &config.base_dir, public_url).map_err(|message| OutputError::Config {
-                index,
-                id: cfg.id().to_string(),
-                message,
-            })?;
         let worker = Worker {
             output: cfg.id().to_string(),
             kind: cfg.kind(),
@@ -188,11 +184,16 @@ pub fn start(
             metrics: delivery.clone(),
             retry_max: Duration::from_secs_f32(cfg.retry_max_seconds()),
         };
-        handles.push(tokio::spawn(update_gauges(worker.clone())));
-        handles.push(match built {
-            Built::Mqtt(o) => tokio::spawn(run(o, worker)),
-            Built::Webhook(o) => tokio::spawn(run(o, worker)),
-        });
+        let gauges = worker.clone();
+        let handle = spawn(cfg, &config.base_dir, public_url, worker).map_err(|message| {
+            OutputError::Config {
+                index,
+                id: cfg.id().to_string(),
+                message,
+            }
+        })?;
+        handles.push(handle);
+        handles.push(tokio::spawn(update_gauges(gauges)));
         tracing::info!(output = cfg.id(), kind = cfg.kind(), "output started");
     }
     warn_orphans(config, &journal);

@@ -138,8 +138,11 @@ mod tests {
         WebhookOutput::new(&cfg, Path::new("."), Some("http://vigie.local")).unwrap()
     }
 
-    /// Answers one request with `status`; returns (headers, body).
-    fn serve_once(status: u16) -> (String, std::thread::JoinHandle<(Vec<String>, Vec<u8>)>) {
+    /// Headers and body of the request received.
+    type Served = std::thread::JoinHandle<(Vec<String>, Vec<u8>)>;
+
+    /// Answers one request with `status`.
+    fn serve_once(status: u16) -> (String, Served) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let t = std::thread::spawn(move || {
