@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::outbox::{self, Outbox};
+use super::outbox::{self, Outbox, OutboxKind};
 use super::{
     Alert, AlertBox, AlertStatus, Decision, DecisionInput, DecisionKind, NewAlert, MAX_COMMENT_LEN,
     MAX_OPERATOR_LEN,
@@ -353,7 +353,7 @@ impl Journal {
         )?;
         let id = tx.last_insert_rowid();
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
-        let queued = self.outbox.enqueue_alert(&tx, &alert)?;
+        let queued = self.outbox.enqueue_alert(&tx, OutboxKind::Alert, &alert)?;
         tx.commit()?;
         self.outbox.notify(queued);
         Ok(alert)
@@ -415,7 +415,9 @@ impl Journal {
             params![id, input.decision.as_str(), operator, comment, now_ms()],
         )?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
-        let queued = self.outbox.enqueue_decision(&tx, &alert)?;
+        let queued = self
+            .outbox
+            .enqueue_alert(&tx, OutboxKind::Decision, &alert)?;
         tx.commit()?;
         self.outbox.notify(queued);
         Ok(alert)

@@ -159,34 +159,23 @@ impl Outbox {
         }
     }
 
-    /// Enqueues a new alert (and the camera state it announces, if any) inside the caller's
-    /// transaction. Returns whether anything was enqueued.
+    /// Enqueues an alert event inside the caller's transaction: `Alert` for a new alert (with
+    /// the camera state it announces, if any), `Decision` for the alert as an operator's
+    /// decision left it. Returns whether anything was enqueued.
     pub(super) fn enqueue_alert(
         &self,
         tx: &Connection,
+        kind: OutboxKind,
         alert: &Alert,
     ) -> Result<bool, JournalError> {
         if self.outputs.is_empty() {
             return Ok(false);
         }
-        self.enqueue(tx, OutboxKind::Alert, alert.id, &to_json(alert)?)?;
-        if let Some(state) = camera_state_of(&alert.event_type) {
+        self.enqueue(tx, kind, alert.id, &to_json(alert)?)?;
+        if let (OutboxKind::Alert, Some(state)) = (kind, camera_state_of(&alert.event_type)) {
             let body = camera_state(alert, state);
             self.enqueue(tx, OutboxKind::CameraState, alert.id, &body)?;
         }
-        Ok(true)
-    }
-
-    /// Enqueues a decision (the alert as it now stands) inside the caller's transaction.
-    pub(super) fn enqueue_decision(
-        &self,
-        tx: &Connection,
-        alert: &Alert,
-    ) -> Result<bool, JournalError> {
-        if self.outputs.is_empty() {
-            return Ok(false);
-        }
-        self.enqueue(tx, OutboxKind::Decision, alert.id, &to_json(alert)?)?;
         Ok(true)
     }
 
