@@ -107,6 +107,18 @@ impl Subscriber {
         Subscriber { child, out }
     }
 
+    /// Waits until the broker of `dir` has seen the subscriber connect (its session exists, so
+    /// nothing published from now on is missed).
+    fn wait_connected(&self, dir: &Path) {
+        wait_for(Duration::from_secs(10), || {
+            std::fs::read_to_string(dir.join("mosquitto/mosquitto.log"))
+                .ok()
+                .filter(|l| l.contains("vigie-test-subscriber"))
+                .map(|_| ())
+        })
+        .expect("subscriber connected");
+    }
+
     /// Every message received so far: (topic, JSON payload).
     fn messages(&self) -> Vec<(String, Value)> {
         std::fs::read_to_string(&self.out)
@@ -349,6 +361,7 @@ fn every_alert_arrives_across_a_60_s_broker_and_endpoint_outage() {
     };
     let broker = Mosquitto::start(dir.path(), ports.mqtt);
     let sub = Subscriber::start(dir.path(), ports.mqtt);
+    sub.wait_connected(dir.path());
     let hooks = Arc::new(Mutex::new(Vec::new()));
     let receiver = Receiver::start(ports.hook, hooks.clone());
     let vigie = Vigie::start(&write_test_config(dir.path(), &ports, true));
@@ -506,14 +519,7 @@ fn items_left_undelivered_by_a_killed_engine_arrive_after_a_restart() {
     let sub = Subscriber::start(dir.path(), ports.mqtt);
     let hooks = Arc::new(Mutex::new(Vec::new()));
     let _receiver = Receiver::start(ports.hook, hooks.clone());
-    // Let the subscriber's session exist before anything is published.
-    wait_for(Duration::from_secs(10), || {
-        std::fs::read_to_string(dir.path().join("mosquitto/mosquitto.log"))
-            .ok()
-            .filter(|l| l.contains("vigie-test-subscriber"))
-            .map(|_| ())
-    })
-    .expect("subscriber connected");
+    sub.wait_connected(dir.path());
     let again = Vigie::start(&cfg);
     wait_all_delivered(&ids, &sub, &hooks, Duration::from_secs(60));
     assert!(hooks.lock().unwrap().iter().all(|h| h.signature_ok));
