@@ -113,10 +113,12 @@ fn plural(n: usize) -> &'static str {
 
 fn run(config_path: PathBuf) -> Result<()> {
     let config = Config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let journal_path = config.resolve(&config.journal.path);
+    let journal_path = config.journal_path();
+    let outputs: Vec<String> = config.outputs.iter().map(|o| o.id().to_string()).collect();
     let journal = Arc::new(
         Journal::open(&journal_path)
-            .with_context(|| format!("opening the journal {}", journal_path.display()))?,
+            .with_context(|| format!("opening the journal {}", journal_path.display()))?
+            .with_outputs(outputs),
     );
     let forecast = match &config.forecast.model {
         Some(p) => {
@@ -152,7 +154,11 @@ fn run(config_path: PathBuf) -> Result<()> {
     let state = AppState::new(bus, engine.status_list())
         .with_forecast(forecast)
         .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>));
+    let delivery_journal = journal.clone();
     let served = runtime.block_on(async move {
+        // MQTT and webhooks, fed by the journal's outbox (items left by a previous run included).
+        let _outputs = delivery::output::start(&config, delivery_journal, &metrics)
+            .context("starting the outputs")?;
         reload_on_sighup(reloader);
         let listener = tokio::net::TcpListener::bind(addr)
             .await

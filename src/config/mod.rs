@@ -3,6 +3,7 @@
 //! (`cameras[1].zones[0].points`) before anything is built. `vigie check-config` runs exactly this
 //! without opening a camera.
 
+mod outputs;
 mod source;
 
 use std::collections::HashSet;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use source::{redact_url, RtspTransport, Source};
 
 /// One problem in a configuration file, with the path of the offending value.
@@ -65,34 +67,32 @@ pub struct ServerConfig {
     /// Address of the HTTP API and console, e.g. `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// How outputs (MQTT, webhooks) link back to Vigie, e.g. `https://vigie.csu.example`:
+    /// snapshot URLs in their messages are made absolute with it.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            public_url: None,
         }
     }
 }
 
-fn default_journal() -> PathBuf {
-    PathBuf::from("var/journal.db")
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("var")
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalConfig {
-    /// SQLite file of the alert journal (relative paths are relative to the config file).
-    #[serde(default = "default_journal")]
-    pub path: PathBuf,
-}
-
-impl Default for JournalConfig {
-    fn default() -> Self {
-        JournalConfig {
-            path: default_journal(),
-        }
-    }
+    /// SQLite file of the alert journal (relative paths are relative to the config file);
+    /// `<state_dir>/journal.db` when absent.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +334,10 @@ pub struct RuleConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The one folder Vigie writes to: the journal (`journal.db`, unless `journal.path` says
+    /// otherwise), and the evidence stored beside it. Relative to the config file.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -346,6 +350,9 @@ pub struct Config {
     pub forecast: ForecastConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
+    /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
+    #[serde(skip)]
+    pub outputs: Vec<OutputConfig>,
     /// Folder of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -387,6 +394,11 @@ impl Config {
             }
         };
         let cameras_value = take_array(&mut root, "cameras", "", &mut errors);
+        let outputs: Vec<(usize, OutputConfig)> = take_array(&mut root, "outputs", "", &mut errors)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, o)| Some((i, section(o, &format!("outputs[{i}]"), &mut errors)?)))
+            .collect();
         let mut config: Option<Config> = section(root, "", &mut errors);
         let mut cameras = Vec::new();
         for (i, mut cam_value) in cameras_value.into_iter().enumerate() {
@@ -413,7 +425,14 @@ impl Config {
         if let Some(cfg) = config.as_mut() {
             cfg.base_dir = base_dir.to_path_buf();
             cfg.validate(&mut cameras, &mut errors);
+            outputs::validate(
+                &outputs,
+                cfg.server.public_url.as_deref(),
+                base_dir,
+                &mut errors,
+            );
             cfg.cameras = cameras.into_iter().map(|(_, c)| c).collect();
+            cfg.outputs = outputs.into_iter().map(|(_, o)| o).collect();
         }
         match config {
             Some(cfg) if errors.is_empty() => Ok(cfg),
@@ -424,6 +443,19 @@ impl Config {
     /// A path from the config, made absolute against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         resolve(&self.base_dir, p)
+    }
+
+    /// The state directory, absolute.
+    pub fn state_dir(&self) -> PathBuf {
+        self.resolve(&self.state_dir)
+    }
+
+    /// The journal file: `journal.path`, or `journal.db` in the state directory.
+    pub fn journal_path(&self) -> PathBuf {
+        match &self.journal.path {
+            Some(p) => self.resolve(p),
+            None => self.state_dir().join("journal.db"),
+        }
     }
 
     pub fn listen_addr(&self) -> Option<SocketAddr> {
