@@ -147,7 +147,8 @@ fn run(config_path: PathBuf) -> Result<()> {
         .context("starting the async runtime")?;
     let state = AppState::new(bus, engine.status_list())
         .with_forecast(forecast)
-        .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>));
+        .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>))
+        .with_guard(delivery::Guard::new(addr, &config.server.allowed_hosts));
     let served = runtime.block_on(async move {
         reload_on_sighup(reloader);
         let listener = tokio::net::TcpListener::bind(addr)

@@ -69,7 +69,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             );)+
         };
     }
-    fields!(server: listen);
+    fields!(server: listen, allowed_hosts);
     check(
         "journal.path",
         old.resolve(&old.journal.path).display().to_string(),
