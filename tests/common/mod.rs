@@ -249,7 +249,8 @@ impl Sse {
                     .trim_end_matches(['\r', '\n'])
                     .to_string();
                 if let Some(v) = l.strip_prefix("id:") {
-                    id = v.trim().parse().ok();
+                    // `<journal>:<alert id>`.
+                    id = v.trim().rsplit(':').next().and_then(|n| n.parse().ok());
                 } else if let Some(v) = l.strip_prefix("event:") {
                     event = v.trim().to_string();
                 } else if let Some(v) = l.strip_prefix("data:") {
