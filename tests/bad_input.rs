@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use common::*;
 
+/// `vigie check-config FILE`: exit code and standard error.
+fn check_config(cfg: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn check_config_lists_every_error_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -19,13 +32,8 @@ fn check_config_lists_every_error_with_its_path() {
             header(dir.path())
         ),
     );
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check_config(&cfg);
+    assert_eq!(code, Some(2));
     for expected in [
         "colour: unknown key",
         "cameras[0].source: file /nonexistent/clip.avi does not exist",
@@ -207,13 +215,8 @@ fn an_impossible_rtsp_port_is_refused_by_check_config_and_reload() {
         format!("[[cameras]]\nid = \"quai\"\nsource = \"rtsp://127.0.0.1:{port}/cam\"\n")
     };
     let cfg = write_cameras(dir.path(), &camera(99999));
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check_config(&cfg);
+    assert_eq!(code, Some(2));
     assert!(
         err.contains("cameras[0].source") && err.contains("port"),
         "{err}"

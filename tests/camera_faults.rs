@@ -11,14 +11,6 @@ use common::*;
 /// Small thresholds so the tests stay short.
 const HEALTH: &str = "max_frame_age_ms = 1000\n[cameras.health]\noffline_seconds = 3\nfrozen_seconds = 4\nobstructed_seconds = 2\n";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn serve(port: u16, fault: &[&str]) -> (RtspServer, String) {
     let server = RtspServer::start_on(port, &clip(), fault);
     let url = server.url.clone();

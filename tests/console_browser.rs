@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -25,11 +24,7 @@ impl Driver {
                 "{bin} is missing: `make test` installs chromium and chromium-driver (deploy/setup.sh)"
             );
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -247,11 +242,7 @@ fn base64_decode(s: &str) -> Result<Vec<u8>, ()> {
 fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
     let dir = tempfile::tempdir().unwrap();
     // Nobody listens on this port: the camera never delivers a frame.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = write_cameras(
         dir.path(),
         &clip_camera(
@@ -335,11 +326,7 @@ fn card_texts(driver: &Driver) -> Vec<String> {
 #[test]
 fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let db = dir.path().join("journal.db");
     let old_id = journal_with(&db, "Ancien journal", 5);
     // A camera that raises nothing: only the journals' own alerts are shown.

@@ -311,6 +311,14 @@ pub fn point_in_polygon(p: (f32, f32), poly: &[[f32; 2]]) -> bool {
     inside
 }
 
+/// A TCP port of 127.0.0.1 free right now (to start a server where a client will expect it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// Waits until `f` returns Some, polling.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
