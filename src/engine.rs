@@ -182,7 +182,8 @@ impl Engine {
                 .map_err(EngineError::Thread)?;
             workers.push(t);
         }
-        tracing::info!(cameras = count, workers = workers.len(), "engine started");
+        // Detector workers only: the health thread is not one.
+        tracing::info!(cameras = count, workers = worker_count, "engine started");
         Ok(Engine {
             cameras,
             statuses,

@@ -153,7 +153,8 @@ fn run(config_path: PathBuf) -> Result<()> {
         .context("starting the async runtime")?;
     let state = AppState::new(bus, engine.status_list())
         .with_forecast(forecast)
-        .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>));
+        .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>))
+        .with_guard(delivery::Guard::new(addr, &config.server.allowed_hosts));
     let delivery_journal = journal.clone();
     let served = runtime.block_on(async move {
         // MQTT and webhooks, fed by the journal's outbox (items left by a previous run included).

@@ -70,7 +70,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             );)+
         };
     }
-    fields!(server: listen);
+    fields!(server: listen, allowed_hosts);
     check(
         "journal.path",
         old.journal_path().display().to_string(),

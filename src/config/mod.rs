@@ -71,6 +71,11 @@ pub struct ServerConfig {
     /// snapshot URLs in their messages are made absolute with it.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Other host names (or addresses) the server is reached by, e.g. `vigie.csu.local` behind a
+    /// reverse proxy. Requests naming another host are refused (DNS rebinding); the address of
+    /// `listen` (and `localhost` when it is loopback or 0.0.0.0) are always allowed.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +83,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             public_url: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -250,7 +256,7 @@ pub struct CameraConfig {
     /// RTSP only: jitter buffer of `rtspsrc` in milliseconds.
     #[serde(default = "default_rtsp_latency_ms")]
     pub rtsp_latency_ms: u32,
-    /// Live sources: no decoded frame for this long restarts the pipeline.
+    /// No decoded frame for this long restarts the pipeline (every source, files included).
     #[serde(default = "default_stall_seconds")]
     pub stall_seconds: f32,
     /// Longest wait between two reconnection attempts (exponential backoff from 1 s).
@@ -482,6 +488,16 @@ impl Config {
                     self.server.listen
                 ),
             );
+        }
+        for (i, host) in self.server.allowed_hosts.iter().enumerate() {
+            // A bare host: no scheme, port, path or wildcard.
+            let bare = !host.contains([':', '/', '*']) || host.starts_with('[');
+            if !bare || url::Host::parse(host).is_err() {
+                err(
+                    format!("server.allowed_hosts[{i}]"),
+                    format!("`{host}` is not a host name or address (no scheme, port or path)"),
+                );
+            }
         }
         let d = &self.detector;
         if !(1..=16).contains(&d.workers) {
