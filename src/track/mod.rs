@@ -521,3 +521,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod mot_tests;
