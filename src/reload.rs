@@ -81,7 +81,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         new.resolve(&new.detector.manifest).display().to_string(),
     );
     fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
-    fields!(tracker: iou_threshold, min_hits, max_missed_seconds);
+    fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
     // A field added later to one of these sections and not listed above still cannot slip
     // through: the whole section is compared too.
