@@ -713,10 +713,9 @@ mod tests {
         }
     }
 
-    /// A low detection never takes a track it was not already following: only tracks matched
-    /// in the previous update take part in the second stage, and only with IoU >= 0.5.
-    #[test]
-    fn low_score_detection_only_continues_a_fresh_track() {
+    /// A tracker with `min_score` 0.5 and one confirmed person (id 1, seen at 0 and 100 ms),
+    /// with that person's detection at score 0.9 and at 0.3 (low).
+    fn confirmed_person_high_05() -> (Tracker, Detection, Detection) {
         let cfg = TrackerConfig {
             min_score: 0.5,
             ..TrackerConfig::default()
@@ -727,6 +726,14 @@ mod tests {
         tr.update(&[strong], 100 * MS);
         let mut weak = strong;
         weak.score = 0.3;
+        (tr, strong, weak)
+    }
+
+    /// A low detection never takes a track it was not already following: only tracks matched
+    /// in the previous update take part in the second stage, and only with IoU >= 0.5.
+    #[test]
+    fn low_score_detection_only_continues_a_fresh_track() {
+        let (mut tr, strong, weak) = confirmed_person_high_05();
         // Lost for a frame: the weak detection on the spot does not revive it.
         assert!(tr.update(&[], 200 * MS)[0].missed);
         assert!(tr.update(&[weak], 300 * MS)[0].missed);
@@ -742,16 +749,7 @@ mod tests {
     /// after its last high detection the track is gone even if low ones keep coming.
     #[test]
     fn low_score_detections_alone_do_not_keep_a_track() {
-        let cfg = TrackerConfig {
-            min_score: 0.5,
-            ..TrackerConfig::default()
-        };
-        let mut tr = Tracker::new(cfg);
-        let strong = det(PERSON, 0.5, 0.5, 0.1, 0.3);
-        tr.update(&[strong], 0);
-        tr.update(&[strong], 100 * MS);
-        let mut weak = strong;
-        weak.score = 0.3;
+        let (mut tr, _, weak) = confirmed_person_high_05();
         for k in 2..=16u64 {
             let t = tr.update(&[weak], k * 100 * MS);
             assert_eq!(ids(t), vec![1], "frame {k}");
