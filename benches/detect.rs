@@ -152,6 +152,11 @@ fn bench_detect(c: &mut Criterion) {
     group.bench_function("decode_nms", |b| {
         b.iter(|| decode_nanodet(black_box(&views), 416, 0.3).map(|d| nms_per_class(d, 0.5)))
     });
+    // The engine runs the detector down to `[tracker] low_score` (0.1) for the tracker's second
+    // association stage.
+    group.bench_function("decode_nms_low_0.1", |b| {
+        b.iter(|| decode_nanodet(black_box(&views), 416, 0.1).map(|d| nms_per_class(d, 0.5)))
+    });
 
     if let Some(det) = detector.as_mut() {
         group.bench_function("inference_detect_tensor", |b| {

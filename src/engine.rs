@@ -109,7 +109,11 @@ impl Engine {
             .unwrap_or_else(|| PathBuf::from("."));
         let det_opts = DetectorOptions {
             intra_threads: config.detector.intra_threads,
-            score_threshold: config.detector.score_threshold,
+            // Down to the tracker's low score: those detections only continue tracks.
+            score_threshold: config
+                .detector
+                .score_threshold
+                .min(config.tracker.low_score),
             nms_iou: config.detector.nms_iou,
             spinning: config.detector.spinning,
         };
@@ -407,6 +411,8 @@ fn tracker_config(config: &Config) -> TrackerConfig {
         min_hits: config.tracker.min_hits,
         max_missed_seconds: config.tracker.max_missed_seconds,
         min_score: config.detector.score_threshold,
+        low_score: config.tracker.low_score,
+        new_track_margin: config.tracker.new_track_margin,
     }
 }
 

@@ -144,6 +144,11 @@ pub struct TrackerConfig {
     pub iou_threshold: f32,
     pub min_hits: u32,
     pub max_missed_seconds: f32,
+    /// Detections from this score up to `detector.score_threshold` only continue existing tracks
+    /// (ByteTrack's second stage); the detector runs down to the lower of the two.
+    pub low_score: f32,
+    /// A new track needs a detection scored at least `detector.score_threshold` + this.
+    pub new_track_margin: f32,
 }
 
 impl Default for TrackerConfig {
@@ -152,6 +157,8 @@ impl Default for TrackerConfig {
             iou_threshold: 0.3,
             min_hits: 2,
             max_missed_seconds: 1.5,
+            low_score: 0.1,
+            new_track_margin: 0.1,
         }
     }
 }
@@ -534,6 +541,18 @@ impl Config {
             err(
                 "tracker.max_missed_seconds".into(),
                 format!("{} is out of range 0..=60", t.max_missed_seconds),
+            );
+        }
+        if !(t.low_score > 0.0 && t.low_score < 1.0) {
+            err(
+                "tracker.low_score".into(),
+                format!("{} must be between 0 and 1", t.low_score),
+            );
+        }
+        if !(t.new_track_margin >= 0.0 && t.new_track_margin < 1.0) {
+            err(
+                "tracker.new_track_margin".into(),
+                format!("{} is out of range 0..1", t.new_track_margin),
             );
         }
 
