@@ -131,7 +131,11 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
         })
     };
     let start = Instant::now();
-    let engine = Engine::start(config, bus, metrics, EngineOptions {
+    let engine = Engine::start(
+        config,
+        bus,
+        metrics,
+        EngineOptions {
             decode_only,
             ..Default::default()
         },

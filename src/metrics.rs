@@ -49,7 +49,10 @@ pub struct LatencySamples(std::sync::Mutex<Vec<f64>>);
 
 impl LatencySamples {
     pub fn record(&self, seconds: f64) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(seconds);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(seconds);
     }
 
     /// Every sample so far, emptying the store.

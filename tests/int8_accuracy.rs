@@ -52,7 +52,9 @@ fn unseen_frames(step: u64) -> Vec<Frame> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         match queue.pop() {
-            Some(f) if f.seq >= FIRST_UNSEEN && (f.seq - FIRST_UNSEEN) % step == 0 => frames.push(f),
+            Some(f) if f.seq >= FIRST_UNSEEN && (f.seq - FIRST_UNSEEN).is_multiple_of(step) => {
+                frames.push(f)
+            }
             Some(_) => {}
             None if handle.is_finished() => break,
             None => std::thread::sleep(Duration::from_millis(2)),

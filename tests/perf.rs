@@ -78,7 +78,10 @@ fn cuda_falls_back_to_cpu_and_motion_gating_skips_only_still_frames() {
     // Still image at 5 frames/s with a 1/s minimum: about 4 of 5 frames skipped, and the
     // detector still runs.
     let (si, ss) = (inferred("still"), skipped("still"));
-    assert!(si >= 3.0 && ss >= 2.0 * si, "still: {si} inferred, {ss} skipped\n{m}");
+    assert!(
+        si >= 3.0 && ss >= 2.0 * si,
+        "still: {si} inferred, {ss} skipped\n{m}"
+    );
     // People walk on the esplanade: most frames are analysed.
     let (bi, bs) = (inferred("busy"), skipped("busy"));
     assert!(bi > 2.0 * bs, "busy: {bi} inferred, {bs} skipped\n{m}");
@@ -110,7 +113,10 @@ fn bench_capacity_reports_each_step_as_table_and_json() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("p95 / p99 ms") && stdout.contains("held:"), "{stdout}");
+    assert!(
+        stdout.contains("p95 / p99 ms") && stdout.contains("held:"),
+        "{stdout}"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(summary["model"], "nanodet-m-416-int8");
@@ -120,7 +126,10 @@ fn bench_capacity_reports_each_step_as_table_and_json() {
     let rate = step["mean_rate"].as_f64().unwrap();
     assert!(rate > 1.0 && rate < 6.0, "{summary}");
     assert!(step["p50_ms"].as_f64().unwrap() > 0.0, "{summary}");
-    assert!(step["cpu_per_camera_pct"].as_f64().unwrap() > 0.0, "{summary}");
+    assert!(
+        step["cpu_per_camera_pct"].as_f64().unwrap() > 0.0,
+        "{summary}"
+    );
     // The step held, or says which limit it broke.
     let held = summary["held"].as_u64().unwrap();
     let failures = step["failures"].as_array().unwrap();

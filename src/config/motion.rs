@@ -41,7 +41,10 @@ impl MotionConfig {
         if !(self.min_detect_fps > 0.0 && self.min_detect_fps <= 120.0) {
             errors.push((
                 "min_detect_fps",
-                format!("{} is out of range 0..=120 (0 excluded)", self.min_detect_fps),
+                format!(
+                    "{} is out of range 0..=120 (0 excluded)",
+                    self.min_detect_fps
+                ),
             ));
         } else if detect_fps > 0.0 && self.min_detect_fps > detect_fps {
             errors.push((
@@ -86,7 +89,10 @@ mod tests {
             enabled: true,
         };
         let fields: Vec<&str> = bad.check(5.0).iter().map(|e| e.0).collect();
-        assert_eq!(fields, ["min_detect_fps", "threshold", "min_blocks", "margin"]);
+        assert_eq!(
+            fields,
+            ["min_detect_fps", "threshold", "min_blocks", "margin"]
+        );
         // detect_fps = 0 (every frame): any positive minimum is fine.
         let ok = MotionConfig {
             min_detect_fps: 25.0,

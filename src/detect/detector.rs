@@ -469,7 +469,10 @@ mod tests {
         assert!(!expected.is_empty());
         for (ep, available) in [
             (ExecutionProvider::Cuda, ort::ep::CUDA::is_available()),
-            (ExecutionProvider::Tensorrt, ort::ep::TensorRT::is_available()),
+            (
+                ExecutionProvider::Tensorrt,
+                ort::ep::TensorRT::is_available(),
+            ),
         ] {
             let mut det = load(ep);
             let want = if available.unwrap_or(false) {

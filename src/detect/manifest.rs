@@ -503,6 +503,9 @@ mod tests {
         }
         // The int8 variant keeps the float model's interface.
         let (a, b) = (&m.models[0], &m.models[1]);
-        assert_eq!((&a.labels, &a.input, &a.output), (&b.labels, &b.input, &b.output));
+        assert_eq!(
+            (&a.labels, &a.input, &a.output),
+            (&b.labels, &b.input, &b.output)
+        );
     }
 }

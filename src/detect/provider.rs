@@ -44,7 +44,10 @@ pub(crate) fn log_fallback(wanted: ExecutionProvider, reason: &str) {
     }
 }
 
-fn append<E: ort::ep::ExecutionProvider>(builder: &mut SessionBuilder, ep: E) -> Result<(), String> {
+fn append<E: ort::ep::ExecutionProvider>(
+    builder: &mut SessionBuilder,
+    ep: E,
+) -> Result<(), String> {
     match E::is_available() {
         Ok(true) => ep.register(builder).map_err(|e| e.to_string()),
         Ok(false) => Err(format!(

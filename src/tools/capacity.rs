@@ -153,7 +153,15 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
     );
     println!(
         "{:>4} {:>15} {:>8} {:>8} {:>8} {:>20} {:>7} {:>9} {:>10}  verdict",
-        "N", "rate min/mean", "skipped", "dropped", "p50 ms", "p95 / p99 ms", "alerts", "CPU/cam", "RSS/cam"
+        "N",
+        "rate min/mean",
+        "skipped",
+        "dropped",
+        "p50 ms",
+        "p95 / p99 ms",
+        "alerts",
+        "CPU/cam",
+        "RSS/cam"
     );
     let mut steps = Vec::new();
     let mut held = 0;
@@ -212,7 +220,12 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
 }
 
 fn counts(args: &CapacityArgs) -> Result<Vec<usize>, CapacityError> {
-    if !(args.detect_fps > 0.0) || args.seconds == 0 || args.step == 0 || args.from == 0 {
+    if args.detect_fps.is_nan()
+        || args.detect_fps <= 0.0
+        || args.seconds == 0
+        || args.step == 0
+        || args.from == 0
+    {
         return Err(CapacityError::Args(
             "--detect-fps, --seconds, --from and --step must be positive".into(),
         ));
@@ -276,7 +289,12 @@ fn counters(metrics: &Metrics, n: usize) -> Vec<[u64; 4]> {
     (0..n)
         .map(|i| {
             let id = format!("cam-{i:02}");
-            let dropped = |cause: &str| metrics.frames_dropped.with_label_values(&[&id, cause]).get();
+            let dropped = |cause: &str| {
+                metrics
+                    .frames_dropped
+                    .with_label_values(&[&id, cause])
+                    .get()
+            };
             [
                 metrics.frames_inferred.with_label_values(&[&id]).get(),
                 metrics
@@ -337,7 +355,16 @@ fn run_step(args: &CapacityArgs, n: usize, base_rss: f64) -> Result<Step, Capaci
         .map(|(b, a)| std::array::from_fn(|k| a[k].saturating_sub(b[k])))
         .collect();
     latencies.sort_by(|a, b| a.total_cmp(b));
-    Ok(judge(args, n, dt, &deltas, &latencies, cpu1 - cpu0, rss - base_rss, rss))
+    Ok(judge(
+        args,
+        n,
+        dt,
+        &deltas,
+        &latencies,
+        cpu1 - cpu0,
+        rss - base_rss,
+        rss,
+    ))
 }
 
 fn percentile_ms(sorted: &[f64], p: f64) -> f64 {
@@ -385,7 +412,7 @@ fn judge(
     };
     let mut failures = Vec::new();
     let target = f64::from(args.detect_fps);
-    if !(step.min_rate >= 0.98 * target) {
+    if step.min_rate.is_nan() || step.min_rate < 0.98 * target {
         failures.push(format!(
             "a camera at {:.2}/s < 98 % of {target}/s",
             step.min_rate
@@ -394,7 +421,8 @@ fn judge(
     if step.dropped_pct > 1.0 {
         failures.push(format!("{:.2} % dropped > 1 %", step.dropped_pct));
     }
-    if !(step.p95_ms <= args.latency_limit_ms) {
+    // No latency sample at all (NaN) fails too.
+    if step.p95_ms.is_nan() || step.p95_ms > args.latency_limit_ms {
         failures.push(format!(
             "p95 {:.0} ms > {} ms",
             step.p95_ms, args.latency_limit_ms
@@ -434,10 +462,7 @@ mod tests {
             counts(&args(&["--from", "4", "--step", "4", "--max", "14"])).unwrap(),
             [4, 8, 12]
         );
-        assert_eq!(
-            counts(&args(&["--cameras", "6,8,10"])).unwrap(),
-            [6, 8, 10]
-        );
+        assert_eq!(counts(&args(&["--cameras", "6,8,10"])).unwrap(), [6, 8, 10]);
         assert!(counts(&args(&["--step", "0"])).is_err());
         assert!(counts(&args(&["--cameras", "0"])).is_err());
     }
@@ -453,11 +478,29 @@ mod tests {
         assert_eq!((s.min_rate, s.skipped_pct, s.alerts), (5.0, 10.0, 1));
         assert_eq!((s.cpu_per_camera_pct, s.rss_per_camera_mib), (25.0, 50.0));
         // One camera at 4.8/s (96 %).
-        let slow = judge(&a, 2, 10.0, &[[50, 0, 0, 0], [48, 0, 0, 0]], &lat, 1.0, 1.0, 1.0);
+        let slow = judge(
+            &a,
+            2,
+            10.0,
+            &[[50, 0, 0, 0], [48, 0, 0, 0]],
+            &lat,
+            1.0,
+            1.0,
+            1.0,
+        );
         assert_eq!(slow.failures.len(), 1, "{:?}", slow.failures);
         assert!(slow.failures[0].contains("4.80"));
         // 2 dropped of 102: 1.96 %.
-        let drops = judge(&a, 2, 10.0, &[[50, 0, 2, 0], [50, 0, 0, 0]], &lat, 1.0, 1.0, 1.0);
+        let drops = judge(
+            &a,
+            2,
+            10.0,
+            &[[50, 0, 2, 0], [50, 0, 0, 0]],
+            &lat,
+            1.0,
+            1.0,
+            1.0,
+        );
         assert_eq!(drops.failures.len(), 1, "{:?}", drops.failures);
         assert!(drops.failures[0].contains("dropped"));
         // p95 over 300 ms: 10 of 100 samples at 400 ms.

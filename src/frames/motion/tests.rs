@@ -73,7 +73,10 @@ fn motion_inside_the_region_is_analysed_outside_it_is_not() {
         let row = (y * W * 3) as usize;
         one_more[row..row + 24].fill(200);
     }
-    assert_eq!(g.decide(&one_more, W, H, 4 * SECOND / 5), GateDecision::Skip);
+    assert_eq!(
+        g.decide(&one_more, W, H, 4 * SECOND / 5),
+        GateDecision::Skip
+    );
 }
 
 #[test]
