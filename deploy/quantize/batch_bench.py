@@ -21,6 +21,7 @@ from onnx import numpy_helper
 import frames as fr
 
 INPUT = "input_1:0"
+ort.set_default_logger_severity(3)  # no per-run shape warnings of the dynamic copy
 
 
 def dynamic_batch(model_path, out_path):
