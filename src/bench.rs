@@ -227,7 +227,7 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
 
 /// The first frame of the first camera, decoded and scaled by the ingest pipeline.
 fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, BenchError> {
-    use crate::ingest::{spawn_camera, CameraSpec, CameraStatus, PipelineParams};
+    use crate::ingest::{spawn_camera, CameraSpec, CameraStatus};
     let cam = config
         .cameras
         .first()
@@ -244,22 +244,7 @@ fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, 
         &source.redacted(),
     ));
     let handle = spawn_camera(
-        CameraSpec {
-            id: Arc::from(cam.id.as_str()),
-            params: PipelineParams {
-                source,
-                rtsp_transport: cam.rtsp_transport,
-                rtsp_latency_ms: cam.rtsp_latency_ms,
-                detect_fps: 0.0,
-                width: w,
-                height: h,
-                realtime: false,
-            },
-            looping: false,
-            decode_threads: 1,
-            stall_timeout: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(1),
-        },
+        CameraSpec::read_once(&cam.id, source, (w, h)),
         queue.clone(),
         status,
         Metrics::new(),

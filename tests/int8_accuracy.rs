@@ -9,10 +9,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigie::config::{RtspTransport, Source};
+use vigie::config::Source;
 use vigie::detect::{init_runtime, Detection, Detector, DetectorOptions, Manifest};
 use vigie::frames::{Frame, FrameQueue};
-use vigie::ingest::{spawn_camera, CameraSpec, CameraStatus, PipelineParams};
+use vigie::ingest::{spawn_camera, CameraSpec, CameraStatus};
 use vigie::metrics::Metrics;
 
 /// First frame not used for calibration (deploy/quantize/quantize.py `CALIB_FRAMES`).
@@ -27,22 +27,7 @@ fn unseen_frames(step: u64) -> Vec<Frame> {
     };
     let status = Arc::new(CameraStatus::new("int8", "int8", "", &source.redacted()));
     let handle = spawn_camera(
-        CameraSpec {
-            id: Arc::from("int8"),
-            params: PipelineParams {
-                source,
-                rtsp_transport: RtspTransport::Tcp,
-                rtsp_latency_ms: 200,
-                detect_fps: 0.0,
-                width: 416,
-                height: 416,
-                realtime: false,
-            },
-            looping: false,
-            decode_threads: 1,
-            stall_timeout: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(1),
-        },
+        CameraSpec::read_once("int8", source, (416, 416)),
         queue.clone(),
         status,
         Metrics::new(),
