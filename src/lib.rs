@@ -22,4 +22,5 @@ pub mod metrics;
 pub mod reload;
 pub mod rtsp_server;
 pub mod rules;
+pub mod tools;
 pub mod track;

@@ -4,6 +4,7 @@
 //! without opening a camera.
 
 mod outputs;
+mod motion;
 mod source;
 
 use std::collections::HashSet;
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
+pub use motion::MotionConfig;
 pub use source::{redact_url, RtspTransport, Source};
 
 /// One problem in a configuration file, with the path of the offending value.
@@ -121,6 +123,8 @@ pub struct DetectorConfig {
     /// Let ONNX Runtime threads spin while idle (faster on dedicated cores, slower when the
     /// decoders share them).
     pub spinning: bool,
+    /// `cpu` (default), `cuda` or `tensorrt`; an unavailable provider falls back to CPU.
+    pub execution_provider: crate::detect::ExecutionProvider,
 }
 
 impl Default for DetectorConfig {
@@ -134,6 +138,7 @@ impl Default for DetectorConfig {
             nms_iou: 0.5,
             onnxruntime: None,
             spinning: false,
+            execution_provider: crate::detect::ExecutionProvider::Cpu,
         }
     }
 }
@@ -287,6 +292,9 @@ pub struct CameraConfig {
     /// Fault alerts (offline, frozen, obstructed) thresholds.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Motion gating: skip the detector when nothing moves in the rules' zones.
+    #[serde(default)]
+    pub motion: MotionConfig,
     #[serde(skip)]
     pub zones: Vec<ZoneConfig>,
     #[serde(skip)]
@@ -639,6 +647,9 @@ impl Config {
                         cam.max_frame_age_ms
                     ),
                 );
+            }
+            for (field, message) in cam.motion.check(cam.detect_fps) {
+                err(format!("{p}.motion.{field}"), message);
             }
             let hc = &cam.health;
             for (name, v) in [

@@ -494,9 +494,18 @@ mod tests {
     }
 
     #[test]
-    fn shipped_model_file_matches_manifest() {
+    fn shipped_model_files_match_manifest() {
         let m = repo_manifest();
-        let spec = m.model("nanodet-m-416").unwrap();
-        verify_file(&m.model_dir(), spec).unwrap();
+        let names: Vec<&str> = m.models.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["nanodet-m-416", "nanodet-m-416-int8"]);
+        for spec in &m.models {
+            verify_file(&m.model_dir(), spec).unwrap();
+        }
+        // The int8 variant keeps the float model's interface.
+        let (a, b) = (&m.models[0], &m.models[1]);
+        assert_eq!(
+            (&a.labels, &a.input, &a.output),
+            (&b.labels, &b.input, &b.output)
+        );
     }
 }

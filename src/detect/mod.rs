@@ -14,6 +14,7 @@ mod error;
 pub mod manifest;
 pub mod postprocess;
 pub mod preprocess;
+mod provider;
 
 #[cfg(test)]
 mod golden_tests;
@@ -25,6 +26,7 @@ pub use postprocess::{
     decode_nanodet, decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor, RawDetection,
 };
 pub use preprocess::{load_image_bgr, preprocess_bgr};
+pub use provider::ExecutionProvider;
 
 /// An axis-aligned box in **normalised image coordinates** (0..1 of the frame's width and height),
 /// `x1 <= x2`, `y1 <= y2`.
