@@ -14,6 +14,7 @@ mkdir -p "$DEPS"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# sqlite3: the audit test tampers with the journal behind the engine's back, as an intruder would.
 # cmake + nasm: the golden tests build libjpeg-turbo 3 (turbojpeg crate, `cmake` feature; Debian
 # bookworm ships libturbojpeg 2.1, older than the crate's TurboJPEG 3 API).
 APT_PACKAGES=(
@@ -23,6 +24,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   mosquitto mosquitto-clients
   python3 python3-pip
+  sqlite3
 )
 if [ "${VIGIE_BROWSER:-1}" = 1 ]; then APT_PACKAGES+=(chromium chromium-driver); fi
 

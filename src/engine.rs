@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::alerts::{render_snapshot, AlertBox, AlertBus, NewAlert};
+use crate::alerts::{render_snapshot, AlertBox, AlertBus, Journal, JournalError, NewAlert};
 use crate::config::{CameraConfig, Config, RuleKind};
 use crate::detect::{init_runtime, Detection, Detector, DetectorOptions, Manifest};
 use crate::frames::motion::MotionGate;
@@ -37,6 +37,10 @@ pub enum EngineError {
     RestartRequired(Vec<String>),
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The configuration could not be recorded in the journal's parameter history: it is not
+    /// applied.
+    #[error("cannot record the configuration in the journal: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// How the engine runs; the defaults are those of `vigie run`.
@@ -57,6 +61,8 @@ struct Analysis {
     health: HealthMonitor,
     /// `None` when the camera's motion gating is off.
     motion: Option<MotionGate>,
+    /// The configuration version these rules come from, journaled with each alert.
+    config_version: Option<i64>,
 }
 
 struct CameraCtx {
@@ -96,6 +102,10 @@ pub struct Engine {
     metrics: Metrics,
     /// The detector's input size, the size every pipeline scales to.
     input_size: (u32, u32),
+    /// Where each configuration that comes into force is recorded.
+    journal: Arc<Journal>,
+    /// The model's name and SHA-256 (from the manifest; the file is checked against it).
+    model: Option<(String, String)>,
 }
 
 impl Engine {
@@ -158,12 +168,18 @@ impl Engine {
             .map(|m| m.input_size())
             .unwrap_or((416, 416));
         let labels: Arc<Vec<String>> = Arc::new(config.labels.clone());
+        let model = manifest
+            .model(&config.detector.model)
+            .map(|m| (m.name.clone(), m.sha256.clone()));
+        let journal = bus.journal().clone();
+        let version = record_config(&journal, "start", config, &model)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut cameras = Vec::new();
         let mut handles = Vec::new();
         for cam in config.cameras.iter().filter(|c| c.enabled) {
-            if let Some((ctx, handle)) = start_camera(config, cam, (in_w, in_h), &metrics)? {
+            let started = start_camera(config, cam, (in_w, in_h), &metrics, version)?;
+            if let Some((ctx, handle)) = started {
                 handles.push((cam.id.clone(), handle));
                 cameras.push(ctx);
             }
@@ -228,6 +244,8 @@ impl Engine {
             stop,
             metrics,
             input_size: (in_w, in_h),
+            journal,
+            model,
         })
     }
 
@@ -267,6 +285,8 @@ impl Engine {
         if !fields.is_empty() {
             return Err(EngineError::RestartRequired(fields));
         }
+        // Recorded before anything changes: every alert the new rules raise names this version.
+        let version = record_config(&self.journal, "reload", new, &self.model)?;
         let changes = diff(&running.config, new);
         let change_of = |id: &str| {
             changes
@@ -294,6 +314,7 @@ impl Engine {
             let existing = current.iter().find(|c| *c.id == *cam.id).cloned();
             match (change, existing) {
                 (CameraChange::Unchanged, Some(ctx)) => {
+                    lock(&ctx.analysis).config_version = version;
                     report.unchanged.push(cam.id.clone());
                     next.push(ctx);
                 }
@@ -302,6 +323,7 @@ impl Engine {
                         let mut a = ctx.analysis.lock().unwrap_or_else(|e| e.into_inner());
                         a.rules = rule_engine(new, cam);
                         a.motion = motion_gate(cam, self.input_size);
+                        a.config_version = version;
                     }
                     *ctx.name.write().unwrap_or_else(|e| e.into_inner()) = cam.name.clone();
                     ctx.status.set_labels(&cam.name, &cam.location);
@@ -309,7 +331,7 @@ impl Engine {
                     report.updated.push(cam.id.clone());
                     next.push(ctx);
                 }
-                (change, _) => match start_camera(new, cam, self.input_size, &self.metrics) {
+                (change, _) => match start_camera(new, cam, self.input_size, &self.metrics, version) {
                     Ok(Some((ctx, handle))) => {
                         running.handles.push((cam.id.clone(), handle));
                         next.push(ctx);
@@ -379,12 +401,26 @@ fn read<T: Clone>(l: &RwLock<T>) -> T {
     l.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// Records `config` in the journal's parameter history; returns its version.
+fn record_config(
+    journal: &Journal,
+    reason: &str,
+    config: &Config,
+    model: &Option<(String, String)>,
+) -> Result<Option<i64>, EngineError> {
+    let model = model.as_ref().map(|(n, h)| (n.as_str(), h.as_str()));
+    let version = journal.record_config(reason, &config.parameters(), model)?;
+    tracing::info!(version, reason, "configuration version in force");
+    Ok(Some(version))
+}
+
 /// Builds one camera's context and starts its supervisor; `None` when it has no source.
 fn start_camera(
     config: &Config,
     cam: &CameraConfig,
     (in_w, in_h): (u32, u32),
     metrics: &Metrics,
+    config_version: Option<i64>,
 ) -> Result<Option<(Arc<CameraCtx>, CameraHandle)>, EngineError> {
     let Some(source) = cam.parsed_source.clone() else {
         return Ok(None);
@@ -424,6 +460,7 @@ fn start_camera(
             rules: rule_engine(config, cam),
             health: HealthMonitor::new(cam.health, Instant::now()),
             motion: motion_gate(cam, (in_w, in_h)),
+            config_version,
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so
         // they never get too old.
@@ -651,15 +688,20 @@ fn process(
     metrics.frames_inferred.with_label_values(&[&cam.id]).inc();
     cam.status.frames_inferred.fetch_add(1, Ordering::Relaxed);
 
-    let (events, zones) = {
+    let (events, zones, config_version) = {
         let mut a = lock(&cam.analysis);
-        let Analysis { tracker, rules, .. } = &mut *a;
+        let Analysis {
+            tracker,
+            rules,
+            config_version,
+            ..
+        } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns);
         let events = rules.evaluate(tracks, frame.pts_ns);
         if events.is_empty() {
             return;
         }
-        (events, rules.zones().to_vec())
+        (events, rules.zones().to_vec(), *config_version)
     };
     for ev in events {
         let label = labels
@@ -691,6 +733,7 @@ fn process(
             boxes: vec![AlertBox::new(ev.class_id, label, ev.score, ev.bbox)],
             explanation: ev.explanation.clone(),
             snapshot_jpeg: snapshot,
+            config_version,
         };
         match bus.publish(new, frame.captured) {
             Ok(alert) => tracing::info!(
@@ -794,6 +837,7 @@ fn publish_fault(
         boxes: Vec::new(),
         explanation: ev.explanation,
         snapshot_jpeg: snapshot,
+        config_version: lock(&cam.analysis).config_version,
     };
     match bus.publish(new, captured) {
         Ok(alert) => tracing::warn!(

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod eval;
 pub mod forecast;
 pub mod frames;
+pub mod governance;
 pub mod health;
 pub mod ingest;
 pub mod metrics;

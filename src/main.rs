@@ -48,6 +48,9 @@ enum Command {
     /// Measure the rules on labelled scenarios (clip, config, ground truth): TP, FP, FN,
     /// precision, recall and latency per rule.
     Eval(vigie::eval::EvalArgs),
+    /// The journal's record: verify its hash chain, export a bundle an auditor verifies
+    /// offline, the configuration in force at a time, the chain's head, the retention purge.
+    Audit(vigie::governance::audit::AuditArgs),
 }
 
 /// `vigie bench --clip …` (throughput), or `vigie bench capacity …`.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::CheckConfig { config } => return check_config(config),
+        Command::Audit(args) => return audit(args),
         Command::Bench(cli) => bench(cli),
         Command::Forecast(args) => vigie::forecast::cli(args).map_err(anyhow::Error::from),
         Command::BenchIngest(args) => vigie::bench_ingest::run(&args).map_err(anyhow::Error::from),
@@ -92,6 +96,18 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("vigie: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// 0: what was checked holds; 1: it is broken; 2: the command could not run.
+fn audit(args: vigie::governance::audit::AuditArgs) -> ExitCode {
+    match vigie::governance::audit::run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("vigie: error: {e}");
+            ExitCode::from(2)
         }
     }
 }
@@ -182,11 +198,17 @@ fn run(config_path: PathBuf) -> Result<()> {
         .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>))
         .with_guard(delivery::Guard::new(addr, &config.server.allowed_hosts));
     let delivery_journal = journal.clone();
+    let retention_journal = journal.clone();
     let served = runtime.block_on(async move {
         // MQTT and webhooks, fed by the journal's outbox (items left by a previous run included).
         let _outputs = delivery::output::start(&config, delivery_journal, &metrics)
             .context("starting the outputs")?;
         reload_on_sighup(reloader);
+        vigie::governance::retention::spawn_daily(
+            retention_journal,
+            config.retention,
+            metrics.clone(),
+        );
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;

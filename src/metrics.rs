@@ -41,6 +41,8 @@ pub struct Metrics {
     pub frames_skipped: IntCounterVec,
     /// 1 for the execution provider in use, with the one requested (`cpu`, `cuda`, `tensorrt`).
     pub execution_provider: IntGaugeVec,
+    /// What retention purges deleted (`images`, `alerts`, `decisions`).
+    pub retention_purged: IntCounterVec,
 }
 
 /// Raw latency samples in seconds, for benchmarks that need exact percentiles.
@@ -187,8 +189,14 @@ impl Metrics {
         registry
             .register(Box::new(execution_provider.clone()))
             .expect("unique metric");
+        let retention_purged = counter(
+            "vigie_retention_purged_total",
+            "What retention purges deleted (images, alerts, decisions).",
+            &["what"],
+        );
         Metrics {
             registry,
+            retention_purged,
             frame_to_decision_seconds,
             frames_skipped,
             execution_provider,

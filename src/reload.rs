@@ -2,7 +2,8 @@
 //! by camera, and the glue that re-reads the file and applies it to a running [`Engine`].
 //!
 //! Only `[[cameras]]` (with their zones and rules) can change at run time. `state_dir`,
-//! `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]` and `[[outputs]]` are read
+//! `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]`, `[retention]` and
+//! `[[outputs]]` are read
 //! once at start: a reload that
 //! changes any of them is refused as a whole ("restart required", naming the field) and changes
 //! nothing.
@@ -89,6 +90,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
     fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
+    fields!(retention: images_days, journal_days);
     // Compared by value, never printed: outputs hold secrets.
     if old.outputs != new.outputs {
         fields.push("[[outputs]]".to_string());
@@ -101,6 +103,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         ("detector", dbg(&old.detector), dbg(&new.detector)),
         ("tracker", dbg(&old.tracker), dbg(&new.tracker)),
         ("forecast", dbg(&old.forecast), dbg(&new.forecast)),
+        ("retention", dbg(&old.retention), dbg(&new.retention)),
     ];
     for (name, a, b) in sections {
         if a != b && !fields.iter().any(|f| f.starts_with(&format!("{name}."))) {

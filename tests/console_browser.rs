@@ -299,6 +299,7 @@ fn journal_with(path: &std::path::Path, camera_name: &str, n: usize) -> String {
                 boxes: Vec::new(),
                 explanation: "person in zone esplanade for 1.0 s".into(),
                 snapshot_jpeg: Vec::new(),
+                config_version: None,
             })
             .unwrap();
     }

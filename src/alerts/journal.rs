@@ -7,14 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::chain::{self, ChainError, Link};
 use super::outbox::{self, Outbox, OutboxKind};
+use super::retention::ImagePurge;
 use super::{
     Alert, AlertBox, AlertStatus, Decision, DecisionInput, DecisionKind, NewAlert, MAX_COMMENT_LEN,
     MAX_OPERATOR_LEN,
 };
+use crate::detect::manifest::sha256_hex;
 
-/// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version written to `PRAGMA user_version`. 2: the hash chain (see [`chain`]), image
+/// hashes and configuration versions on alerts.
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -44,6 +48,8 @@ pub enum JournalError {
     Corrupt(String),
     #[error("alert journal error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
 }
 
 /// The alert journal. `Send + Sync`: one connection behind a mutex (SQLite serialises writers
@@ -90,6 +96,14 @@ CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 ";
 
+/// Version 2: each alert keeps the SHA-256 of its image (chained with the row, so a purge can
+/// delete the image and leave the row verifiable) and the configuration version in force when
+/// it fired. The chain's own tables come with the genesis (see [`chain::genesis`]).
+const SCHEMA_V2: &str = "
+ALTER TABLE alerts ADD COLUMN snapshot_sha256 TEXT;
+ALTER TABLE alerts ADD COLUMN config_version INTEGER;
+";
+
 /// The journal's identity: a random id written once, when the file is created or first opened
 /// by a build that knows it (older journals get one then). Copies and backups keep it; a new
 /// file gets a new one. Independent of `user_version`: older builds ignore the table.
@@ -103,10 +117,34 @@ const SELECT_ALERT: &str = "
 SELECT a.id, a.camera_id, a.camera_name, a.rule_id, a.event_type, a.zone_id, a.frame_time_ms,
        a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes, a.explanation,
        a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
-       d.id, d.decision, d.operator, d.comment, d.decided_at_ms
+       d.id, d.decision, d.operator, d.comment, d.decided_at_ms,
+       a.config_version, cv.model_sha256, pe.at_ms, json_extract(pe.body, '$.days')
 FROM alerts a
 LEFT JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE alert_id = a.id)
+LEFT JOIN config_versions cv ON cv.id = a.config_version
+LEFT JOIN purged_images pi ON pi.alert_id = a.id
+LEFT JOIN audit_events pe ON pe.id = pi.purge_event
 ";
+
+/// Computes the SHA-256 of every image already in the journal (migration to version 2).
+fn backfill_image_hashes(tx: &Connection) -> rusqlite::Result<()> {
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare(
+            "SELECT id FROM alerts WHERE snapshot IS NOT NULL AND length(snapshot) > 0",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        let blob: Vec<u8> =
+            tx.query_row("SELECT snapshot FROM alerts WHERE id = ?1", [id], |r| r.get(0))?;
+        tx.execute(
+            "UPDATE alerts SET snapshot_sha256 = ?2 WHERE id = ?1",
+            params![id, sha256_hex(&blob)],
+        )?;
+    }
+    Ok(())
+}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -151,6 +189,13 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let stream_ts: i64 = row.get(7)?;
     let track: Option<i64> = row.get(10)?;
     let confidence: f64 = row.get(9)?;
+    let image_purged = match row.get::<_, Option<i64>>(22)? {
+        Some(at_ms) => Some(ImagePurge {
+            at_ms,
+            retention_days: row.get::<_, Option<i64>>(23)?.unwrap_or(0),
+        }),
+        None => None,
+    };
     Ok(Alert {
         id,
         camera_id: row.get(1)?,
@@ -167,7 +212,10 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         explanation: row.get(12)?,
         status,
         snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
+        image_purged,
         decision,
+        config_version: row.get(20)?,
+        model_sha256: row.get(21)?,
     })
 }
 
@@ -306,19 +354,24 @@ impl Journal {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
         }
-        // Later versions: `if version < 2 { ... }`.
         // The outbox's tables are created if missing, whatever the version.
         tx.execute_batch(outbox::SCHEMA).map_err(open_err)?;
-        if version < SCHEMA_VERSION {
-            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
-                .map_err(open_err)?;
-        }
         tx.execute_batch(IDENTITY).map_err(open_err)?;
         let id: String = tx
             .query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {
                 r.get(0)
             })
             .map_err(open_err)?;
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2).map_err(open_err)?;
+            backfill_image_hashes(&tx).map_err(open_err)?;
+            chain::genesis(&tx, &id)?;
+        }
+        // Later versions: `if version < 3 { ... }`.
+        if version < SCHEMA_VERSION {
+            tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                .map_err(open_err)?;
+        }
         tx.commit().map_err(open_err)?;
         Ok(id)
     }
@@ -348,19 +401,21 @@ impl Journal {
             .map_err(map_err)
     }
 
-    /// Journals an alert; it is committed (on disk) when this returns.
+    /// Journals an alert and links it in the chain; it is committed (on disk) when this
+    /// returns.
     pub fn insert(&self, new: &NewAlert) -> Result<Alert, JournalError> {
         validate_new(new)?;
         let boxes = serde_json::to_string(&new.boxes)
             .map_err(|e| JournalError::Invalid(format!("boxes: {e}")))?;
         let snapshot = (!new.snapshot_jpeg.is_empty()).then_some(&new.snapshot_jpeg[..]);
+        let snapshot_sha256 = snapshot.map(sha256_hex);
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
                  frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
-                 explanation, snapshot, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new')",
+                 explanation, snapshot, status, snapshot_sha256, config_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15)",
             params![
                 new.camera_id,
                 new.camera_name,
@@ -375,9 +430,12 @@ impl Journal {
                 boxes,
                 new.explanation,
                 snapshot,
+                snapshot_sha256,
+                new.config_version,
             ],
         )?;
         let id = tx.last_insert_rowid();
+        chain::link_row(&tx, "alert", "alerts", id)?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
         let queued = self.outbox.enqueue_alert(&tx, OutboxKind::Alert, &alert)?;
         tx.commit()?;
@@ -440,6 +498,9 @@ impl Journal {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, input.decision.as_str(), operator, comment, now_ms()],
         )?;
+        chain::link_row(&tx, "decision", "decisions", tx.last_insert_rowid())?;
+        // The alert's status changed: its newest link must show it.
+        chain::link_row(&tx, "alert_status", "alerts", id)?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
         let queued = self
             .outbox
@@ -466,6 +527,26 @@ impl Journal {
         )?;
         let rows = stmt.query_map([id], decision_from_row)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+    }
+
+    /// Journals an event that has no table of its own (e.g. a stop, an authorisation state
+    /// change) and links it in the chain, in one transaction. See [`chain::record`].
+    pub fn record_event(&self, kind: &str, body: &serde_json::Value) -> Result<Link, JournalError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let link = chain::record(&tx, kind, body)?;
+        tx.commit()?;
+        Ok(link)
+    }
+
+    /// Checks the chain and every chained row (see [`super::verify::verify`]).
+    pub fn verify(&self) -> Result<super::verify::VerifyReport, JournalError> {
+        Ok(super::verify::verify(&self.lock())?)
+    }
+
+    /// The newest link of the chain.
+    pub fn chain_head(&self) -> Result<Option<Link>, JournalError> {
+        Ok(chain::head(&self.lock())?)
     }
 
     /// The highest alert id (0 when the journal is empty).

@@ -4,10 +4,18 @@
 //! An alert is a *signal* for a human operator. It stays `new` until an operator records a
 //! decision (`confirmed` or `false_alarm`); the engine itself never acts on an alert. Decisions
 //! are kept as an append-only history, the alert's status being the latest one.
+//!
+//! Every row of the record is linked in a SHA-256 hash chain as it is written ([`chain`]);
+//! [`verify`] checks it, [`retention`] purges old images and rows leaving tombstones, and
+//! [`versions`] keeps every configuration that has been in force.
 
+pub mod chain;
 mod journal;
 mod outbox;
+pub mod retention;
 mod snapshot;
+pub mod verify;
+pub mod versions;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -22,7 +30,9 @@ pub use journal::{Journal, JournalError, SCHEMA_VERSION};
 pub use outbox::{
     camera_state_of, now_ms, OutboxItem, OutboxKind, OutboxStats, DELIVERED_RETENTION_MS,
 };
+pub use retention::{ImagePurge, PurgeReport};
 pub use snapshot::{render_snapshot, AlertError};
+pub use versions::ConfigVersion;
 
 /// Longest operator name accepted with a decision (characters, after trimming).
 pub const MAX_OPERATOR_LEN: usize = 100;
@@ -74,6 +84,8 @@ pub struct NewAlert {
     pub explanation: String,
     /// JPEG bytes from [`render_snapshot`]; empty when there is no image.
     pub snapshot_jpeg: Vec<u8>,
+    /// The configuration version in force when the alert fired ([`Journal::record_config`]).
+    pub config_version: Option<i64>,
 }
 
 /// Where an alert stands: `new` until an operator decides.
@@ -172,10 +184,16 @@ pub struct Alert {
     pub boxes: Vec<AlertBox>,
     pub explanation: String,
     pub status: AlertStatus,
-    /// `/api/alerts/{id}/snapshot.jpg`, or `None` when the alert has no image.
+    /// `/api/alerts/{id}/snapshot.jpg`, or `None` when the alert has no image (any more).
     pub snapshot_url: Option<String>,
+    /// Set when a retention purge deleted the image: when, and the retention it applied.
+    pub image_purged: Option<ImagePurge>,
     /// The latest decision, if any.
     pub decision: Option<Decision>,
+    /// The configuration version in force when the alert fired (`vigie audit config-at`).
+    pub config_version: Option<i64>,
+    /// SHA-256 of the detection model of that configuration.
+    pub model_sha256: Option<String>,
 }
 
 /// Journals alerts, then tells live subscribers. Cheap to clone; usable from any thread (the
@@ -282,6 +300,7 @@ pub(crate) mod test_support {
             )],
             explanation: "person in zone parvis for 3.0 s".to_string(),
             snapshot_jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
+            config_version: None,
         }
     }
 }

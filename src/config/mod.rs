@@ -5,6 +5,8 @@
 
 mod outputs;
 mod motion;
+mod parameters;
+mod retention;
 mod source;
 
 use std::collections::HashSet;
@@ -13,10 +15,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use motion::MotionConfig;
+pub use retention::{RetentionConfig, MIN_JOURNAL_DAYS};
 pub use source::{redact_url, RtspTransport, Source};
 
 /// One problem in a configuration file, with the path of the offending value.
@@ -103,7 +106,7 @@ pub struct JournalConfig {
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorConfig {
     /// Model manifest (relative to the config file).
@@ -143,7 +146,7 @@ impl Default for DetectorConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrackerConfig {
     pub iou_threshold: f32,
@@ -213,7 +216,7 @@ fn default_ratio() -> f32 {
 
 /// Camera fault thresholds of one camera (`[cameras.health]`), used by [`crate::health`]. A
 /// duration of 0 disables that check.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
     /// No decoded frame for this long: `camera_offline`.
@@ -243,7 +246,7 @@ fn default_max_frame_age_ms() -> u64 {
 
 /// One camera. Zones and rules are read separately so that an error in one of them does not hide
 /// errors in the others.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Short stable identifier (letters, digits, `-`, `_`), used in alerts, metrics and the API.
@@ -305,7 +308,7 @@ pub struct CameraConfig {
 }
 
 /// A zone drawn on one camera's image, in normalised coordinates (0..1, origin top left).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
     pub id: String,
@@ -314,7 +317,7 @@ pub struct ZoneConfig {
     pub points: Vec<[f32; 2]>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     Intrusion,
@@ -330,7 +333,7 @@ fn default_min_score() -> f32 {
     0.4
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub id: String,
@@ -369,6 +372,9 @@ pub struct Config {
     pub tracker: TrackerConfig,
     #[serde(default)]
     pub forecast: ForecastConfig,
+    /// How long images and journal rows are kept (`[retention]`).
+    #[serde(default)]
+    pub retention: RetentionConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
     /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
@@ -564,6 +570,9 @@ impl Config {
             );
         }
 
+        for (field, message) in self.retention.check() {
+            err(format!("retention.{field}"), message);
+        }
         if let Some(model) = &self.forecast.model {
             let path = self.resolve(model);
             if !path.is_file() {

@@ -1,10 +1,10 @@
 //! `[cameras.motion]`: motion gating of one camera (see [`crate::frames::motion`]).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Skip the detector on frames where nothing moved inside the regions of the camera's rules,
 /// keeping at least `min_detect_fps` detections per second.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MotionConfig {
     /// Off by default: every frame at `detect_fps` goes to the detector.

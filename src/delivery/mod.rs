@@ -409,9 +409,17 @@ async fn snapshot(
 ) -> Result<Response, ApiError> {
     let id = parse_alert_id(&raw)?;
     let journal = state.journal.clone();
-    let jpeg = blocking(move || journal.snapshot(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("alert {id} not found or has no snapshot")))?;
+    let (jpeg, purge) =
+        blocking(move || Ok((journal.snapshot(id)?, journal.image_purge(id)?))).await?;
+    let jpeg = match (jpeg, purge) {
+        (Some(jpeg), _) => jpeg,
+        (None, Some(p)) => return Ok(image_gone(id, &p)),
+        (None, None) => {
+            return Err(ApiError::not_found(format!(
+                "alert {id} not found or has no snapshot"
+            )))
+        }
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
@@ -421,6 +429,26 @@ async fn snapshot(
         jpeg,
     )
         .into_response())
+}
+
+/// 410 Gone: a retention purge deleted the image; the alert and its journal entry remain.
+fn image_gone(id: i64, purge: &crate::alerts::ImagePurge) -> Response {
+    let reason = format!(
+        "the image of alert {id} was deleted by the retention purge of {} (images are kept {} \
+         days); the alert and its journal entry remain",
+        crate::governance::format_time(purge.at_ms),
+        purge.retention_days
+    );
+    (
+        StatusCode::GONE,
+        Json(json!({
+            "error": reason,
+            "reason": "retention",
+            "purged_at_ms": purge.at_ms,
+            "retention_days": purge.retention_days,
+        })),
+    )
+        .into_response()
 }
 
 async fn decisions(

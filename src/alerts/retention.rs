@@ -1,0 +1,191 @@
+//! Retention purges. Each one is a single transaction that journals what it deletes as a chained
+//! `audit_events` row (the tombstone: how many, which range, a digest of the ids) before
+//! deleting it, so the chain stays whole:
+//!
+//! - **images** ([`Journal::purge_images`]): the snapshot of every alert older than the limit is
+//!   deleted; the alert row keeps the image's SHA-256 (chained with it), and `purged_images`
+//!   says which purge took the image (its API answers 410 with the reason).
+//! - **journal** ([`Journal::purge_journal`]): alerts older than the limit whose every decision
+//!   is older too are deleted with their decisions and their outbox rows; their links stay,
+//!   with the content erased and `purged_by` naming the purge. Never below
+//!   [`MIN_JOURNAL_DAYS`].
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::chain::{self, digest_ids};
+use super::{Journal, JournalError};
+use crate::config::MIN_JOURNAL_DAYS;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// What one purge deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PurgeReport {
+    pub images: u64,
+    pub alerts: u64,
+    pub decisions: u64,
+    /// Links whose content was erased.
+    pub links: u64,
+    /// The tombstone's link, when anything was deleted.
+    pub seq: Option<i64>,
+}
+
+/// Why an alert's image is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImagePurge {
+    /// When the purge ran.
+    pub at_ms: i64,
+    /// The retention it applied (`[retention] images_days` then).
+    pub retention_days: i64,
+}
+
+fn ids(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<i64>, JournalError> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(p, |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn tombstone(what: &str, days: u32, cutoff: i64, ids: &[i64]) -> serde_json::Value {
+    serde_json::json!({
+        "what": what,
+        "days": days,
+        "cutoff_ms": cutoff,
+        "count": ids.len(),
+        "first": ids.first(),
+        "last": ids.last(),
+        "digest": digest_ids(ids),
+    })
+}
+
+const DECISIONS_DELETE_TRIGGER: &str = "
+CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;";
+
+impl Journal {
+    /// Deletes the images of alerts created more than `days` days before `now_ms`. `None` when
+    /// there was nothing to delete (no tombstone then).
+    pub fn purge_images(&self, now_ms: i64, days: u32) -> Result<Option<PurgeReport>, JournalError> {
+        let cutoff = now_ms - i64::from(days) * DAY_MS;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let alert_ids = ids(
+            &tx,
+            "SELECT id FROM alerts WHERE created_at_ms < ?1 AND snapshot IS NOT NULL ORDER BY id",
+            [cutoff],
+        )?;
+        if alert_ids.is_empty() {
+            return Ok(None);
+        }
+        let link = chain::record(
+            &tx,
+            "purge_images",
+            &tombstone("images", days, cutoff, &alert_ids),
+        )?;
+        {
+            let mut clear = tx.prepare("UPDATE alerts SET snapshot = NULL WHERE id = ?1")?;
+            let mut mark = tx.prepare(
+                "INSERT OR REPLACE INTO purged_images (alert_id, purge_event) VALUES (?1, ?2)",
+            )?;
+            for id in &alert_ids {
+                clear.execute([id])?;
+                mark.execute(params![id, link.row_id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(Some(PurgeReport {
+            images: alert_ids.len() as u64,
+            seq: Some(link.seq),
+            ..PurgeReport::default()
+        }))
+    }
+
+    /// Deletes alerts created more than `days` days before `now_ms` whose decisions are all that
+    /// old too, with their decisions and outbox rows; their links keep their hashes, their
+    /// content is erased. `days` below [`MIN_JOURNAL_DAYS`] is refused.
+    pub fn purge_journal(&self, now_ms: i64, days: u32) -> Result<Option<PurgeReport>, JournalError> {
+        if days < MIN_JOURNAL_DAYS {
+            return Err(JournalError::Invalid(format!(
+                "journal retention of {days} days is below the minimum of {MIN_JOURNAL_DAYS}"
+            )));
+        }
+        let cutoff = now_ms - i64::from(days) * DAY_MS;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS purge_alerts (id INTEGER PRIMARY KEY);
+             CREATE TEMP TABLE IF NOT EXISTS purge_decisions (id INTEGER PRIMARY KEY);
+             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;",
+        )?;
+        let alerts = tx.execute(
+            "INSERT INTO temp.purge_alerts SELECT a.id FROM alerts a WHERE a.created_at_ms < ?1
+             AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.alert_id = a.id
+                             AND d.decided_at_ms >= ?1)",
+            [cutoff],
+        )?;
+        if alerts == 0 {
+            return Ok(None);
+        }
+        let decisions = tx.execute(
+            "INSERT INTO temp.purge_decisions
+             SELECT id FROM decisions WHERE alert_id IN (SELECT id FROM temp.purge_alerts)",
+            [],
+        )?;
+        let links = ids(
+            &tx,
+            "SELECT seq FROM chain WHERE purged_by IS NULL AND (
+                 (source = 'alerts' AND row_id IN (SELECT id FROM temp.purge_alerts))
+              OR (source = 'decisions' AND row_id IN (SELECT id FROM temp.purge_decisions)))
+             ORDER BY seq",
+            [],
+        )?;
+        let mut body = tombstone("journal", days, cutoff, &links);
+        body["alerts"] = serde_json::json!(alerts);
+        body["decisions"] = serde_json::json!(decisions);
+        let link = chain::record(&tx, "purge_journal", &body)?;
+        {
+            let mut erase =
+                tx.prepare("UPDATE chain SET content = NULL, purged_by = ?2 WHERE seq = ?1")?;
+            for seq in &links {
+                erase.execute(params![seq, link.row_id])?;
+            }
+        }
+        tx.execute_batch(&format!(
+            "DROP TRIGGER decisions_append_only_delete;
+             DELETE FROM decisions WHERE id IN (SELECT id FROM temp.purge_decisions);
+             {DECISIONS_DELETE_TRIGGER}
+             DELETE FROM outbox_events WHERE alert_id IN (SELECT id FROM temp.purge_alerts);
+             DELETE FROM alerts WHERE id IN (SELECT id FROM temp.purge_alerts);
+             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;"
+        ))?;
+        tx.commit()?;
+        Ok(Some(PurgeReport {
+            alerts: alerts as u64,
+            decisions: decisions as u64,
+            links: links.len() as u64,
+            seq: Some(link.seq),
+            ..PurgeReport::default()
+        }))
+    }
+
+    /// Why alert `id`'s image is gone, when a purge took it.
+    pub fn image_purge(&self, id: i64) -> Result<Option<ImagePurge>, JournalError> {
+        let conn = self.lock();
+        image_purge(&conn, id)
+    }
+}
+
+pub(super) fn image_purge(conn: &Connection, id: i64) -> Result<Option<ImagePurge>, JournalError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT e.at_ms, json_extract(e.body, '$.days') FROM purged_images p
+             JOIN audit_events e ON e.id = p.purge_event WHERE p.alert_id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(ImagePurge {
+                at_ms: r.get(0)?,
+                retention_days: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+            })
+        })
+        .optional()?)
+}
