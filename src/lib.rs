@@ -7,6 +7,7 @@
 //! The engine never acts on its own: it signals, a human operator decides.
 
 pub mod alerts;
+pub mod auth;
 pub mod bench;
 pub mod bench_ingest;
 pub mod config;

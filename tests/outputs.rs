@@ -319,7 +319,7 @@ fn api_alert_ids(vigie: &Vigie) -> BTreeSet<i64> {
 
 /// `vigie_delivery_<name>{output="<output>"}` from /metrics.
 fn metric(vigie: &Vigie, name: &str, output: &str) -> f64 {
-    let text = ureq::get(&format!("{}/metrics", vigie.base))
+    let text = vigie.get("/metrics")
         .call()
         .unwrap()
         .into_string()

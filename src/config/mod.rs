@@ -3,6 +3,7 @@
 //! (`cameras[1].zones[0].points`) before anything is built. `vigie check-config` runs exactly this
 //! without opening a camera.
 
+mod auth;
 mod outputs;
 mod source;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+pub use auth::{AuthConfig, TlsConfig};
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use source::{redact_url, RtspTransport, Source};
 
@@ -76,6 +78,9 @@ pub struct ServerConfig {
     /// `listen` (and `localhost` when it is loopback or 0.0.0.0) are always allowed.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// `[server.tls]`: HTTPS with these certificate and key files; plain HTTP without.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +89,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             allowed_hosts: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -354,6 +360,9 @@ pub struct Config {
     pub tracker: TrackerConfig,
     #[serde(default)]
     pub forecast: ForecastConfig,
+    /// `[auth]`: sessions, login limits, `/metrics`.
+    #[serde(default)]
+    pub auth: AuthConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
     /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
@@ -431,6 +440,10 @@ impl Config {
         if let Some(cfg) = config.as_mut() {
             cfg.base_dir = base_dir.to_path_buf();
             cfg.validate(&mut cameras, &mut errors);
+            cfg.auth.validate(&mut errors);
+            if let Some(tls) = &cfg.server.tls {
+                tls.validate(base_dir, &mut errors);
+            }
             outputs::validate(
                 &outputs,
                 cfg.server.public_url.as_deref(),
