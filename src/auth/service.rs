@@ -231,7 +231,7 @@ mod tests {
         assert_eq!(a.login("nobody", "mauvais mot de passe", ip).unwrap(), Login::Failed);
         assert!(matches!(a.login("camille", "un mot de passe long", ip).unwrap(), Login::Throttled(_)));
         assert!(matches!(a.login("camille", "un mot de passe long", ip).unwrap(), Login::Throttled(_)));
-        let events = a.store().events(None, 20).unwrap();
+        let events = a.store().events(None, 5).unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["login_throttled", "login_failed", "login_failed", "login_failed", "login_failed"]);
         assert_eq!(events[1].detail.as_deref(), Some("unknown account"));

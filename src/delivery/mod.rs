@@ -716,3 +716,5 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_access;

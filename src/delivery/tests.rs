@@ -603,19 +603,31 @@ async fn health_metrics_cameras_and_console() {
     assert_eq!(r.status, 200);
     assert!(r.content_type.starts_with("text/html"));
     let html = r.text();
+    // No inline script: the page loads its script and style from the server itself.
+    assert!(html.contains(r#"<script src="/console.js" defer></script>"#));
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains(r#"<html lang="fr">"#));
+    let r = get(format!("{}/console.js", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/javascript"));
+    let js = r.text();
     for needle in [
         "new EventSource(",
         "/api/alerts/live",
-        "data-alert-id",
         "dataset.alertId",
-        "\"confirm\"",
+        "X-CSRF-Token",
+        "/api/login",
         "\"false-alarm\"",
         "dataset.cameraId",
         "live-banner",
-        "localStorage",
+        "incident_id",
+        "shadow_or_reflection",
     ] {
-        assert!(html.contains(needle), "console lacks {needle}");
+        assert!(js.contains(needle), "console lacks {needle}");
     }
+    let r = get(format!("{}/console.css", s.base)).await;
+    assert!(r.content_type.starts_with("text/css"));
+    let html = html + &js + &r.text();
     // Offline machine: nothing loaded from elsewhere.
     assert!(!html.contains("http://") && !html.contains("https://"));
     s.stop().await;
@@ -815,7 +827,7 @@ fn resume_points_parse_strictly_and_decide_where_to_start() {
 
 // ---- requests through `app()` without a socket (the guard, ids, bodies) -----------------------
 
-fn test_state() -> (tempfile::TempDir, AppState) {
+pub(super) fn test_state() -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let journal = Arc::new(Journal::open(dir.path().join("journal.db")).unwrap());
     let auth = test_auth(&journal, &[&journal.path().to_string_lossy()]);
@@ -825,14 +837,14 @@ fn test_state() -> (tempfile::TempDir, AppState) {
     (dir, AppState::new(bus, Arc::new(RwLock::new(Vec::new())), auth))
 }
 
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: serde_json::Value,
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
 }
 
 /// One request through `app(state)`; `headers` as (name, value); the body is JSON when given.
-async fn request(
+pub(super) async fn request(
     state: &AppState,
     method: &str,
     uri: &str,
@@ -877,7 +889,7 @@ async fn request(
     }
 }
 
-const HOST: (&str, &str) = ("host", "127.0.0.1:8080");
+pub(super) const HOST: (&str, &str) = ("host", "127.0.0.1:8080");
 
 #[tokio::test]
 async fn state_changing_requests_from_another_page_are_refused() {
