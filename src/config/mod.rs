@@ -503,6 +503,16 @@ impl Config {
         let manifest_path = self.resolve(&d.manifest);
         match crate::detect::Manifest::load(&manifest_path) {
             Ok(manifest) => match manifest.model(&d.model) {
+                Some(spec) if spec.kind != crate::detect::ModelKind::Detector => err(
+                    "detector.model".into(),
+                    format!(
+                        "model `{}` is a {} model in {} (kind = \"{}\"), not a detector",
+                        d.model,
+                        spec.kind,
+                        manifest_path.display(),
+                        spec.kind
+                    ),
+                ),
                 Some(spec) => self.labels = spec.labels.clone(),
                 None => err(
                     "detector.model".into(),

@@ -277,3 +277,18 @@ fn reconnect_settings_have_defaults_and_are_checked_with_their_path() {
     assert_eq!(src.redacted(), "http://***@127.0.0.1:8080/video.mjpg");
     assert!(src.is_live());
 }
+
+#[test]
+fn a_pose_model_as_detector_is_an_error_naming_the_field() {
+    let text = good().replace(
+        "manifest = \"../models/models.toml\"",
+        "manifest = \"../models/models.toml\"\nmodel = \"movenet-multipose\"",
+    );
+    let errs = errors_of(&text);
+    assert!(
+        errs.iter().any(|e| e.starts_with("detector.model:")
+            && e.contains("`movenet-multipose` is a pose model")
+            && e.contains("not a detector")),
+        "{errs:#?}"
+    );
+}

@@ -10,14 +10,15 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::manifest::read_verified;
+use super::manifest::ModelKind;
 use super::postprocess::{decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor};
 use super::preprocess::preprocess_bgr;
 use super::{DetectError, Detection, Manifest, RawDetection};
 
 /// The loaded runtime: the library it came from and the process-wide environment.
-struct Runtime {
+pub(super) struct Runtime {
     path: PathBuf,
-    env: Environment,
+    pub(super) env: Environment,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -84,7 +85,7 @@ pub fn init_runtime(dylib: Option<&Path>) -> Result<PathBuf, DetectError> {
     Ok(rt.path.clone())
 }
 
-fn runtime() -> Result<&'static Runtime, DetectError> {
+pub(super) fn runtime() -> Result<&'static Runtime, DetectError> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
@@ -143,7 +144,7 @@ impl DetectorOptions {
     }
 }
 
-fn build_session(
+pub(super) fn build_session(
     env: &Environment,
     model: &[u8],
     threads: usize,
@@ -197,7 +198,7 @@ impl Detector {
         opts: DetectorOptions,
     ) -> Result<Detector, DetectError> {
         opts.validate()?;
-        let spec = manifest.require_model(model_name)?;
+        let spec = manifest.require_kind(model_name, ModelKind::Detector)?;
         let (path, bytes) = read_verified(model_dir, spec)?;
         let rt = runtime()?;
         let session =
@@ -351,7 +352,7 @@ impl Detector {
     }
 }
 
-fn inference(model: &str, e: impl std::fmt::Display) -> DetectError {
+pub(super) fn inference(model: &str, e: impl std::fmt::Display) -> DetectError {
     DetectError::Inference {
         model: model.to_string(),
         message: e.to_string(),
@@ -381,7 +382,11 @@ fn extract<'a>(
     Ok((shape, data))
 }
 
-fn to_usize_shape(model: &str, index: usize, shape: &[i64]) -> Result<Vec<usize>, DetectError> {
+pub(super) fn to_usize_shape(
+    model: &str,
+    index: usize,
+    shape: &[i64],
+) -> Result<Vec<usize>, DetectError> {
     shape
         .iter()
         .map(|&d| usize::try_from(d))
