@@ -21,4 +21,7 @@ pub mod metrics;
 pub mod reload;
 pub mod rtsp_server;
 pub mod rules;
+pub mod scene;
+#[cfg(test)]
+mod test_clip;
 pub mod track;
