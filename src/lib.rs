@@ -22,6 +22,6 @@ pub mod reload;
 pub mod rtsp_server;
 pub mod rules;
 pub mod scene;
-#[cfg(test)]
-mod test_clip;
+#[doc(hidden)]
+pub mod testing;
 pub mod track;

@@ -10,15 +10,15 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::manifest::read_verified;
-use super::manifest::ModelKind;
+use super::manifest::{ModelKind, ModelSpec};
 use super::postprocess::{decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor};
 use super::preprocess::preprocess_bgr;
 use super::{DetectError, Detection, Manifest, RawDetection};
 
 /// The loaded runtime: the library it came from and the process-wide environment.
-pub(super) struct Runtime {
+struct Runtime {
     path: PathBuf,
-    pub(super) env: Environment,
+    env: Environment,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -85,7 +85,7 @@ pub fn init_runtime(dylib: Option<&Path>) -> Result<PathBuf, DetectError> {
     Ok(rt.path.clone())
 }
 
-pub(super) fn runtime() -> Result<&'static Runtime, DetectError> {
+fn runtime() -> Result<&'static Runtime, DetectError> {
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
     }
@@ -144,7 +144,7 @@ impl DetectorOptions {
     }
 }
 
-pub(super) fn build_session(
+fn build_session(
     env: &Environment,
     model: &[u8],
     threads: usize,
@@ -155,6 +155,27 @@ pub(super) fn build_session(
         .with_intra_threads(threads)?
         .with_intra_op_spinning(spinning)?;
     builder.commit_from_memory(model)
+}
+
+/// Finds model `name` of `kind` in `manifest`, checks its file's SHA-256 (before ONNX Runtime
+/// sees it) and builds a session with `(intra-op threads, spinning)`; returns the manifest entry,
+/// the file path and the session.
+pub(super) fn open_session<'m>(
+    manifest: &'m Manifest,
+    model_dir: &Path,
+    name: &str,
+    kind: ModelKind,
+    (threads, spinning): (usize, bool),
+) -> Result<(&'m ModelSpec, PathBuf, Session), DetectError> {
+    let spec = manifest.require_kind(name, kind)?;
+    let (path, bytes) = read_verified(model_dir, spec)?;
+    let rt = runtime()?;
+    let session =
+        build_session(&rt.env, &bytes, threads, spinning).map_err(|e| DetectError::Session {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok((spec, path, session))
 }
 
 /// An object detector: one ONNX Runtime session plus its reusable input buffer. `detect_*` take
@@ -198,18 +219,13 @@ impl Detector {
         opts: DetectorOptions,
     ) -> Result<Detector, DetectError> {
         opts.validate()?;
-        let spec = manifest.require_kind(model_name, ModelKind::Detector)?;
-        let (path, bytes) = read_verified(model_dir, spec)?;
-        let rt = runtime()?;
-        let session =
-            build_session(&rt.env, &bytes, opts.intra_threads, opts.spinning).map_err(|e| {
-                DetectError::Session {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        drop(bytes);
-
+        let (spec, path, session) = open_session(
+            manifest,
+            model_dir,
+            model_name,
+            ModelKind::Detector,
+            (opts.intra_threads, opts.spinning),
+        )?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if inputs != [spec.input.name.as_str()] {
             return Err(DetectError::ModelMismatch {

@@ -418,3 +418,16 @@ fn the_wrong_kind_of_model_is_refused_at_load() {
         .unwrap_err();
     assert!(err.to_string().contains("is a detector model"), "{err}");
 }
+
+/// A pose model file that does not match its sha256 is refused before ONNX Runtime sees it.
+#[test]
+fn an_altered_pose_model_is_refused() {
+    init_ort();
+    let m = manifest();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("movenet-multipose.onnx"), b"not the model").unwrap();
+    let err = PoseEstimator::load(&m, dir.path(), "movenet-multipose", PoseOptions::default())
+        .unwrap_err();
+    assert!(matches!(err, DetectError::HashMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("movenet-multipose.onnx"), "{err}");
+}

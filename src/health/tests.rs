@@ -220,7 +220,7 @@ fn zero_disables_a_check() {
 }
 
 fn clip_frames() -> &'static [Vec<u8>] {
-    crate::test_clip::vtest_frames()
+    crate::testing::vtest_frames()
 }
 
 #[test]

@@ -19,7 +19,7 @@
 //! than `max_blob_area` are treated the same way, locally (a shadow, a patch of sun).
 
 use super::blobs::{label_blobs, Blob};
-use super::region::{downscale_bgr, Region};
+use super::region::{small_frame, Region};
 use super::{check_range, SceneError};
 use crate::detect::BBox;
 
@@ -216,17 +216,7 @@ impl BackgroundModel {
 
     /// Feeds one packed BGR frame taken at `t` seconds (any origin, increasing).
     pub fn update(&mut self, bgr: &[u8], t: f64) -> Result<BackgroundUpdate, SceneError> {
-        let (w, h) = self.frame;
-        let expected = w as usize * h as usize * 3;
-        if bgr.len() != expected {
-            return Err(SceneError::FrameSize {
-                width: w,
-                height: h,
-                expected,
-                actual: bgr.len(),
-            });
-        }
-        downscale_bgr(bgr, w, h, self.params.scale, &mut self.small);
+        small_frame(bgr, self.frame, self.params.scale, &mut self.small)?;
         let dt = match self.last_t {
             Some(prev) if !self.long.is_empty() => (t - prev).clamp(0.0, 5.0) as f32,
             _ => {

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use super::*;
-use crate::test_clip::{vtest_frames, SIDE};
+use crate::testing::{vtest_frames, SIDE};
 
 const WHOLE: [(f32, f32); 4] = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
 /// The square, paths and lawns (below the building and the car park).

@@ -30,7 +30,7 @@
 use std::collections::VecDeque;
 
 use super::blobs::{label_blobs, Blob};
-use super::region::{downscale_bgr, Region};
+use super::region::{small_frame, Region};
 use super::{check_range, SceneError};
 use crate::detect::BBox;
 
@@ -219,17 +219,7 @@ impl FlameDetector {
 
     /// Feeds one packed BGR frame taken at `t` seconds; returns the cues now.
     pub fn update(&mut self, bgr: &[u8], t: f64) -> Result<FlameReading, SceneError> {
-        let (w, h) = self.frame;
-        let expected = w as usize * h as usize * 3;
-        if bgr.len() != expected {
-            return Err(SceneError::FrameSize {
-                width: w,
-                height: h,
-                expected,
-                actual: bgr.len(),
-            });
-        }
-        downscale_bgr(bgr, w, h, self.params.scale, &mut self.small);
+        small_frame(bgr, self.frame, self.params.scale, &mut self.small)?;
         let dt = self
             .samples
             .back()

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use super::*;
 use crate::detect::{load_image_bgr, resize_bgr};
-use crate::test_clip::{vtest_frames, SIDE};
+use crate::testing::{vtest_frames, SIDE};
 
 const WHOLE: [(f32, f32); 4] = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
 const S: usize = SIDE as usize;

@@ -37,6 +37,27 @@ pub fn downscale_bgr(
     (sw as u32, sh as u32)
 }
 
+/// Checks that `bgr` is a packed BGR frame of `frame` = `(width, height)` and box-averages it by
+/// `scale` into `out`.
+pub(crate) fn small_frame(
+    bgr: &[u8],
+    (width, height): (u32, u32),
+    scale: u32,
+    out: &mut Vec<u8>,
+) -> Result<(), SceneError> {
+    let expected = width as usize * height as usize * 3;
+    if bgr.len() != expected {
+        return Err(SceneError::FrameSize {
+            width,
+            height,
+            expected,
+            actual: bgr.len(),
+        });
+    }
+    downscale_bgr(bgr, width, height, scale, out);
+    Ok(())
+}
+
 /// The cells of a `width x height` grid whose centres lie inside a polygon (normalised
 /// coordinates, even-odd rule by scanlines).
 #[derive(Debug, Clone, PartialEq)]

@@ -6,8 +6,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::{decode_movenet, sample_crop, Affine, Crop, Orientation, Pose};
-use crate::detect::detector::{build_session, inference, runtime, to_usize_shape};
-use crate::detect::manifest::{read_verified, ModelKind};
+use crate::detect::detector::{inference, open_session, to_usize_shape};
+use crate::detect::manifest::ModelKind;
 use crate::detect::preprocess::preprocess_rgb_i32;
 use crate::detect::{BBox, DetectError, Manifest};
 
@@ -172,17 +172,13 @@ impl PoseEstimator {
         opts: PoseOptions,
     ) -> Result<PoseEstimator, DetectError> {
         opts.validate()?;
-        let spec = manifest.require_kind(model_name, ModelKind::Pose)?;
-        let (path, bytes) = read_verified(model_dir, spec)?;
-        let rt = runtime()?;
-        let session =
-            build_session(&rt.env, &bytes, opts.intra_threads, opts.spinning).map_err(|e| {
-                DetectError::Session {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        drop(bytes);
+        let (spec, path, session) = open_session(
+            manifest,
+            model_dir,
+            model_name,
+            ModelKind::Pose,
+            (opts.intra_threads, opts.spinning),
+        )?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if inputs != [spec.input.name.as_str()] || session.outputs().len() != 1 {
             return Err(DetectError::ModelMismatch {
