@@ -3,8 +3,8 @@
 //! (`cameras[1].zones[0].points`) before anything is built. `vigie check-config` runs exactly this
 //! without opening a camera.
 
-mod outputs;
 mod motion;
+mod outputs;
 mod source;
 
 use std::collections::HashSet;
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use motion::MotionConfig;
+pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use source::{redact_url, RtspTransport, Source};
 
 /// One problem in a configuration file, with the path of the offending value.
@@ -578,6 +578,16 @@ impl Config {
         let manifest_path = self.resolve(&d.manifest);
         match crate::detect::Manifest::load(&manifest_path) {
             Ok(manifest) => match manifest.model(&d.model) {
+                Some(spec) if spec.kind != crate::detect::ModelKind::Detector => err(
+                    "detector.model".into(),
+                    format!(
+                        "model `{}` is a {} model in {} (kind = \"{}\"), not a detector",
+                        d.model,
+                        spec.kind,
+                        manifest_path.display(),
+                        spec.kind
+                    ),
+                ),
                 Some(spec) => self.labels = spec.labels.clone(),
                 None => err(
                     "detector.model".into(),
