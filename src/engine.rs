@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use crate::alerts::{render_snapshot, AlertBox, AlertBus, NewAlert};
 use crate::config::{CameraConfig, Config, RuleKind};
 use crate::detect::{init_runtime, Detection, Detector, DetectorOptions, Manifest};
+use crate::frames::motion::MotionGate;
 use crate::frames::{Frame, FrameQueue};
 use crate::health::{Fault, FaultEvent, FaultKind, FrameStats, HealthMonitor};
 use crate::ingest::{self, CameraHandle, CameraSpec, CameraStatus, PipelineParams};
-use crate::metrics::Metrics;
+use crate::metrics::{LatencySamples, Metrics};
 use crate::reload::{diff, restart_required, CameraChange, ReloadReport};
-use crate::rules::{IntrusionRule, RuleEngine, RuleSpec, Zone};
+use crate::rules::{point_in_polygon, IntrusionRule, RuleEngine, RuleSpec, Zone};
 use crate::track::{Tracker, TrackerConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum EngineError {
 pub struct EngineOptions {
     /// Skip detection: frames are taken from the queues and thrown away (decode-only benchmark).
     pub decode_only: bool,
+    /// Also records every frame's capture-to-decision time here (benchmarks needing exact
+    /// percentiles; `/metrics` has the histogram).
+    pub decision_latency: Option<Arc<LatencySamples>>,
 }
 
 /// Analysis state of one camera: only one worker at a time holds it, so frames of a camera are
@@ -51,6 +55,8 @@ struct Analysis {
     tracker: Tracker,
     rules: RuleEngine,
     health: HealthMonitor,
+    /// `None` when the camera's motion gating is off.
+    motion: Option<MotionGate>,
 }
 
 struct CameraCtx {
@@ -109,9 +115,14 @@ impl Engine {
             .unwrap_or_else(|| PathBuf::from("."));
         let det_opts = DetectorOptions {
             intra_threads: config.detector.intra_threads,
-            score_threshold: config.detector.score_threshold,
+            // Down to the tracker's low score: those detections only continue tracks.
+            score_threshold: config
+                .detector
+                .score_threshold
+                .min(config.tracker.low_score),
             nms_iou: config.detector.nms_iou,
             spinning: config.detector.spinning,
+            execution_provider: config.detector.execution_provider,
         };
         let mut detectors = Vec::new();
         if !options.decode_only {
@@ -128,6 +139,18 @@ impl Engine {
                     &config.detector.model,
                     det_opts,
                 )?);
+            }
+            if let Some(d) = detectors.first() {
+                let (requested, used) = (det_opts.execution_provider, d.execution_provider());
+                metrics
+                    .execution_provider
+                    .with_label_values(&[requested.as_str(), used.as_str()])
+                    .set(1);
+                tracing::info!(
+                    requested = requested.as_str(),
+                    used = used.as_str(),
+                    "detector execution provider"
+                );
             }
         }
         let (in_w, in_h) = manifest
@@ -165,9 +188,18 @@ impl Engine {
             let bus = bus.clone();
             let metrics = metrics.clone();
             let labels = labels.clone();
+            let latency = options.decision_latency.clone();
             let t = std::thread::Builder::new()
                 .name(format!("detect-{w}"))
-                .spawn(move || worker(w, cams, detector, bus, metrics, labels, stop))
+                .spawn(move || {
+                    let out = WorkerOutputs {
+                        bus,
+                        metrics,
+                        labels,
+                        latency,
+                    };
+                    worker(w, cams, detector, out, stop)
+                })
                 .map_err(EngineError::Thread)?;
             workers.push(t);
         }
@@ -269,6 +301,7 @@ impl Engine {
                     {
                         let mut a = ctx.analysis.lock().unwrap_or_else(|e| e.into_inner());
                         a.rules = rule_engine(new, cam);
+                        a.motion = motion_gate(cam, self.input_size);
                     }
                     *ctx.name.write().unwrap_or_else(|e| e.into_inner()) = cam.name.clone();
                     ctx.status.set_labels(&cam.name, &cam.location);
@@ -390,6 +423,7 @@ fn start_camera(
             tracker: Tracker::new(tracker_config(config)),
             rules: rule_engine(config, cam),
             health: HealthMonitor::new(cam.health, Instant::now()),
+            motion: motion_gate(cam, (in_w, in_h)),
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so
         // they never get too old.
@@ -407,7 +441,26 @@ fn tracker_config(config: &Config) -> TrackerConfig {
         min_hits: config.tracker.min_hits,
         max_missed_seconds: config.tracker.max_missed_seconds,
         min_score: config.detector.score_threshold,
+        low_score: config.tracker.low_score,
+        new_track_margin: config.tracker.new_track_margin,
     }
+}
+
+/// The camera's motion gate (`None` when off): motion counts inside the zones its rules watch,
+/// or anywhere when a rule watches no zone.
+fn motion_gate(cam: &CameraConfig, size: (u32, u32)) -> Option<MotionGate> {
+    let regions: Option<Vec<Vec<(f32, f32)>>> = cam
+        .rules
+        .iter()
+        .map(|r| {
+            let zone = cam.zones.iter().find(|z| z.id == r.zone)?;
+            Some(zone.points.iter().map(|p| (p[0], p[1])).collect())
+        })
+        .collect();
+    MotionGate::new(&cam.motion, cam.detect_fps, size, |p| match &regions {
+        Some(zones) if !zones.is_empty() => zones.iter().any(|z| point_in_polygon(p, z)),
+        _ => true,
+    })
 }
 
 /// Builds a camera's rules from its (validated) configuration.
@@ -449,15 +502,27 @@ fn rule_engine(config: &Config, cam: &CameraConfig) -> RuleEngine {
     RuleEngine::new(zones, rules).with_labels(config.labels.clone())
 }
 
+/// Where a detector worker sends its results.
+struct WorkerOutputs {
+    bus: AlertBus,
+    metrics: Metrics,
+    labels: Arc<Vec<String>>,
+    latency: Option<Arc<LatencySamples>>,
+}
+
 fn worker(
     index: usize,
     camera_set: CameraSet,
     mut detector: Option<Detector>,
-    bus: AlertBus,
-    metrics: Metrics,
-    labels: Arc<Vec<String>>,
+    out: WorkerOutputs,
     stop: Arc<AtomicBool>,
 ) {
+    let WorkerOutputs {
+        bus,
+        metrics,
+        labels,
+        latency,
+    } = out;
     let mut cursor = index;
     while !stop.load(Ordering::SeqCst) {
         let mut worked = false;
@@ -479,7 +544,25 @@ fn worker(
             }
             if let Some(frame) = cam.queue.pop() {
                 if let Some(det) = detector.as_mut() {
-                    process(cam, frame, det, &bus, &metrics, &labels);
+                    let captured = frame.captured;
+                    let decided = match admit(cam, frame, &bus, &metrics) {
+                        Admission::Analyse(frame) => {
+                            process(cam, frame, det, &bus, &metrics, &labels);
+                            true
+                        }
+                        Admission::NoMotion => true,
+                        Admission::TooOld => false,
+                    };
+                    if decided {
+                        let secs = captured.elapsed().as_secs_f64();
+                        metrics
+                            .frame_to_decision_seconds
+                            .with_label_values(&[&cam.id])
+                            .observe(secs);
+                        if let Some(l) = &latency {
+                            l.record(secs);
+                        }
+                    }
                 }
                 worked = true;
             }
@@ -493,14 +576,18 @@ fn worker(
     }
 }
 
-fn process(
-    cam: &CameraCtx,
-    frame: Frame,
-    detector: &mut Detector,
-    bus: &AlertBus,
-    metrics: &Metrics,
-    labels: &[String],
-) {
+/// What happens to a frame taken from a queue, before the detector.
+enum Admission {
+    /// Goes to the detector.
+    Analyse(Arc<Frame>),
+    /// Older than the camera's `max_frame_age_ms`: dropped and counted, never analysed late.
+    TooOld,
+    /// Motion gating: nothing moved in the rules' zones since the last analysed frame.
+    NoMotion,
+}
+
+/// Health statistics (every frame), the age limit, then motion gating.
+fn admit(cam: &CameraCtx, frame: Frame, bus: &AlertBus, metrics: &Metrics) -> Admission {
     // Health first, on every frame taken, even one too old to analyse: it is cheap, and fault
     // alerts must not degrade when the machine cannot keep up.
     let frame = Arc::new(frame);
@@ -523,9 +610,31 @@ fn process(
                 .with_label_values(&[&cam.id, "too_old"])
                 .inc();
             tracing::debug!(camera = %cam.id, age_ms = age.as_millis() as u64, "frame too old, dropped");
-            return;
+            return Admission::TooOld;
         }
     }
+    let gate = lock(&cam.analysis)
+        .motion
+        .as_mut()
+        .map(|g| g.decide(&frame.data, frame.width, frame.height, frame.pts_ns));
+    if gate.is_some_and(|d| !d.analyse()) {
+        metrics
+            .frames_skipped
+            .with_label_values(&[&cam.id, "no_motion"])
+            .inc();
+        return Admission::NoMotion;
+    }
+    Admission::Analyse(frame)
+}
+
+fn process(
+    cam: &CameraCtx,
+    frame: Arc<Frame>,
+    detector: &mut Detector,
+    bus: &AlertBus,
+    metrics: &Metrics,
+    labels: &[String],
+) {
     let t0 = Instant::now();
     let detections: Vec<Detection> =
         match detector.detect_bgr(&frame.data, frame.width, frame.height) {

@@ -23,4 +23,8 @@ pub mod metrics;
 pub mod reload;
 pub mod rtsp_server;
 pub mod rules;
+pub mod scene;
+#[doc(hidden)]
+pub mod testing;
+pub mod tools;
 pub mod track;

@@ -87,7 +87,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         new.resolve(&new.detector.manifest).display().to_string(),
     );
     fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
-    fields!(tracker: iou_threshold, min_hits, max_missed_seconds);
+    fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
     // Compared by value, never printed: outputs hold secrets.
     if old.outputs != new.outputs {

@@ -182,11 +182,7 @@ fn a_broken_camera_does_not_stop_the_others() {
     // Still serving, still alive.
     assert_eq!(vigie.get_json("/healthz")["status"], "ok");
     assert!(state("good")["frames_inferred"].as_u64().unwrap() > 0);
-    let metrics = vigie.get("/metrics")
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(
         metrics
             .contains("vigie_ingest_camera_state{camera=\"unreachable\",state=\"reconnecting\"} 1"),

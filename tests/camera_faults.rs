@@ -124,11 +124,7 @@ fn server_killed_then_restarted_gives_offline_then_restored() {
     assert!(c["fault"].is_null(), "{c}");
     assert!(c["restarts"].as_u64().unwrap() > restarts_before, "{c}");
     // Metrics name the faults.
-    let metrics = vigie.get("/metrics")
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(
         metrics.contains("vigie_health_faults_total{camera=\"rue\",kind=\"offline\"} 1"),
         "{metrics}"
@@ -211,11 +207,7 @@ fn frames_older_than_max_frame_age_are_dropped_and_counted_by_cause() {
                 + c["frames_dropped_queue_full"].as_u64().unwrap(),
         "{c}"
     );
-    let metrics = vigie.get("/metrics")
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(
         metrics.contains("vigie_frames_dropped_total{camera=\"rue\",cause=\"too_old\"}"),
         "{metrics}"

@@ -118,7 +118,11 @@ impl Driver {
     }
 
     fn script_async(&self, code: &str) -> Value {
-        self.cmd("POST", "/execute/async", json!({"script": code, "args": []}))
+        self.cmd(
+            "POST",
+            "/execute/async",
+            json!({"script": code, "args": []}),
+        )
     }
 
     /// Text of the first element matching `css`, if any.
@@ -148,7 +152,12 @@ impl Driver {
         wait_for(Duration::from_secs(20), || {
             (self.text_of("#user-name")? == name).then_some(())
         })
-        .unwrap_or_else(|| panic!("{name} could not log in: {:?}", self.text_of("#login-error")));
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} could not log in: {:?}",
+                self.text_of("#login-error")
+            )
+        });
     }
 
     /// Ids of the alert cards shown.
@@ -208,7 +217,10 @@ fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
     let refused = wait_for(Duration::from_secs(20), || {
         driver.text_of("#login-error").filter(|t| !t.is_empty())
     });
-    assert_eq!(refused.as_deref(), Some("Identifiant ou mot de passe incorrect."));
+    assert_eq!(
+        refused.as_deref(),
+        Some("Identifiant ou mot de passe incorrect.")
+    );
     driver.login_here("agent1");
     assert_eq!(driver.text_of("#user-role").as_deref(), Some("opérateur"));
 
@@ -231,7 +243,10 @@ fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
     });
     assert!(!img.is_empty());
     assert!(loaded.is_some(), "the snapshot image did not load");
-    assert_eq!(driver.text_of(&format!("{card} .status")).as_deref(), Some("Nouvelle"));
+    assert_eq!(
+        driver.text_of(&format!("{card} .status")).as_deref(),
+        Some("Nouvelle")
+    );
 
     // The operator takes it: the others see who.
     driver.click(&driver.find(&format!("{card} .take")).expect("Take button"));
@@ -248,7 +263,11 @@ fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
     assert!(shown.is_some(), "the card does not say who took it");
 
     // Then confirms it, with a comment.
-    driver.click(&driver.find(&format!("{card} .confirm")).expect("Confirm button"));
+    driver.click(
+        &driver
+            .find(&format!("{card} .confirm"))
+            .expect("Confirm button"),
+    );
     let comment = driver.find("#decision-comment").expect("comment field");
     driver.type_into(&comment, "intrusion vue sur l'esplanade");
     driver.click(&driver.find("#decision-submit").expect("submit"));
@@ -283,8 +302,15 @@ fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
         let t = driver.text_of("#incident-history")?;
         (t.contains("prise en charge") && t.contains("confirmée")).then_some(t)
     });
-    assert!(history.is_some(), "{:?}", driver.text_of("#incident-history"));
-    assert!(driver.text_of("#incident-clip").unwrap_or_default().contains("Extrait vidéo"));
+    assert!(
+        history.is_some(),
+        "{:?}",
+        driver.text_of("#incident-history")
+    );
+    assert!(driver
+        .text_of("#incident-clip")
+        .unwrap_or_default()
+        .contains("Extrait vidéo"));
     driver.click(&driver.find("#incident-close").unwrap());
 
     // Keep a screenshot for people to look at (not asserted).
@@ -296,13 +322,27 @@ fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
 
     // The English switch translates states, labels and buttons.
     driver.click(&driver.find("#lang-en").expect("English switch"));
-    assert_eq!(driver.text_of(&format!("{card} .status")).as_deref(), Some("Confirmed"));
+    assert_eq!(
+        driver.text_of(&format!("{card} .status")).as_deref(),
+        Some("Confirmed")
+    );
     assert_eq!(driver.text_of("#live-state").as_deref(), Some("Live"));
-    assert_eq!(driver.text_of("[data-camera-id=\"parvis\"] .state").as_deref(), Some("live"));
+    assert_eq!(
+        driver
+            .text_of("[data-camera-id=\"parvis\"] .state")
+            .as_deref(),
+        Some("live")
+    );
     assert_eq!(driver.text_of("#logout").as_deref(), Some("Log out"));
-    assert_eq!(driver.text_of(&format!("{card} .event-type")).as_deref(), Some("Intrusion into a forbidden zone"));
+    assert_eq!(
+        driver.text_of(&format!("{card} .event-type")).as_deref(),
+        Some("Intrusion into a forbidden zone")
+    );
     driver.click(&driver.find("#lang-fr").unwrap());
-    assert_eq!(driver.text_of(&format!("{card} .status")).as_deref(), Some("Confirmée"));
+    assert_eq!(
+        driver.text_of(&format!("{card} .status")).as_deref(),
+        Some("Confirmée")
+    );
 }
 
 /// Issue 9 §2 and §5: two operators on the same alert, the first wins and the second is told
@@ -324,8 +364,10 @@ fn a_second_operator_is_told_who_decided_and_an_auditor_cannot_decide() {
     let max_initial = first.card_ids().into_iter().max().unwrap_or(0);
     let id = first.wait_new_card(max_initial, &vigie);
     let card = format!("[data-alert-id=\"{id}\"]");
-    wait_for(Duration::from_secs(30), || second.find(&format!("{card} .confirm")))
-        .expect("the second console never showed the alert");
+    wait_for(Duration::from_secs(30), || {
+        second.find(&format!("{card} .confirm"))
+    })
+    .expect("the second console never showed the alert");
 
     // The second operator opens the decision form first...
     second.click(&second.find(&format!("{card} .confirm")).unwrap());
@@ -335,9 +377,14 @@ fn a_second_operator_is_told_who_decided_and_an_auditor_cannot_decide() {
         let t = second.text_of(&format!("{card} .decided"))?;
         t.contains("prise en charge par agent1").then_some(t)
     });
-    assert!(seen.is_some(), "the second console does not show who took the alert");
-    wait_for(Duration::from_secs(15), || first.find(&format!("{card} .confirm")))
-        .expect("confirm button after taking");
+    assert!(
+        seen.is_some(),
+        "the second console does not show who took the alert"
+    );
+    wait_for(Duration::from_secs(15), || {
+        first.find(&format!("{card} .confirm"))
+    })
+    .expect("confirm button after taking");
     first.click(&first.find(&format!("{card} .confirm")).unwrap());
     first.click(&first.find("#decision-submit").unwrap());
     wait_for(Duration::from_secs(15), || {
@@ -354,7 +401,13 @@ fn a_second_operator_is_told_who_decided_and_an_auditor_cannot_decide() {
     assert!(message.starts_with("Déjà décidée par agent1"), "{message}");
     let a = vigie.get_json(&format!("/api/alerts/{id}"));
     assert_eq!(a["decision"]["operator"], "agent1");
-    assert_eq!(vigie.get_json(&format!("/api/alerts/{id}/decisions"))["decisions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        vigie.get_json(&format!("/api/alerts/{id}/decisions"))["decisions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     second.click(&second.find("#decision-cancel").unwrap());
 
     // An auditor sees the decision, has no button to decide, and the API refuses anyway.
@@ -366,11 +419,16 @@ fn a_second_operator_is_told_who_decided_and_an_auditor_cannot_decide() {
     });
     assert!(decided.is_some(), "the auditor does not see the decision");
     for button in ["take", "confirm", "false-alarm", "close", "comment"] {
-        assert!(second.find(&format!("{card} .{button}")).is_none(), "auditor has {button}");
+        assert!(
+            second.find(&format!("{card} .{button}")).is_none(),
+            "auditor has {button}"
+        );
     }
     let note = second.text_of("#readonly-note").unwrap_or_default();
     assert!(note.contains("auditeur"), "{note}");
-    let other = vigie.get_json("/api/alerts?limit=1")["alerts"][0]["id"].as_i64().unwrap();
+    let other = vigie.get_json("/api/alerts?limit=1")["alerts"][0]["id"]
+        .as_i64()
+        .unwrap();
     let status = second.script_async(&format!(
         "const done = arguments[arguments.length - 1];
          fetch('/api/session').then(r => r.json()).then(s => fetch('/api/alerts/{other}/decision', {{
@@ -378,7 +436,10 @@ fn a_second_operator_is_told_who_decided_and_an_auditor_cannot_decide() {
              body: JSON.stringify({{decision: 'confirmed'}})}})).then(r => done(r.status));"
     ));
     assert_eq!(status, json!(403));
-    assert_ne!(vigie.get_json(&format!("/api/alerts/{other}"))["decision"]["operator"], "auditeur");
+    assert_ne!(
+        vigie.get_json(&format!("/api/alerts/{other}"))["decision"]["operator"],
+        "auditeur"
+    );
 }
 
 /// Minimal base64 decoding (standard alphabet), to keep the screenshot without a dependency.

@@ -65,7 +65,8 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
         let got = vigie.get_json(&format!("/api/alerts/{id}"));
         assert_eq!(got["id"], *id);
         // The snapshot is a JPEG.
-        let resp = vigie.get(&format!("/api/alerts/{id}/snapshot.jpg"))
+        let resp = vigie
+            .get(&format!("/api/alerts/{id}/snapshot.jpg"))
             .call()
             .unwrap();
         assert_eq!(resp.header("content-type"), Some("image/jpeg"));
@@ -81,7 +82,9 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     let (first, _) = &alerts[0];
     let resp = operator
         .post(&format!("/api/alerts/{first}/decision"))
-        .send_json(serde_json::json!({"decision": "confirmed", "comment": "personne sur le chantier"}))
+        .send_json(
+            serde_json::json!({"decision": "confirmed", "comment": "personne sur le chantier"}),
+        )
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (second, _) = &alerts[1];
@@ -119,11 +122,7 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     let cams = vigie.get_json("/api/cameras");
     assert_eq!(cams[0]["id"], "parvis");
     assert!(cams[0]["frames_inferred"].as_u64().unwrap() > 0);
-    let metrics = vigie.get("/metrics")
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(metrics.contains("vigie_alerts_total{camera=\"parvis\",rule=\"esplanade-intrusion\"}"));
     assert!(metrics.contains("vigie_detect_inference_seconds_bucket"));
     assert!(metrics.contains("vigie_ingest_frames_decoded_total{camera=\"parvis\"}"));

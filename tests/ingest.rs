@@ -59,8 +59,7 @@ fn camera_json(vigie: &Vigie, id: &str) -> serde_json::Value {
 }
 
 fn get_text(vigie: &Vigie, path: &str) -> (u16, String) {
-    match vigie.get(path).call()
-    {
+    match vigie.get(path).call() {
         Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
         Err(e) => panic!("GET {path}: {e}"),

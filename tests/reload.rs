@@ -80,7 +80,8 @@ fn wait_decoding(vigie: &Vigie, id: &str, after: u64) -> Value {
 
 /// A camera's decoded-frame counter from `/metrics` (kept after the camera is removed).
 fn decoded_metric(vigie: &Vigie, camera: &str) -> Option<f64> {
-    let text = vigie.get("/metrics")
+    let text = vigie
+        .get("/metrics")
         .call()
         .expect("GET /metrics")
         .into_string()

@@ -790,7 +790,10 @@ mod tests {
         let a1 = j.get(1).unwrap().unwrap();
         assert_eq!(a1.status, AlertStatus::FalseAlarm);
         let d = a1.decision.unwrap();
-        assert_eq!((d.operator.as_str(), d.comment.as_deref()), ("Agent B", Some("ombre")));
+        assert_eq!(
+            (d.operator.as_str(), d.comment.as_deref()),
+            ("Agent B", Some("ombre"))
+        );
         assert_eq!((d.role, d.reason, d.decided_at_ms), (None, None, 20));
         assert_eq!(j.decisions(1).unwrap().len(), 2);
         assert_eq!(j.history(2).unwrap()[0].account, "Agent A");

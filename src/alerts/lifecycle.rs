@@ -206,8 +206,10 @@ fn corrupt(e: String) -> rusqlite::Error {
 }
 
 fn reason_of(text: Option<String>) -> rusqlite::Result<Option<FalseAlarmReason>> {
-    text.map(|t| FalseAlarmReason::parse(&t).ok_or_else(|| corrupt(format!("unknown reason {t:?}"))))
-        .transpose()
+    text.map(|t| {
+        FalseAlarmReason::parse(&t).ok_or_else(|| corrupt(format!("unknown reason {t:?}")))
+    })
+    .transpose()
 }
 
 /// The decision, acknowledgement and closing read from [`STEP_COLUMNS`] starting at `first`.
@@ -268,7 +270,9 @@ pub(super) fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO alert_transitions (alert_id, action, from_status, to_status, account, role,
              reason, comment, at_ms, legacy_decision_id)
-         SELECT d.alert_id, d.decision, 'new', d.decision, d.operator, NULL, NULL, d.comment,
+         SELECT d.alert_id,
+                CASE d.decision WHEN 'confirmed' THEN 'confirm' ELSE d.decision END,
+                'new', d.decision, d.operator, NULL, NULL, d.comment,
                 d.decided_at_ms, d.id
          FROM decisions d
          WHERE NOT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.legacy_decision_id = d.id)
@@ -350,7 +354,9 @@ fn check_input(input: &TransitionInput) -> Result<Option<String>, JournalError> 
         ))),
     }?;
     if input.action == Action::Comment && comment.is_none() {
-        return Err(JournalError::Invalid("a comment step needs a comment".into()));
+        return Err(JournalError::Invalid(
+            "a comment step needs a comment".into(),
+        ));
     }
     Ok(comment)
 }
@@ -384,7 +390,10 @@ fn conflict(alert: &Alert, message: String, step: Option<(&str, i64)>) -> Journa
 /// The rules of the life cycle, on the alert as it is now (pure: tested on its own).
 pub(super) fn plan(alert: &Alert, action: Action, actor: &Actor) -> Result<Plan, JournalError> {
     use AlertStatus::*;
-    let holder = alert.acknowledged.as_ref().map(|s| (s.by.as_str(), s.at_ms));
+    let holder = alert
+        .acknowledged
+        .as_ref()
+        .map(|s| (s.by.as_str(), s.at_ms));
     let decided = alert
         .decision
         .as_ref()
@@ -396,7 +405,10 @@ pub(super) fn plan(alert: &Alert, action: Action, actor: &Actor) -> Result<Plan,
         let who = decided.map(|(by, _)| by).unwrap_or("someone");
         conflict(
             alert,
-            format!("alert {id} was already decided ({}) by {who}", alert.status.as_str()),
+            format!(
+                "alert {id} was already decided ({}) by {who}",
+                alert.status.as_str()
+            ),
             decided,
         )
     };
@@ -417,13 +429,20 @@ pub(super) fn plan(alert: &Alert, action: Action, actor: &Actor) -> Result<Plan,
         }
         (Action::Take | Action::Confirm | Action::FalseAlarm | Action::Close, Closed) => {
             let who = closed.map(|(by, _)| by).unwrap_or("someone");
-            Err(conflict(alert, format!("alert {id} was already closed by {who}"), closed))
+            Err(conflict(
+                alert,
+                format!("alert {id} was already closed by {who}"),
+                closed,
+            ))
         }
         (Action::Release, Acknowledged) if mine || actor.supervisor => Ok(Plan::To(New)),
         (Action::Release, Acknowledged) => Err(taken_by_other(alert)),
         (Action::Release, _) => Err(conflict(
             alert,
-            format!("alert {id} is not taken ({}): nothing to release", alert.status.as_str()),
+            format!(
+                "alert {id} is not taken ({}): nothing to release",
+                alert.status.as_str()
+            ),
             None,
         )),
         (Action::Close, Confirmed | FalseAlarm) => Ok(Plan::To(Closed)),
@@ -438,7 +457,10 @@ pub(super) fn plan(alert: &Alert, action: Action, actor: &Actor) -> Result<Plan,
         (Action::Reopen, Confirmed | FalseAlarm | Closed) => Ok(Plan::To(New)),
         (Action::Reopen, New | Acknowledged) => Err(conflict(
             alert,
-            format!("alert {id} has no decision to reopen ({})", alert.status.as_str()),
+            format!(
+                "alert {id} has no decision to reopen ({})",
+                alert.status.as_str()
+            ),
             holder,
         )),
     }

@@ -22,9 +22,7 @@ use crate::detect::BBox;
 use crate::metrics::Metrics;
 
 pub use journal::{Journal, JournalError, SCHEMA_VERSION};
-pub use lifecycle::{
-    Action, Actor, Conflict, FalseAlarmReason, Step, Transition, TransitionInput,
-};
+pub use lifecycle::{Action, Actor, Conflict, FalseAlarmReason, Step, Transition, TransitionInput};
 pub use outbox::{
     camera_state_of, now_ms, OutboxItem, OutboxKind, OutboxStats, DELIVERED_RETENTION_MS,
 };

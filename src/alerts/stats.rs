@@ -27,7 +27,9 @@ impl Journal {
         let mut stmt = conn.prepare_cached(
             "SELECT status, COUNT(*) FROM alerts WHERE created_at_ms >= ?1 GROUP BY status",
         )?;
-        for row in stmt.query_map([since_ms], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        for row in stmt.query_map([since_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
             let (status, n) = row?;
             by_status.insert(status, json!(n));
         }
@@ -39,7 +41,8 @@ impl Journal {
              ORDER BY a.camera_id, a.event_type"
         ))?;
         let rows = stmt.query_map([since_ms], |r| {
-            let (alerts, confirmed, false_alarms): (i64, i64, i64) = (r.get(2)?, r.get(3)?, r.get(4)?);
+            let (alerts, confirmed, false_alarms): (i64, i64, i64) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
             let decided = confirmed + false_alarms;
             Ok(json!({
                 "camera_id": r.get::<_, String>(0)?,
@@ -57,7 +60,9 @@ impl Journal {
              WHERE a.created_at_ms >= ?1 AND d.action = 'false_alarm' GROUP BY 1 ORDER BY 1"
         ))?;
         let mut reasons = serde_json::Map::new();
-        for row in stmt.query_map([since_ms], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        for row in stmt.query_map([since_ms], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
             let (reason, n) = row?;
             reasons.insert(reason, json!(n));
         }
@@ -95,15 +100,33 @@ mod tests {
     fn counts_follow_the_decisions() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path().join("j.db")).unwrap();
-        let lou = Actor { name: "lou".into(), role: "operator".into(), supervisor: false };
-        let step = |action, reason| TransitionInput { action, reason, comment: None };
+        let lou = Actor {
+            name: "lou".into(),
+            role: "operator".into(),
+            supervisor: false,
+        };
+        let step = |action, reason| TransitionInput {
+            action,
+            reason,
+            comment: None,
+        };
         for _ in 0..4 {
             j.insert(&new_alert("c1")).unwrap();
         }
         j.insert(&new_alert("c2")).unwrap();
         j.transition(1, &step(Action::Confirm, None), &lou).unwrap();
-        j.transition(2, &step(Action::FalseAlarm, Some(FalseAlarmReason::Animal)), &lou).unwrap();
-        j.transition(3, &step(Action::FalseAlarm, Some(FalseAlarmReason::Animal)), &lou).unwrap();
+        j.transition(
+            2,
+            &step(Action::FalseAlarm, Some(FalseAlarmReason::Animal)),
+            &lou,
+        )
+        .unwrap();
+        j.transition(
+            3,
+            &step(Action::FalseAlarm, Some(FalseAlarmReason::Animal)),
+            &lou,
+        )
+        .unwrap();
         j.transition(3, &step(Action::Close, None), &lou).unwrap();
         j.transition(4, &step(Action::Take, None), &lou).unwrap();
         let s = j.stats(0).unwrap();
@@ -112,13 +135,26 @@ mod tests {
         assert_eq!(s["alerts_by_status"]["acknowledged"], 1);
         assert_eq!(s["alerts_by_status"]["new"], 1);
         let c1 = &s["by_camera_and_event_type"][0];
-        assert_eq!((c1["camera_id"].as_str(), c1["alerts"].as_i64()), (Some("c1"), Some(4)));
-        assert_eq!((c1["confirmed"].as_i64(), c1["false_alarm"].as_i64(), c1["undecided"].as_i64()), (Some(1), Some(2), Some(1)));
+        assert_eq!(
+            (c1["camera_id"].as_str(), c1["alerts"].as_i64()),
+            (Some("c1"), Some(4))
+        );
+        assert_eq!(
+            (
+                c1["confirmed"].as_i64(),
+                c1["false_alarm"].as_i64(),
+                c1["undecided"].as_i64()
+            ),
+            (Some(1), Some(2), Some(1))
+        );
         assert!((c1["false_alarm_share"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
         assert!(s["by_camera_and_event_type"][1]["false_alarm_share"].is_null());
         assert_eq!(s["false_alarm_reasons"]["animal"], 2);
         assert_eq!(s["first_decision_seconds"]["count"], 3);
-        assert_eq!(j.stats(i64::MAX).unwrap()["first_decision_seconds"]["count"], 0);
+        assert_eq!(
+            j.stats(i64::MAX).unwrap()["first_decision_seconds"]["count"],
+            0
+        );
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.0));
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.9), Some(4.0));
     }

@@ -15,7 +15,12 @@ use super::{Role, Store, MIN_PASSWORD_LEN};
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// The configuration file of the server (its journal holds the accounts).
-    #[arg(short, long, required_unless_present = "journal", conflicts_with = "journal")]
+    #[arg(
+        short,
+        long,
+        required_unless_present = "journal",
+        conflicts_with = "journal"
+    )]
     config: Option<PathBuf>,
     /// The journal database itself.
     #[arg(long)]
@@ -148,7 +153,10 @@ fn read_password(from_stdin: bool) -> Result<String, CliError> {
         std::io::stdin().lock().read_line(&mut line).map_err(io)?;
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
-    let first = rpassword::prompt_password(format!("Password (at least {MIN_PASSWORD_LEN} characters): ")).map_err(io)?;
+    let first = rpassword::prompt_password(format!(
+        "Password (at least {MIN_PASSWORD_LEN} characters): "
+    ))
+    .map_err(io)?;
     let again = rpassword::prompt_password("Password again: ").map_err(io)?;
     if first != again {
         return Err(CliError::Input("the two passwords differ".into()));
@@ -167,14 +175,23 @@ fn when(ms: i64) -> String {
 
 pub fn user(args: UserArgs) -> Result<(), CliError> {
     match args.command {
-        UserCommand::Add { name, role: r, db, password_stdin } => {
+        UserCommand::Add {
+            name,
+            role: r,
+            db,
+            password_stdin,
+        } => {
             let role = role(&r)?;
             let store = open(&db)?;
             let password = read_password(password_stdin)?;
             let u = store.add_user(&name, role, &password, &by())?;
             println!("account `{}` created, role {}", u.name, u.role);
         }
-        UserCommand::Passwd { name, db, password_stdin } => {
+        UserCommand::Passwd {
+            name,
+            db,
+            password_stdin,
+        } => {
             let store = open(&db)?;
             let password = read_password(password_stdin)?;
             store.set_password(&name, &password, &by())?;

@@ -84,11 +84,18 @@ impl Limiter {
     }
 
     /// `Err` when a login for `account` from `address` must be refused at `now`.
-    pub fn check(&self, account: &str, address: Option<IpAddr>, now: Instant) -> Result<(), Throttled> {
+    pub fn check(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), Throttled> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         for (key, which, scope) in Self::keys(account, address) {
             let limit = self.limit(which) as usize;
-            let Some(entry) = entries.get_mut(&key) else { continue };
+            let Some(entry) = entries.get_mut(&key) else {
+                continue;
+            };
             prune(&mut entry.failures, now, self.settings.window);
             if entry.failures.len() >= limit {
                 let oldest = entry.failures.front().copied().unwrap_or(now);
@@ -166,16 +173,24 @@ mod tests {
             l.failed("Camille", ip("10.0.0.1"), t0);
         }
         // The same account from anywhere, in any case, is refused.
-        let r = l.check("camille", ip("10.0.0.2"), t0 + Duration::from_secs(1)).unwrap_err();
+        let r = l
+            .check("camille", ip("10.0.0.2"), t0 + Duration::from_secs(1))
+            .unwrap_err();
         assert_eq!(r.scope, "account");
         assert!(r.journal);
         assert_eq!(r.retry_after, Duration::from_secs(59));
         // Refused again within the minute: not journaled again.
-        assert!(!l.check("camille", None, t0 + Duration::from_secs(2)).unwrap_err().journal);
+        assert!(
+            !l.check("camille", None, t0 + Duration::from_secs(2))
+                .unwrap_err()
+                .journal
+        );
         // Another account is not affected.
         assert!(l.check("lou", ip("10.0.0.1"), t0).is_ok());
         // Once the failures leave the window, logins are checked again.
-        assert!(l.check("camille", None, t0 + Duration::from_secs(60)).is_ok());
+        assert!(l
+            .check("camille", None, t0 + Duration::from_secs(60))
+            .is_ok());
     }
 
     #[test]

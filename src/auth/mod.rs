@@ -199,7 +199,10 @@ mod tests {
     fn the_role_table_of_the_issue() {
         use Permission::*;
         let can = |r: Role| -> Vec<Permission> {
-            Permission::ALL.into_iter().filter(|p| r.allows(*p)).collect()
+            Permission::ALL
+                .into_iter()
+                .filter(|p| r.allows(*p))
+                .collect()
         };
         let common = [Cameras, Metrics, Forecast];
         let with = |extra: &[Permission]| -> Vec<Permission> {

@@ -95,6 +95,9 @@ mod tests {
         assert!(hash_password(&"é".repeat(MIN_PASSWORD_LEN)).is_ok());
         assert!(hash_password(&"x".repeat(MAX_PASSWORD_LEN + 1)).is_err());
         let h = hash_password("correct horse battery").unwrap();
-        assert!(!verify_password(&"x".repeat(MAX_PASSWORD_LEN + 1), Some(&h)));
+        assert!(!verify_password(
+            &"x".repeat(MAX_PASSWORD_LEN + 1),
+            Some(&h)
+        ));
     }
 }

@@ -74,7 +74,12 @@ impl Auth {
     }
 
     /// Checks a name and password (rate-limited); every failure is journaled.
-    pub fn login(&self, name: &str, password: &str, address: Option<IpAddr>) -> Result<Login, AuthError> {
+    pub fn login(
+        &self,
+        name: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Login, AuthError> {
         let addr = address.map(|a| a.to_string());
         let now = Instant::now();
         if let Err(throttled) = self.limiter.check(name, address, now) {
@@ -84,14 +89,21 @@ impl Auth {
                     throttled.scope,
                     throttled.retry_after.as_secs()
                 );
-                self.store.record("login_throttled", Some(name), addr.as_deref(), Some(&detail))?;
+                self.store.record(
+                    "login_throttled",
+                    Some(name),
+                    addr.as_deref(),
+                    Some(&detail),
+                )?;
             }
             return Ok(Login::Throttled(throttled));
         }
         match self.store.check_login(name, password)? {
             Ok(account) => {
                 self.limiter.succeeded(name);
-                let session = self.store.open_session(&account, addr.as_deref(), self.settings.sessions)?;
+                let session =
+                    self.store
+                        .open_session(&account, addr.as_deref(), self.settings.sessions)?;
                 let principal = Principal {
                     name: account.name,
                     role: account.role,
@@ -105,7 +117,12 @@ impl Auth {
             }
             Err(why) => {
                 self.limiter.failed(name, address, now);
-                self.store.record("login_failed", Some(name), addr.as_deref(), Some(why.as_str()))?;
+                self.store.record(
+                    "login_failed",
+                    Some(name),
+                    addr.as_deref(),
+                    Some(why.as_str()),
+                )?;
                 Ok(Login::Failed)
             }
         }
@@ -113,23 +130,37 @@ impl Auth {
 
     /// Who a session cookie belongs to.
     pub fn session(&self, id: &str) -> Result<SessionAuth, AuthError> {
-        Ok(match self.store.check_session(id, self.settings.sessions, now_ms())? {
-            SessionCheck::Valid { key, name, role, expires_at_ms } => SessionAuth::Valid(Principal {
-                name,
-                role,
-                credential: Credential::Session {
-                    csrf: super::csrf_token(id),
+        Ok(
+            match self
+                .store
+                .check_session(id, self.settings.sessions, now_ms())?
+            {
+                SessionCheck::Valid {
                     key,
+                    name,
+                    role,
                     expires_at_ms,
-                },
-            }),
-            SessionCheck::Expired { why, .. } => SessionAuth::Expired(why.to_string()),
-            SessionCheck::Unknown => SessionAuth::Unknown,
-        })
+                } => SessionAuth::Valid(Principal {
+                    name,
+                    role,
+                    credential: Credential::Session {
+                        csrf: super::csrf_token(id),
+                        key,
+                        expires_at_ms,
+                    },
+                }),
+                SessionCheck::Expired { why, .. } => SessionAuth::Expired(why.to_string()),
+                SessionCheck::Unknown => SessionAuth::Unknown,
+            },
+        )
     }
 
     /// Who a bearer token belongs to; an invalid one is journaled (once a minute per address).
-    pub fn token(&self, token: &str, address: Option<IpAddr>) -> Result<Option<Principal>, AuthError> {
+    pub fn token(
+        &self,
+        token: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Option<Principal>, AuthError> {
         if let Some(t) = self.store.check_token(token)? {
             return Ok(Some(Principal {
                 name: format!("token:{}", t.name),
@@ -167,7 +198,8 @@ impl Auth {
     pub fn logout(&self, principal: &Principal, address: Option<IpAddr>) -> Result<(), AuthError> {
         if let Credential::Session { key, .. } = &principal.credential {
             let addr = address.map(|a| a.to_string());
-            self.store.close_session(key, &principal.name, addr.as_deref())?;
+            self.store
+                .close_session(key, &principal.name, addr.as_deref())?;
         }
         Ok(())
     }
@@ -202,7 +234,12 @@ impl Auth {
     pub fn forbidden(&self, principal: &Principal, what: &str, address: Option<IpAddr>) {
         let addr = address.map(|a| a.to_string());
         let detail = format!("role {} may not {what}", principal.role);
-        if let Err(e) = self.store.record("forbidden", Some(&principal.name), addr.as_deref(), Some(&detail)) {
+        if let Err(e) = self.store.record(
+            "forbidden",
+            Some(&principal.name),
+            addr.as_deref(),
+            Some(&detail),
+        ) {
             tracing::error!(error = %e, "cannot journal a refused request");
         }
     }
@@ -215,25 +252,55 @@ mod tests {
 
     fn auth(limiter: LimiterSettings) -> (tempfile::TempDir, Auth) {
         let dir = tempfile::tempdir().unwrap();
-        let settings = AuthSettings { limiter, ..AuthSettings::default() };
+        let settings = AuthSettings {
+            limiter,
+            ..AuthSettings::default()
+        };
         let a = Auth::open(&dir.path().join("journal.db"), settings).unwrap();
-        a.store().add_user("camille", Role::Operator, "un mot de passe long", "t").unwrap();
+        a.store()
+            .add_user("camille", Role::Operator, "un mot de passe long", "t")
+            .unwrap();
         (dir, a)
     }
 
     #[test]
     fn every_failure_is_journaled_and_the_limit_holds_even_for_the_right_password() {
-        let (_d, a) = auth(LimiterSettings { window: Duration::from_secs(600), per_account: 3, per_address: 100 });
+        let (_d, a) = auth(LimiterSettings {
+            window: Duration::from_secs(600),
+            per_account: 3,
+            per_address: 100,
+        });
         let ip: Option<IpAddr> = Some("10.1.2.3".parse().unwrap());
         for _ in 0..3 {
-            assert_eq!(a.login("camille", "mauvais mot de passe", ip).unwrap(), Login::Failed);
+            assert_eq!(
+                a.login("camille", "mauvais mot de passe", ip).unwrap(),
+                Login::Failed
+            );
         }
-        assert_eq!(a.login("nobody", "mauvais mot de passe", ip).unwrap(), Login::Failed);
-        assert!(matches!(a.login("camille", "un mot de passe long", ip).unwrap(), Login::Throttled(_)));
-        assert!(matches!(a.login("camille", "un mot de passe long", ip).unwrap(), Login::Throttled(_)));
+        assert_eq!(
+            a.login("nobody", "mauvais mot de passe", ip).unwrap(),
+            Login::Failed
+        );
+        assert!(matches!(
+            a.login("camille", "un mot de passe long", ip).unwrap(),
+            Login::Throttled(_)
+        ));
+        assert!(matches!(
+            a.login("camille", "un mot de passe long", ip).unwrap(),
+            Login::Throttled(_)
+        ));
         let events = a.store().events(None, 5).unwrap();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["login_throttled", "login_failed", "login_failed", "login_failed", "login_failed"]);
+        assert_eq!(
+            kinds,
+            [
+                "login_throttled",
+                "login_failed",
+                "login_failed",
+                "login_failed",
+                "login_failed"
+            ]
+        );
         assert_eq!(events[1].detail.as_deref(), Some("unknown account"));
         assert_eq!(events[2].detail.as_deref(), Some("wrong password"));
         assert_eq!(events[2].address.as_deref(), Some("10.1.2.3"));
@@ -243,11 +310,18 @@ mod tests {
     #[test]
     fn a_login_opens_a_session_that_authenticates_until_logout() {
         let (_d, a) = auth(LimiterSettings::default());
-        let Login::Ok { session, principal } = a.login("camille", "un mot de passe long", None).unwrap() else {
+        let Login::Ok { session, principal } =
+            a.login("camille", "un mot de passe long", None).unwrap()
+        else {
             panic!("login refused")
         };
-        assert_eq!((principal.name.as_str(), principal.role), ("camille", Role::Operator));
-        let SessionAuth::Valid(p) = a.session(&session.id).unwrap() else { panic!("not valid") };
+        assert_eq!(
+            (principal.name.as_str(), principal.role),
+            ("camille", Role::Operator)
+        );
+        let SessionAuth::Valid(p) = a.session(&session.id).unwrap() else {
+            panic!("not valid")
+        };
         assert_eq!(p, principal);
         assert!(a.still_valid(&p).unwrap());
         a.logout(&p, None).unwrap();
@@ -266,7 +340,13 @@ mod tests {
         assert!(!a.still_valid(&p).unwrap());
         assert_eq!(a.token(&token, None).unwrap(), None);
         assert_eq!(a.token("vgt_nope", None).unwrap(), None);
-        let rejected = a.store().events(None, 20).unwrap().into_iter().filter(|e| e.kind == "token_rejected").count();
+        let rejected = a
+            .store()
+            .events(None, 20)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "token_rejected")
+            .count();
         assert_eq!(rejected, 1);
     }
 }

@@ -88,7 +88,13 @@ impl Store {
              VALUES (?1, ?2, ?3, ?3, ?4, ?5)",
             params![sha256_hex(&id), account.id, now, expires_at_ms, address],
         )?;
-        Store::record_on(&tx, "login_ok", Some(&account.name), address, Some(account.role.as_str()))?;
+        Store::record_on(
+            &tx,
+            "login_ok",
+            Some(&account.name),
+            address,
+            Some(account.role.as_str()),
+        )?;
         tx.commit()?;
         Ok(NewSession {
             csrf: csrf_token(&id),
@@ -114,7 +120,9 @@ impl Store {
                 "SELECT u.name, u.role, u.disabled, s.last_seen_ms, s.expires_at_ms
                  FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.key = ?1",
             )?
-            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_row([&key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
         let Some((name, role, disabled, last_seen, expires_at_ms)) = row else {
             return Ok(SessionCheck::Unknown);
@@ -150,7 +158,12 @@ impl Store {
     }
 
     /// Ends a session (logout).
-    pub(super) fn close_session(&self, key: &str, name: &str, address: Option<&str>) -> Result<(), AuthError> {
+    pub(super) fn close_session(
+        &self,
+        key: &str,
+        name: &str,
+        address: Option<&str>,
+    ) -> Result<(), AuthError> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM sessions WHERE key = ?1", [key])?;
@@ -173,48 +186,82 @@ mod tests {
     use super::*;
 
     fn login(s: &Store, settings: SessionSettings) -> NewSession {
-        s.add_user("camille", Role::Operator, "un mot de passe long", "t").ok();
-        let account = s.check_login("camille", "un mot de passe long").unwrap().unwrap();
-        s.open_session(&account, Some("127.0.0.1"), settings).unwrap()
+        s.add_user("camille", Role::Operator, "un mot de passe long", "t")
+            .ok();
+        let account = s
+            .check_login("camille", "un mot de passe long")
+            .unwrap()
+            .unwrap();
+        s.open_session(&account, Some("127.0.0.1"), settings)
+            .unwrap()
     }
 
     #[test]
     fn a_session_is_valid_then_ends_when_idle_or_too_old() {
         let (_d, s) = open_temp();
-        let settings = SessionSettings { idle_ms: 10_000, max_ms: 60_000 };
+        let settings = SessionSettings {
+            idle_ms: 10_000,
+            max_ms: 60_000,
+        };
         let new = login(&s, settings);
         assert_eq!(new.csrf, csrf_token(&new.id));
         assert_ne!(new.csrf, new.id);
         let now = now_ms();
         assert!(matches!(
             s.check_session(&new.id, settings, now).unwrap(),
-            SessionCheck::Valid { role: Role::Operator, .. }
+            SessionCheck::Valid {
+                role: Role::Operator,
+                ..
+            }
         ));
         // Only the hash is stored.
-        let key: String = s.lock().query_row("SELECT key FROM sessions", [], |r| r.get(0)).unwrap();
+        let key: String = s
+            .lock()
+            .query_row("SELECT key FROM sessions", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(key, sha256_hex(&new.id));
         // Used again within the idle time: still valid, the timer moves on.
-        assert!(matches!(s.check_session(&new.id, settings, now + 9_000).unwrap(), SessionCheck::Valid { .. }));
-        assert!(matches!(s.check_session(&new.id, settings, now + 17_000).unwrap(), SessionCheck::Valid { .. }));
+        assert!(matches!(
+            s.check_session(&new.id, settings, now + 9_000).unwrap(),
+            SessionCheck::Valid { .. }
+        ));
+        assert!(matches!(
+            s.check_session(&new.id, settings, now + 17_000).unwrap(),
+            SessionCheck::Valid { .. }
+        ));
         // Idle for the whole idle time: ended, and said once.
         assert!(matches!(
             s.check_session(&new.id, settings, now + 40_000).unwrap(),
             SessionCheck::Expired { .. }
         ));
-        assert_eq!(s.check_session(&new.id, settings, now + 40_001).unwrap(), SessionCheck::Unknown);
+        assert_eq!(
+            s.check_session(&new.id, settings, now + 40_001).unwrap(),
+            SessionCheck::Unknown
+        );
 
         // Kept busy, it still ends at its maximum duration.
         let busy = login(&s, settings);
         let mut t = now;
         while t < now + 59_000 {
             t += 5_000;
-            assert!(matches!(s.check_session(&busy.id, settings, t).unwrap(), SessionCheck::Valid { .. }), "{t}");
+            assert!(
+                matches!(
+                    s.check_session(&busy.id, settings, t).unwrap(),
+                    SessionCheck::Valid { .. }
+                ),
+                "{t}"
+            );
         }
         assert!(matches!(
             s.check_session(&busy.id, settings, now + 61_000).unwrap(),
             SessionCheck::Expired { why, .. } if why.contains("maximum")
         ));
-        let kinds: Vec<String> = s.events(None, 10).unwrap().into_iter().map(|e| e.kind).collect();
+        let kinds: Vec<String> = s
+            .events(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
         assert_eq!(kinds.iter().filter(|k| *k == "session_expired").count(), 2);
     }
 
@@ -228,15 +275,28 @@ mod tests {
             panic!("not valid")
         };
         s.close_session(&key, "camille", None).unwrap();
-        assert_eq!(s.check_session(&a.id, settings, now).unwrap(), SessionCheck::Unknown);
+        assert_eq!(
+            s.check_session(&a.id, settings, now).unwrap(),
+            SessionCheck::Unknown
+        );
         let b = login(&s, settings);
         s.set_disabled("camille", true, "t").unwrap();
-        assert_eq!(s.check_session(&b.id, settings, now).unwrap(), SessionCheck::Unknown);
+        assert_eq!(
+            s.check_session(&b.id, settings, now).unwrap(),
+            SessionCheck::Unknown
+        );
         s.set_disabled("camille", false, "t").unwrap();
         let c = login(&s, settings);
-        s.set_password("camille", "encore un autre mot", "t").unwrap();
-        assert_eq!(s.check_session(&c.id, settings, now).unwrap(), SessionCheck::Unknown);
-        assert_eq!(s.check_session("not hex", settings, now).unwrap(), SessionCheck::Unknown);
+        s.set_password("camille", "encore un autre mot", "t")
+            .unwrap();
+        assert_eq!(
+            s.check_session(&c.id, settings, now).unwrap(),
+            SessionCheck::Unknown
+        );
+        assert_eq!(
+            s.check_session("not hex", settings, now).unwrap(),
+            SessionCheck::Unknown
+        );
         assert_eq!(s.session_count().unwrap(), 0);
     }
 }

@@ -188,7 +188,9 @@ mod tests {
         assert_eq!(all[0].account.as_ref().unwrap().len(), MAX_EVENT_TEXT);
         assert_eq!(s.events(Some(all[0].id), 10).unwrap().len(), 1);
         let conn = s.lock();
-        assert!(conn.execute("UPDATE security_events SET kind = 'x'", []).is_err());
+        assert!(conn
+            .execute("UPDATE security_events SET kind = 'x'", [])
+            .is_err());
         assert!(conn.execute("DELETE FROM security_events", []).is_err());
     }
 

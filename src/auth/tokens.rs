@@ -33,13 +33,20 @@ pub(super) struct ValidToken {
 
 impl Store {
     /// Creates a token; returns it (the only time it is ever shown) with its row.
-    pub fn add_token(&self, name: &str, role: Role, by: &str) -> Result<(String, TokenInfo), AuthError> {
+    pub fn add_token(
+        &self,
+        name: &str,
+        role: Role,
+        by: &str,
+    ) -> Result<(String, TokenInfo), AuthError> {
         validate_name(name)?;
         let token = format!("{TOKEN_PREFIX}{}", random_hex(32));
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let exists = tx
-            .query_row("SELECT 1 FROM api_tokens WHERE name = ?1", [name], |_| Ok(()))
+            .query_row("SELECT 1 FROM api_tokens WHERE name = ?1", [name], |_| {
+                Ok(())
+            })
             .optional()?
             .is_some();
         if exists {
@@ -52,7 +59,13 @@ impl Store {
             params![name, role.as_str(), sha256_hex(&token), now_ms()],
         )?;
         let detail = format!("role {role}, by {by}");
-        Store::record_on(&tx, "token_added", Some(&format!("token:{name}")), None, Some(&detail))?;
+        Store::record_on(
+            &tx,
+            "token_added",
+            Some(&format!("token:{name}")),
+            None,
+            Some(&detail),
+        )?;
         tx.commit()?;
         drop(conn);
         let info = self
@@ -77,7 +90,13 @@ impl Store {
                 super::store::clean(name)
             )));
         }
-        Store::record_on(&tx, "token_revoked", Some(&format!("token:{name}")), None, Some(&format!("by {by}")))?;
+        Store::record_on(
+            &tx,
+            "token_revoked",
+            Some(&format!("token:{name}")),
+            None,
+            Some(&format!("by {by}")),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -93,10 +112,23 @@ impl Store {
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, name, role, created_at_ms, revoked_at_ms): (i64, String, String, i64, Option<i64>) = row?;
-            let role = Role::parse(&role)
-                .ok_or_else(|| AuthError::Invalid(format!("token {name}: unknown role {role:?}")))?;
-            out.push(TokenInfo { id, name, role, created_at_ms, revoked_at_ms });
+            let (id, name, role, created_at_ms, revoked_at_ms): (
+                i64,
+                String,
+                String,
+                i64,
+                Option<i64>,
+            ) = row?;
+            let role = Role::parse(&role).ok_or_else(|| {
+                AuthError::Invalid(format!("token {name}: unknown role {role:?}"))
+            })?;
+            out.push(TokenInfo {
+                id,
+                name,
+                role,
+                created_at_ms,
+                revoked_at_ms,
+            });
         }
         Ok(out)
     }
@@ -112,7 +144,9 @@ impl Store {
                 "SELECT id, name, role FROM api_tokens
                  WHERE token_sha256 = ?1 AND revoked_at_ms IS NULL",
             )?
-            .query_row([sha256_hex(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([sha256_hex(token)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
         Ok(match row {
             None => None,
@@ -135,8 +169,14 @@ mod tests {
     fn tokens_are_shown_once_stored_hashed_and_revocable() {
         let (_d, s) = open_temp();
         let (token, info) = s.add_token("vms-nord", Role::Operator, "test").unwrap();
-        assert!(token.starts_with(TOKEN_PREFIX) && token.len() == 4 + 64, "{token}");
-        assert_eq!((info.name.as_str(), info.role), ("vms-nord", Role::Operator));
+        assert!(
+            token.starts_with(TOKEN_PREFIX) && token.len() == 4 + 64,
+            "{token}"
+        );
+        assert_eq!(
+            (info.name.as_str(), info.role),
+            ("vms-nord", Role::Operator)
+        );
         // Only the hash is stored.
         let stored: String = s
             .lock()
@@ -148,11 +188,17 @@ mod tests {
         assert_eq!((ok.name.as_str(), ok.role), ("vms-nord", Role::Operator));
         assert_eq!(s.check_token("vgt_0000").unwrap(), None);
         assert_eq!(s.check_token(&token[4..]).unwrap(), None);
-        assert!(matches!(s.add_token("vms-nord", Role::Admin, "t"), Err(AuthError::Exists(_))));
+        assert!(matches!(
+            s.add_token("vms-nord", Role::Admin, "t"),
+            Err(AuthError::Exists(_))
+        ));
         s.revoke_token("vms-nord", "test").unwrap();
         assert_eq!(s.check_token(&token).unwrap(), None);
         assert!(s.tokens().unwrap()[0].revoked_at_ms.is_some());
-        assert!(matches!(s.revoke_token("vms-nord", "t"), Err(AuthError::NotFound(_))));
+        assert!(matches!(
+            s.revoke_token("vms-nord", "t"),
+            Err(AuthError::NotFound(_))
+        ));
         // Two tokens never collide.
         let (other, _) = s.add_token("vms-sud", Role::Auditor, "t").unwrap();
         assert_ne!(other, token);

@@ -91,7 +91,9 @@ impl Store {
             .optional()?
             .is_some();
         if exists {
-            return Err(AuthError::Exists(format!("account `{name}` already exists")));
+            return Err(AuthError::Exists(format!(
+                "account `{name}` already exists"
+            )));
         }
         let now = now_ms();
         tx.execute(
@@ -119,7 +121,13 @@ impl Store {
             params![id, hash, now_ms()],
         )?;
         tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
-        Store::record_on(&tx, "password_changed", Some(name), None, Some(&format!("by {by}")))?;
+        Store::record_on(
+            &tx,
+            "password_changed",
+            Some(name),
+            None,
+            Some(&format!("by {by}")),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -136,7 +144,11 @@ impl Store {
         if disabled {
             tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
         }
-        let kind = if disabled { "user_disabled" } else { "user_enabled" };
+        let kind = if disabled {
+            "user_disabled"
+        } else {
+            "user_enabled"
+        };
         Store::record_on(&tx, kind, Some(name), None, Some(&format!("by {by}")))?;
         tx.commit()?;
         Ok(())
@@ -220,7 +232,10 @@ mod tests {
     fn accounts_are_created_checked_changed_and_disabled() {
         let (_d, s) = open_temp();
         let u = s.add_user("camille", Role::Operator, PW, "test").unwrap();
-        assert_eq!((u.name.as_str(), u.role, u.disabled), ("camille", Role::Operator, false));
+        assert_eq!(
+            (u.name.as_str(), u.role, u.disabled),
+            ("camille", Role::Operator, false)
+        );
         assert!(matches!(
             s.add_user("camille", Role::Admin, PW, "test"),
             Err(AuthError::Exists(_))
@@ -235,9 +250,13 @@ mod tests {
             s.check_login("nobody", PW).unwrap(),
             Err(LoginFailure::UnknownAccount)
         );
-        s.set_password("camille", "un autre mot de passe", "test").unwrap();
+        s.set_password("camille", "un autre mot de passe", "test")
+            .unwrap();
         assert!(s.check_login("camille", PW).unwrap().is_err());
-        assert!(s.check_login("camille", "un autre mot de passe").unwrap().is_ok());
+        assert!(s
+            .check_login("camille", "un autre mot de passe")
+            .unwrap()
+            .is_ok());
         s.set_disabled("camille", true, "test").unwrap();
         assert_eq!(
             s.check_login("camille", "un autre mot de passe").unwrap(),
@@ -245,12 +264,28 @@ mod tests {
         );
         assert!(s.user("camille").unwrap().unwrap().disabled);
         s.set_disabled("camille", false, "test").unwrap();
-        assert!(s.check_login("camille", "un autre mot de passe").unwrap().is_ok());
-        assert!(matches!(s.set_password("nobody", PW, "t"), Err(AuthError::NotFound(_))));
-        let kinds: Vec<String> = s.events(None, 10).unwrap().into_iter().map(|e| e.kind).collect();
+        assert!(s
+            .check_login("camille", "un autre mot de passe")
+            .unwrap()
+            .is_ok());
+        assert!(matches!(
+            s.set_password("nobody", PW, "t"),
+            Err(AuthError::NotFound(_))
+        ));
+        let kinds: Vec<String> = s
+            .events(None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
         assert_eq!(
             kinds,
-            ["user_enabled", "user_disabled", "password_changed", "user_added"]
+            [
+                "user_enabled",
+                "user_disabled",
+                "password_changed",
+                "user_added"
+            ]
         );
     }
 
@@ -258,12 +293,17 @@ mod tests {
     fn names_and_passwords_are_validated() {
         let (_d, s) = open_temp();
         for bad in ["", "a b", "x/y", "tab\t", &"a".repeat(65)] {
-            assert!(matches!(
-                s.add_user(bad, Role::Operator, PW, "t"),
-                Err(AuthError::Invalid(_))
-            ), "{bad:?}");
+            assert!(
+                matches!(
+                    s.add_user(bad, Role::Operator, PW, "t"),
+                    Err(AuthError::Invalid(_))
+                ),
+                "{bad:?}"
+            );
         }
-        assert!(s.add_user("agent.dupont@csu-nord", Role::Auditor, PW, "t").is_ok());
+        assert!(s
+            .add_user("agent.dupont@csu-nord", Role::Auditor, PW, "t")
+            .is_ok());
         assert!(s.add_user("Hélène", Role::Supervisor, PW, "t").is_ok());
         assert!(matches!(
             s.add_user("lou", Role::Operator, "short", "t"),

@@ -58,12 +58,21 @@ impl AuthConfig {
             ("login_window_seconds", self.login_window_seconds),
         ] {
             if !(1..=MAX_SECONDS).contains(&v) {
-                err(field, format!("{v} is out of range 1..={MAX_SECONDS} (one week)"));
+                err(
+                    field,
+                    format!("{v} is out of range 1..={MAX_SECONDS} (one week)"),
+                );
             }
         }
         for (field, v) in [
-            ("login_failures_per_account", self.login_failures_per_account),
-            ("login_failures_per_address", self.login_failures_per_address),
+            (
+                "login_failures_per_account",
+                self.login_failures_per_account,
+            ),
+            (
+                "login_failures_per_address",
+                self.login_failures_per_address,
+            ),
         ] {
             if !(1..=1000).contains(&v) {
                 err(field, format!("{v} is out of range 1..=1000"));

@@ -4,6 +4,7 @@
 //! without opening a camera.
 
 mod auth;
+mod motion;
 mod outputs;
 mod source;
 
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub use auth::{AuthConfig, TlsConfig};
+pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use source::{redact_url, RtspTransport, Source};
 
@@ -127,6 +129,8 @@ pub struct DetectorConfig {
     /// Let ONNX Runtime threads spin while idle (faster on dedicated cores, slower when the
     /// decoders share them).
     pub spinning: bool,
+    /// `cpu` (default), `cuda` or `tensorrt`; an unavailable provider falls back to CPU.
+    pub execution_provider: crate::detect::ExecutionProvider,
 }
 
 impl Default for DetectorConfig {
@@ -140,6 +144,7 @@ impl Default for DetectorConfig {
             nms_iou: 0.5,
             onnxruntime: None,
             spinning: false,
+            execution_provider: crate::detect::ExecutionProvider::Cpu,
         }
     }
 }
@@ -150,6 +155,11 @@ pub struct TrackerConfig {
     pub iou_threshold: f32,
     pub min_hits: u32,
     pub max_missed_seconds: f32,
+    /// Detections from this score up to `detector.score_threshold` only continue existing tracks
+    /// (ByteTrack's second stage); the detector runs down to the lower of the two.
+    pub low_score: f32,
+    /// A new track needs a detection scored at least `detector.score_threshold` + this.
+    pub new_track_margin: f32,
 }
 
 impl Default for TrackerConfig {
@@ -158,6 +168,8 @@ impl Default for TrackerConfig {
             iou_threshold: 0.3,
             min_hits: 2,
             max_missed_seconds: 1.5,
+            low_score: 0.1,
+            new_track_margin: 0.1,
         }
     }
 }
@@ -286,6 +298,9 @@ pub struct CameraConfig {
     /// Fault alerts (offline, frozen, obstructed) thresholds.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Motion gating: skip the detector when nothing moves in the rules' zones.
+    #[serde(default)]
+    pub motion: MotionConfig,
     #[serde(skip)]
     pub zones: Vec<ZoneConfig>,
     #[serde(skip)]
@@ -549,6 +564,18 @@ impl Config {
                 format!("{} is out of range 0..=60", t.max_missed_seconds),
             );
         }
+        if !(t.low_score > 0.0 && t.low_score < 1.0) {
+            err(
+                "tracker.low_score".into(),
+                format!("{} must be between 0 and 1", t.low_score),
+            );
+        }
+        if !(t.new_track_margin >= 0.0 && t.new_track_margin < 1.0) {
+            err(
+                "tracker.new_track_margin".into(),
+                format!("{} is out of range 0..1", t.new_track_margin),
+            );
+        }
 
         if let Some(model) = &self.forecast.model {
             let path = self.resolve(model);
@@ -564,6 +591,16 @@ impl Config {
         let manifest_path = self.resolve(&d.manifest);
         match crate::detect::Manifest::load(&manifest_path) {
             Ok(manifest) => match manifest.model(&d.model) {
+                Some(spec) if spec.kind != crate::detect::ModelKind::Detector => err(
+                    "detector.model".into(),
+                    format!(
+                        "model `{}` is a {} model in {} (kind = \"{}\"), not a detector",
+                        d.model,
+                        spec.kind,
+                        manifest_path.display(),
+                        spec.kind
+                    ),
+                ),
                 Some(spec) => self.labels = spec.labels.clone(),
                 None => err(
                     "detector.model".into(),
@@ -633,6 +670,9 @@ impl Config {
                         cam.max_frame_age_ms
                     ),
                 );
+            }
+            for (field, message) in cam.motion.check(cam.detect_fps) {
+                err(format!("{p}.motion.{field}"), message);
             }
             let hc = &cam.health;
             for (name, v) in [

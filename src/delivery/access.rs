@@ -75,12 +75,21 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
 impl Caller {
     /// `Ok` when the caller's role holds `permission`; else 403, journaled. `what` completes
     /// "role auditor may not …".
-    pub fn require(&self, auth: &std::sync::Arc<Auth>, permission: Permission, what: &str) -> Result<(), ApiError> {
+    pub fn require(
+        &self,
+        auth: &std::sync::Arc<Auth>,
+        permission: Permission,
+        what: &str,
+    ) -> Result<(), ApiError> {
         if self.principal.allows(permission) {
             return Ok(());
         }
-        let (auth, principal, address, what2) =
-            (auth.clone(), self.principal.clone(), self.address, what.to_string());
+        let (auth, principal, address, what2) = (
+            auth.clone(),
+            self.principal.clone(),
+            self.address,
+            what.to_string(),
+        );
         // Journaled off the async workers; the answer does not wait for it.
         tokio::task::spawn_blocking(move || auth.forbidden(&principal, &what2, address));
         Err(ApiError::new(
@@ -130,14 +139,20 @@ pub fn session_cookie(id: Option<&str>, max_age_s: i64, secure: bool) -> HeaderV
         None => ("", 0),
     };
     let secure = if secure { "; Secure" } else { "" };
-    let text = format!("{SESSION_COOKIE}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict{secure}");
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("vigie_session=; Max-Age=0"))
+    let text = format!(
+        "{SESSION_COOKIE}={value}; Path=/; Max-Age={age}; HttpOnly; SameSite=Strict{secure}"
+    );
+    HeaderValue::from_str(&text)
+        .unwrap_or_else(|_| HeaderValue::from_static("vigie_session=; Max-Age=0"))
 }
 
 fn unauthorized(message: &str, clear_cookie: bool, secure: bool) -> Response {
     let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"vigie\""));
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"vigie\""),
+    );
     if clear_cookie {
         headers.insert(header::SET_COOKIE, session_cookie(None, 0, secure));
     }
@@ -158,15 +173,25 @@ async fn blocking<T: Send + 'static>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "account database failure");
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.to_string(),
+            ))
         }
-        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("account task failed: {e}"))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("account task failed: {e}"),
+        )),
     }
 }
 
 /// The middleware: 413 for a body over the limit; public routes pass; others need a valid
 /// token or session (401), and writes with a session its CSRF token (403).
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let too_big = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -187,7 +212,11 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
     request.extensions_mut().insert(ClientAddress(address));
     let auth = state.auth.clone();
     let secure = auth.settings().secure_cookies;
-    if is_public(request.method(), request.uri().path(), auth.settings().metrics_public) {
+    if is_public(
+        request.method(),
+        request.uri().path(),
+        auth.settings().metrics_public,
+    ) {
         return next.run(request).await;
     }
     let principal = if let Some(token) = bearer(request.headers()) {
@@ -204,10 +233,18 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         match blocking(move || a.session(&id)).await {
             Ok(SessionAuth::Valid(p)) => p,
             Ok(SessionAuth::Expired(why)) => {
-                return unauthorized(&format!("session expired ({why}): log in again"), true, secure)
+                return unauthorized(
+                    &format!("session expired ({why}): log in again"),
+                    true,
+                    secure,
+                )
             }
             Ok(SessionAuth::Unknown) => {
-                return unauthorized("not logged in: the session has ended, log in again", true, secure)
+                return unauthorized(
+                    "not logged in: the session has ended, log in again",
+                    true,
+                    secure,
+                )
             }
             Err(e) => return e.into_response(),
         }
@@ -219,9 +256,18 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         );
     };
     if let Credential::Session { csrf, .. } = &principal.credential {
-        let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-        let sent = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if writes && !csrf_exempt(request.uri().path()) && !sent.is_some_and(|s| same_secret(s, csrf)) {
+        let writes = !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        let sent = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok());
+        if writes
+            && !csrf_exempt(request.uri().path())
+            && !sent.is_some_and(|s| same_secret(s, csrf))
+        {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!("missing or wrong CSRF token: send the session's token in `{CSRF_HEADER}`"),
@@ -229,7 +275,9 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             .into_response();
         }
     }
-    request.extensions_mut().insert(Caller { principal, address });
+    request
+        .extensions_mut()
+        .insert(Caller { principal, address });
     next.run(request).await
 }
 
@@ -248,7 +296,11 @@ fn session_json(p: &Principal, auth: &Auth) -> serde_json::Value {
         .filter(|x| p.allows(*x))
         .collect();
     let (csrf, expires) = match &p.credential {
-        Credential::Session { csrf, expires_at_ms, .. } => (Some(csrf.clone()), Some(*expires_at_ms)),
+        Credential::Session {
+            csrf,
+            expires_at_ms,
+            ..
+        } => (Some(csrf.clone()), Some(*expires_at_ms)),
         Credential::Token { .. } => (None, None),
     };
     json!({
@@ -281,14 +333,24 @@ pub async fn login(
             tracing::info!(account = %principal.name, role = %principal.role, "login");
             let max_age = auth.settings().sessions.max_ms / 1000;
             let cookie = session_cookie(Some(&session.id), max_age, auth.settings().secure_cookies);
-            Ok(([(header::SET_COOKIE, cookie)], Json(session_json(&principal, auth))).into_response())
+            Ok((
+                [(header::SET_COOKIE, cookie)],
+                Json(session_json(&principal, auth)),
+            )
+                .into_response())
         }
-        Login::Failed => Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password")),
+        Login::Failed => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong name or password",
+        )),
         Login::Throttled(t) => {
             let secs = t.retry_after.as_secs().max(1);
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("too many failed logins for this {}: try again in {secs} s", t.scope),
+                format!(
+                    "too many failed logins for this {}: try again in {secs} s",
+                    t.scope
+                ),
             )
             .with("retry_after_seconds", json!(secs))
             .into_response();
@@ -306,7 +368,11 @@ pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Res
     let c = caller.clone();
     blocking(move || auth.logout(&c.principal, c.address)).await?;
     let cookie = session_cookie(None, 0, state.auth.settings().secure_cookies);
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({ "logged_out": caller.principal.name }))).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(json!({ "logged_out": caller.principal.name })),
+    )
+        .into_response())
 }
 
 /// `GET /api/session`: who the caller is, what it may do, its CSRF token.
@@ -319,9 +385,16 @@ pub async fn session(State(state): State<AppState>, caller: Caller) -> Json<serd
 pub async fn security_events(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<axum::extract::Query<std::collections::HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    caller.require(&state.auth, Permission::ReadSecurity, "read the security journal")?;
+    caller.require(
+        &state.auth,
+        Permission::ReadSecurity,
+        "read the security journal",
+    )?;
     let q = super::query_params(query)?;
     let (limit, before) = super::page_params(&q)?;
     let auth = state.auth.clone();
@@ -332,7 +405,9 @@ pub async fn security_events(
     } else {
         None
     };
-    Ok(Json(json!({ "events": events, "next_before": next_before })))
+    Ok(Json(
+        json!({ "events": events, "next_before": next_before }),
+    ))
 }
 
 #[cfg(test)]
@@ -342,12 +417,21 @@ mod tests {
     #[test]
     fn cookies_and_bearer_tokens_are_read_strictly() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; vigie_session=abc ; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; vigie_session=abc ; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "vigie"), None);
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer vgt_x"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer vgt_x"),
+        );
         assert_eq!(bearer(&h), Some("vgt_x"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+        );
         assert_eq!(bearer(&h), None);
     }
 
@@ -355,12 +439,24 @@ mod tests {
     fn the_session_cookie_has_every_attribute() {
         let c = session_cookie(Some("abc"), 3600, false);
         let c = c.to_str().unwrap();
-        for part in ["vigie_session=abc", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=3600"] {
+        for part in [
+            "vigie_session=abc",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=3600",
+        ] {
             assert!(c.contains(part), "{c}");
         }
         assert!(!c.contains("Secure"));
-        assert!(session_cookie(Some("abc"), 1, true).to_str().unwrap().ends_with("; Secure"));
-        assert!(session_cookie(None, 1, false).to_str().unwrap().contains("Max-Age=0"));
+        assert!(session_cookie(Some("abc"), 1, true)
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure"));
+        assert!(session_cookie(None, 1, false)
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
     }
 
     #[test]
@@ -371,9 +467,18 @@ mod tests {
         assert!(!is_public(&Method::GET, "/api/login", false));
         assert!(!is_public(&Method::GET, "/metrics", false));
         assert!(is_public(&Method::GET, "/metrics", true));
-        for path in ["/api/alerts", "/api/cameras", "/api/alerts/live", "/forecast", "/api/session", "/nope"] {
+        for path in [
+            "/api/alerts",
+            "/api/cameras",
+            "/api/alerts/live",
+            "/forecast",
+            "/api/session",
+            "/nope",
+        ] {
             assert!(!is_public(&Method::GET, path, true), "{path}");
         }
-        assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab"));
+        assert!(
+            same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("abc", "ab")
+        );
     }
 }

@@ -46,19 +46,44 @@ struct DecisionBody {
     operator: Option<serde_json::Value>,
 }
 
-async fn take(s: State<AppState>, c: Caller, id: Path<String>, b: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn take(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     step(s, c, id, Action::Take, b).await
 }
-async fn release(s: State<AppState>, c: Caller, id: Path<String>, b: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn release(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     step(s, c, id, Action::Release, b).await
 }
-async fn close(s: State<AppState>, c: Caller, id: Path<String>, b: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn close(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     step(s, c, id, Action::Close, b).await
 }
-async fn reopen(s: State<AppState>, c: Caller, id: Path<String>, b: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn reopen(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     step(s, c, id, Action::Reopen, b).await
 }
-async fn comment(s: State<AppState>, c: Caller, id: Path<String>, b: Result<Bytes, BytesRejection>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn comment(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     step(s, c, id, Action::Comment, b).await
 }
 
@@ -121,7 +146,10 @@ async fn decide(
     let reason = match body.reason.as_deref() {
         None => None,
         Some(raw) => Some(FalseAlarmReason::parse(raw).ok_or_else(|| {
-            ApiError::unprocessable(format!("unknown reason {raw:?}: expected one of {}", reasons()))
+            ApiError::unprocessable(format!(
+                "unknown reason {raw:?}: expected one of {}",
+                reasons()
+            ))
         })?),
     };
     let input = TransitionInput {

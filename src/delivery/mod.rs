@@ -380,7 +380,12 @@ fn parse_body<T: DeserializeOwned + Default>(
     what: &str,
 ) -> Result<T, ApiError> {
     let bytes = body.map_err(|e| {
-        ApiError::new(e.status(), format!("cannot read the {what} body: {}", e.body_text()))
+        let detail = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("over the limit of {} KiB", MAX_BODY / 1024)
+        } else {
+            e.body_text()
+        };
+        ApiError::new(e.status(), format!("cannot read the {what} body: {detail}"))
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
@@ -427,9 +432,13 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// `/metrics`: any authenticated caller, or anyone with `[auth] metrics_public`.
-async fn metrics(State(state): State<AppState>, caller: Option<Caller>) -> Result<Response, ApiError> {
+async fn metrics(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+) -> Result<Response, ApiError> {
     if !state.auth.settings().metrics_public {
-        let caller = caller.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "authentication required"))?;
+        let caller = caller
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "authentication required"))?;
         caller.require(&state.auth, Permission::Metrics, "read the metrics")?;
     }
     Ok((
@@ -459,7 +468,9 @@ async fn stats(
     let since = match q.get("since_ms") {
         None => 0,
         Some(raw) => parse_id(raw, true).ok_or_else(|| {
-            ApiError::bad_request(format!("since_ms must be milliseconds since 1970, got {raw:?}"))
+            ApiError::bad_request(format!(
+                "since_ms must be milliseconds since 1970, got {raw:?}"
+            ))
         })?,
     };
     let journal = state.journal.clone();

@@ -31,8 +31,16 @@ fn tokens_for(key: &str) -> Option<Tokens> {
 fn test_auth(journal: &Journal, keys: &[&str]) -> Arc<Auth> {
     let auth = Arc::new(Auth::open(journal.path(), AuthSettings::default()).unwrap());
     let tokens = Tokens {
-        supervisor: auth.store().add_token("test-supervisor", Role::Supervisor, "test").unwrap().0,
-        admin: auth.store().add_token("test-admin", Role::Admin, "test").unwrap().0,
+        supervisor: auth
+            .store()
+            .add_token("test-supervisor", Role::Supervisor, "test")
+            .unwrap()
+            .0,
+        admin: auth
+            .store()
+            .add_token("test-admin", Role::Admin, "test")
+            .unwrap()
+            .0,
     };
     let mut all = TOKENS.lock().unwrap();
     for k in keys {
@@ -44,7 +52,11 @@ fn test_auth(journal: &Journal, keys: &[&str]) -> Arc<Auth> {
 /// The bearer token a test request to `url` (or through the state of `journal`) sends.
 fn bearer_for(key: &str, path: &str) -> Option<String> {
     let t = tokens_for(key)?;
-    let token = if path.contains("/api/config/reload") { t.admin } else { t.supervisor };
+    let token = if path.contains("/api/config/reload") {
+        t.admin
+    } else {
+        t.supervisor
+    };
     Some(format!("Bearer {token}"))
 }
 
@@ -834,7 +846,10 @@ pub(super) fn test_state() -> (tempfile::TempDir, AppState) {
     let bus = AlertBus::new(journal, 16, Metrics::new());
     bus.publish(new_alert("c1"), std::time::Instant::now())
         .unwrap();
-    (dir, AppState::new(bus, Arc::new(RwLock::new(Vec::new())), auth))
+    (
+        dir,
+        AppState::new(bus, Arc::new(RwLock::new(Vec::new())), auth),
+    )
 }
 
 pub(super) struct Answer {

@@ -55,6 +55,29 @@ pub struct CameraSpec {
     pub max_backoff: Duration,
 }
 
+impl CameraSpec {
+    /// A source read once, as fast as frames are taken from the queue (no frame dropped, none
+    /// decoded in vain), scaled to `width` x `height`: for benchmarks and tests on a file.
+    pub fn read_once(id: &str, source: crate::config::Source, (width, height): (u32, u32)) -> Self {
+        CameraSpec {
+            id: Arc::from(id),
+            params: PipelineParams {
+                source,
+                rtsp_transport: crate::config::RtspTransport::Tcp,
+                rtsp_latency_ms: 200,
+                detect_fps: 0.0,
+                width,
+                height,
+                realtime: false,
+            },
+            looping: false,
+            decode_threads: 1,
+            stall_timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
 /// A running camera; dropping it does not stop it, call [`CameraHandle::stop`].
 pub struct CameraHandle {
     stop: Arc<AtomicBool>,

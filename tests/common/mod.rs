@@ -131,15 +131,30 @@ pub fn accounts_and_token(config: &Path, role: &str) -> String {
     let cfg = config.to_string_lossy().to_string();
     for (name, r) in ACCOUNTS {
         let (ok, _, err) = cli(
-            &["user", "add", name, "--role", r, "--config", &cfg, "--password-stdin"],
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                r,
+                "--config",
+                &cfg,
+                "--password-stdin",
+            ],
             &format!("{PASSWORD}\n"),
         );
-        assert!(ok || err.contains("already exists"), "vigie user add {name}: {err}");
+        assert!(
+            ok || err.contains("already exists"),
+            "vigie user add {name}: {err}"
+        );
     }
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = format!("harness-{role}-{}-{n}", std::process::id());
-    let (ok, out, err) = cli(&["token", "add", &name, "--role", role, "--config", &cfg], "");
+    let (ok, out, err) = cli(
+        &["token", "add", &name, "--role", role, "--config", &cfg],
+        "",
+    );
     assert!(ok, "vigie token add: {err}");
     let token = out.trim().to_string();
     assert!(token.starts_with("vgt_"), "{out}");

@@ -42,7 +42,10 @@ fn the_whole_path_new_taken_decided_closed_with_comments() {
     let ack = taken.acknowledged.clone().unwrap();
     assert_eq!(ack.by, "camille");
     let t = t.unwrap();
-    assert_eq!((t.from, t.to, t.action), (AlertStatus::New, AlertStatus::Acknowledged, Action::Take));
+    assert_eq!(
+        (t.from, t.to, t.action),
+        (AlertStatus::New, AlertStatus::Acknowledged, Action::Take)
+    );
     assert_eq!(t.role.as_deref(), Some("operator"));
     // Taking it again changes nothing and records nothing.
     let (again, none) = j.transition(a.id, &step(Action::Take), &camille).unwrap();
@@ -55,13 +58,21 @@ fn the_whole_path_new_taken_decided_closed_with_comments() {
     };
     let (noted, t) = j.transition(a.id, &note, &camille).unwrap();
     assert_eq!(noted.status, AlertStatus::Acknowledged);
-    assert_eq!(t.unwrap().comment.as_deref(), Some("je regarde la caméra 2"));
-    let (dismissed, _) = j.transition(a.id, &step(Action::FalseAlarm), &camille).unwrap();
+    assert_eq!(
+        t.unwrap().comment.as_deref(),
+        Some("je regarde la caméra 2")
+    );
+    let (dismissed, _) = j
+        .transition(a.id, &step(Action::FalseAlarm), &camille)
+        .unwrap();
     assert_eq!(dismissed.status, AlertStatus::FalseAlarm);
     assert!(dismissed.acknowledged.is_none());
     let d = dismissed.decision.clone().unwrap();
     assert_eq!(d.reason, Some(FalseAlarmReason::ShadowOrReflection));
-    assert_eq!((d.operator.as_str(), d.role.as_deref()), ("camille", Some("operator")));
+    assert_eq!(
+        (d.operator.as_str(), d.role.as_deref()),
+        ("camille", Some("operator"))
+    );
     let close = TransitionInput {
         action: Action::Close,
         reason: None,
@@ -70,9 +81,25 @@ fn the_whole_path_new_taken_decided_closed_with_comments() {
     let (closed, _) = j.transition(a.id, &close, &actor("lou", false)).unwrap();
     assert_eq!(closed.status, AlertStatus::Closed);
     assert_eq!(closed.closed.as_ref().unwrap().by, "lou");
-    assert_eq!(closed.decision, dismissed.decision, "the decision it stands on stays visible");
-    let history: Vec<Action> = j.history(a.id).unwrap().into_iter().map(|t| t.action).collect();
-    assert_eq!(history, [Action::Take, Action::Comment, Action::FalseAlarm, Action::Close]);
+    assert_eq!(
+        closed.decision, dismissed.decision,
+        "the decision it stands on stays visible"
+    );
+    let history: Vec<Action> = j
+        .history(a.id)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.action)
+        .collect();
+    assert_eq!(
+        history,
+        [
+            Action::Take,
+            Action::Comment,
+            Action::FalseAlarm,
+            Action::Close
+        ]
+    );
     assert_eq!(j.list(None, 5).unwrap()[0], closed);
 }
 
@@ -82,13 +109,19 @@ fn the_first_operator_wins_and_the_second_learns_who() {
     let a = j.insert(&new_alert("c1")).unwrap();
     let (camille, lou) = (actor("camille", false), actor("lou", false));
     j.transition(a.id, &step(Action::Take), &camille).unwrap();
-    for action in [Action::Take, Action::Confirm, Action::FalseAlarm, Action::Release] {
+    for action in [
+        Action::Take,
+        Action::Confirm,
+        Action::FalseAlarm,
+        Action::Release,
+    ] {
         let c = conflict(j.transition(a.id, &step(action), &lou));
         assert_eq!(c.by.as_deref(), Some("camille"), "{action:?}");
         assert_eq!(c.status, AlertStatus::Acknowledged);
         assert!(c.at_ms.is_some());
     }
-    j.transition(a.id, &step(Action::Confirm), &camille).unwrap();
+    j.transition(a.id, &step(Action::Confirm), &camille)
+        .unwrap();
     for action in [Action::Take, Action::Confirm, Action::FalseAlarm] {
         let c = conflict(j.transition(a.id, &step(action), &lou));
         assert_eq!(c.by.as_deref(), Some("camille"));
@@ -98,7 +131,11 @@ fn the_first_operator_wins_and_the_second_learns_who() {
     let b = j.insert(&new_alert("c1")).unwrap();
     let (confirmed, _) = j.transition(b.id, &step(Action::Confirm), &lou).unwrap();
     assert_eq!(confirmed.status, AlertStatus::Confirmed);
-    assert_eq!(j.history(a.id).unwrap().len(), 2, "refused steps record nothing");
+    assert_eq!(
+        j.history(a.id).unwrap().len(),
+        2,
+        "refused steps record nothing"
+    );
 }
 
 #[test]
@@ -111,7 +148,9 @@ fn two_threads_deciding_at_once_one_wins() {
             .into_iter()
             .map(|name| {
                 let j = j.clone();
-                std::thread::spawn(move || j.transition(id, &step(Action::Confirm), &actor(name, false)))
+                std::thread::spawn(move || {
+                    j.transition(id, &step(Action::Confirm), &actor(name, false))
+                })
             })
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -124,9 +163,17 @@ fn two_threads_deciding_at_once_one_wins() {
 fn releasing_closing_and_reopening_follow_the_rules() {
     let (_d, j) = open(&[]);
     let a = j.insert(&new_alert("c1")).unwrap();
-    let (camille, lou, sam) = (actor("camille", false), actor("lou", false), actor("sam", true));
+    let (camille, lou, sam) = (
+        actor("camille", false),
+        actor("lou", false),
+        actor("sam", true),
+    );
     // Nothing to release, nothing to close, nothing to reopen on a new alert.
-    for (action, who) in [(Action::Release, &camille), (Action::Close, &camille), (Action::Reopen, &sam)] {
+    for (action, who) in [
+        (Action::Release, &camille),
+        (Action::Close, &camille),
+        (Action::Reopen, &sam),
+    ] {
         conflict(j.transition(a.id, &step(action), who));
     }
     j.transition(a.id, &step(Action::Take), &camille).unwrap();
@@ -148,7 +195,11 @@ fn releasing_closing_and_reopening_follow_the_rules() {
     let (reopened, _) = j.transition(a.id, &step(Action::Reopen), &sam).unwrap();
     assert_eq!(reopened.status, AlertStatus::New);
     assert!(reopened.decision.is_none() && reopened.closed.is_none());
-    assert_eq!(j.decisions(a.id).unwrap().len(), 1, "the history keeps the decision");
+    assert_eq!(
+        j.decisions(a.id).unwrap().len(),
+        1,
+        "the history keeps the decision"
+    );
 }
 
 #[test]
@@ -157,7 +208,10 @@ fn inputs_are_checked_before_anything_is_recorded() {
     let a = j.insert(&new_alert("c1")).unwrap();
     let camille = actor("camille", false);
     let invalid = |input: TransitionInput, who: &Actor| {
-        matches!(j.transition(a.id, &input, who), Err(JournalError::Invalid(_)))
+        matches!(
+            j.transition(a.id, &input, who),
+            Err(JournalError::Invalid(_))
+        )
     };
     let mut no_reason = step(Action::FalseAlarm);
     no_reason.reason = None;
@@ -185,9 +239,13 @@ fn every_step_goes_to_the_outbox_in_the_same_transaction() {
     let a = j.insert(&new_alert("c1")).unwrap();
     let camille = actor("camille", false);
     j.transition(a.id, &step(Action::Take), &camille).unwrap();
-    j.transition(a.id, &step(Action::FalseAlarm), &camille).unwrap();
+    j.transition(a.id, &step(Action::FalseAlarm), &camille)
+        .unwrap();
     let due = j.outbox_due("hook", now_ms() + 1, 10).unwrap();
-    let statuses: Vec<&str> = due.iter().map(|i| i.body["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = due
+        .iter()
+        .map(|i| i.body["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["new", "acknowledged", "false_alarm"]);
     assert_eq!(due[1].kind, OutboxKind::Decision);
     assert_eq!(due[1].body["acknowledged"]["by"], "camille");
@@ -195,10 +253,15 @@ fn every_step_goes_to_the_outbox_in_the_same_transaction() {
     assert_eq!(due[2].body["decision"]["operator"], "camille");
     // A refused outbox row refuses the step.
     j.lock()
-        .execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'full'); END;")
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'full'); END;",
+        )
         .unwrap();
     assert!(j.transition(a.id, &step(Action::Close), &camille).is_err());
-    assert_eq!(j.get(a.id).unwrap().unwrap().status, AlertStatus::FalseAlarm);
+    assert_eq!(
+        j.get(a.id).unwrap().unwrap().status,
+        AlertStatus::FalseAlarm
+    );
     assert_eq!(j.history(a.id).unwrap().len(), 2);
 }
 
@@ -217,10 +280,14 @@ fn an_update_of_an_incident_is_decided_through_its_incident() {
         .unwrap();
     let camille = actor("camille", false);
     match j.transition(update.id, &step(Action::Confirm), &camille) {
-        Err(JournalError::Invalid(m)) => assert!(m.contains(&format!("incident {}", first.id)), "{m}"),
+        Err(JournalError::Invalid(m)) => {
+            assert!(m.contains(&format!("incident {}", first.id)), "{m}")
+        }
         other => panic!("{other:?}"),
     }
-    assert!(j.transition(first.id, &step(Action::Confirm), &camille).is_ok());
+    assert!(j
+        .transition(first.id, &step(Action::Confirm), &camille)
+        .is_ok());
 }
 
 #[test]
