@@ -7,6 +7,7 @@
 //! The engine never acts on its own: it signals, a human operator decides.
 
 pub mod alerts;
+pub mod auth;
 pub mod bench;
 pub mod bench_ingest;
 pub mod config;
@@ -23,5 +24,8 @@ pub mod metrics;
 pub mod reload;
 pub mod rtsp_server;
 pub mod rules;
+pub mod scene;
+#[doc(hidden)]
+pub mod testing;
 pub mod tools;
 pub mod track;

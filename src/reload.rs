@@ -104,6 +104,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         ("tracker", dbg(&old.tracker), dbg(&new.tracker)),
         ("forecast", dbg(&old.forecast), dbg(&new.forecast)),
         ("retention", dbg(&old.retention), dbg(&new.retention)),
+        ("auth", dbg(&old.auth), dbg(&new.auth)),
     ];
     for (name, a, b) in sections {
         if a != b && !fields.iter().any(|f| f.starts_with(&format!("{name}."))) {

@@ -1,5 +1,6 @@
-//! The hash chain over the journal: every row that makes the record (alert, decision,
-//! configuration version, purge, …) is *linked* when it is written, inside the same transaction.
+//! The hash chain over the journal: every row that makes the record (alert, decision, life-cycle
+//! step, security event such as a login or a failed login, configuration version, purge, stop,
+//! authorisation state, …) is *linked* when it is written, inside the same transaction.
 //!
 //! A link is one row of the append-only `chain` table:
 //! `seq` (1, 2, 3… without gaps), `at_ms`, `kind` (what happened: `alert`, `decision`, …),
@@ -78,6 +79,16 @@ pub const TABLES: &[ChainedTable] = &[
     },
     ChainedTable {
         name: "config_versions",
+        exclude: &[],
+        evidence: None,
+    },
+    ChainedTable {
+        name: "alert_transitions",
+        exclude: &[],
+        evidence: None,
+    },
+    ChainedTable {
+        name: "security_events",
         exclude: &[],
         evidence: None,
     },

@@ -6,7 +6,8 @@
 //!   deleted; the alert row keeps the image's SHA-256 (chained with it), and `purged_images`
 //!   says which purge took the image (its API answers 410 with the reason).
 //! - **journal** ([`Journal::purge_journal`]): alerts older than the limit whose every decision
-//!   is older too are deleted with their decisions and their outbox rows; their links stay,
+//!   and life-cycle step is older too are deleted with their decisions, their steps
+//!   (`alert_transitions`) and their outbox rows; their links stay,
 //!   with the content erased and `purged_by` naming the purge. Never below
 //!   [`MIN_JOURNAL_DAYS`].
 
@@ -24,6 +25,7 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub struct PurgeReport {
     pub images: u64,
     pub alerts: u64,
+    /// Decisions and life-cycle steps.
     pub decisions: u64,
     /// Links whose content was erased.
     pub links: u64,
@@ -58,9 +60,12 @@ fn tombstone(what: &str, days: u32, cutoff: i64, ids: &[i64]) -> serde_json::Val
     })
 }
 
-const DECISIONS_DELETE_TRIGGER: &str = "
+/// The append-only triggers a journal purge lifts inside its transaction, and puts back.
+const DELETE_TRIGGERS: &str = "
 CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
-BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;";
+BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
+CREATE TRIGGER alert_transitions_append_only_delete BEFORE DELETE ON alert_transitions
+BEGIN SELECT RAISE(ABORT, 'alert transitions are append-only'); END;";
 
 impl Journal {
     /// Deletes the images of alerts created more than `days` days before `now_ms`. `None` when
@@ -115,12 +120,16 @@ impl Journal {
         tx.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS purge_alerts (id INTEGER PRIMARY KEY);
              CREATE TEMP TABLE IF NOT EXISTS purge_decisions (id INTEGER PRIMARY KEY);
-             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;",
+             CREATE TEMP TABLE IF NOT EXISTS purge_steps (id INTEGER PRIMARY KEY);
+             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;
+             DELETE FROM temp.purge_steps;",
         )?;
         let alerts = tx.execute(
             "INSERT INTO temp.purge_alerts SELECT a.id FROM alerts a WHERE a.created_at_ms < ?1
              AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.alert_id = a.id
-                             AND d.decided_at_ms >= ?1)",
+                             AND d.decided_at_ms >= ?1)
+             AND NOT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = a.id
+                             AND t.at_ms >= ?1)",
             [cutoff],
         )?;
         if alerts == 0 {
@@ -131,17 +140,24 @@ impl Journal {
              SELECT id FROM decisions WHERE alert_id IN (SELECT id FROM temp.purge_alerts)",
             [],
         )?;
+        let steps = tx.execute(
+            "INSERT INTO temp.purge_steps
+             SELECT id FROM alert_transitions WHERE alert_id IN (SELECT id FROM temp.purge_alerts)",
+            [],
+        )?;
         let links = ids(
             &tx,
             "SELECT seq FROM chain WHERE purged_by IS NULL AND (
                  (source = 'alerts' AND row_id IN (SELECT id FROM temp.purge_alerts))
-              OR (source = 'decisions' AND row_id IN (SELECT id FROM temp.purge_decisions)))
+              OR (source = 'decisions' AND row_id IN (SELECT id FROM temp.purge_decisions))
+              OR (source = 'alert_transitions' AND row_id IN (SELECT id FROM temp.purge_steps)))
              ORDER BY seq",
             [],
         )?;
         let mut body = tombstone("journal", days, cutoff, &links);
         body["alerts"] = serde_json::json!(alerts);
         body["decisions"] = serde_json::json!(decisions);
+        body["transitions"] = serde_json::json!(steps);
         let link = chain::record(&tx, "purge_journal", &body)?;
         {
             let mut erase =
@@ -152,16 +168,19 @@ impl Journal {
         }
         tx.execute_batch(&format!(
             "DROP TRIGGER decisions_append_only_delete;
+             DROP TRIGGER alert_transitions_append_only_delete;
              DELETE FROM decisions WHERE id IN (SELECT id FROM temp.purge_decisions);
-             {DECISIONS_DELETE_TRIGGER}
+             DELETE FROM alert_transitions WHERE id IN (SELECT id FROM temp.purge_steps);
+             {DELETE_TRIGGERS}
              DELETE FROM outbox_events WHERE alert_id IN (SELECT id FROM temp.purge_alerts);
              DELETE FROM alerts WHERE id IN (SELECT id FROM temp.purge_alerts);
-             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;"
+             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;
+             DELETE FROM temp.purge_steps;"
         ))?;
         tx.commit()?;
         Ok(Some(PurgeReport {
             alerts: alerts as u64,
-            decisions: decisions as u64,
+            decisions: (decisions + steps) as u64,
             links: links.len() as u64,
             seq: Some(link.seq),
             ..PurgeReport::default()

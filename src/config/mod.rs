@@ -3,8 +3,9 @@
 //! (`cameras[1].zones[0].points`) before anything is built. `vigie check-config` runs exactly this
 //! without opening a camera.
 
-mod outputs;
+mod auth;
 mod motion;
+mod outputs;
 mod parameters;
 mod retention;
 mod source;
@@ -17,8 +18,9 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
+pub use auth::{AuthConfig, TlsConfig};
 pub use motion::MotionConfig;
+pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use retention::{RetentionConfig, MIN_JOURNAL_DAYS};
 pub use source::{redact_url, RtspTransport, Source};
 
@@ -81,6 +83,9 @@ pub struct ServerConfig {
     /// `listen` (and `localhost` when it is loopback or 0.0.0.0) are always allowed.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// `[server.tls]`: HTTPS with these certificate and key files; plain HTTP without.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +94,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             allowed_hosts: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -375,6 +381,9 @@ pub struct Config {
     /// How long images and journal rows are kept (`[retention]`).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[auth]`: sessions, login limits, `/metrics`.
+    #[serde(default)]
+    pub auth: AuthConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
     /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
@@ -452,6 +461,10 @@ impl Config {
         if let Some(cfg) = config.as_mut() {
             cfg.base_dir = base_dir.to_path_buf();
             cfg.validate(&mut cameras, &mut errors);
+            cfg.auth.validate(&mut errors);
+            if let Some(tls) = &cfg.server.tls {
+                tls.validate(base_dir, &mut errors);
+            }
             outputs::validate(
                 &outputs,
                 cfg.server.public_url.as_deref(),
@@ -587,6 +600,16 @@ impl Config {
         let manifest_path = self.resolve(&d.manifest);
         match crate::detect::Manifest::load(&manifest_path) {
             Ok(manifest) => match manifest.model(&d.model) {
+                Some(spec) if spec.kind != crate::detect::ModelKind::Detector => err(
+                    "detector.model".into(),
+                    format!(
+                        "model `{}` is a {} model in {} (kind = \"{}\"), not a detector",
+                        d.model,
+                        spec.kind,
+                        manifest_path.display(),
+                        spec.kind
+                    ),
+                ),
                 Some(spec) => self.labels = spec.labels.clone(),
                 None => err(
                     "detector.model".into(),

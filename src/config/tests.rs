@@ -319,3 +319,18 @@ fn an_rtsp_port_above_65535_is_refused_with_its_path() {
     assert!(errors[0].contains("port"), "{errors:?}");
     assert!(!errors[0].contains(":pw@"), "no credentials: {errors:?}");
 }
+
+#[test]
+fn a_pose_model_as_detector_is_an_error_naming_the_field() {
+    let text = good().replace(
+        "manifest = \"../models/models.toml\"",
+        "manifest = \"../models/models.toml\"\nmodel = \"movenet-multipose\"",
+    );
+    let errs = errors_of(&text);
+    assert!(
+        errs.iter().any(|e| e.starts_with("detector.model:")
+            && e.contains("`movenet-multipose` is a pose model")
+            && e.contains("not a detector")),
+        "{errs:#?}"
+    );
+}

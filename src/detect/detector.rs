@@ -10,6 +10,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::manifest::read_verified;
+use super::manifest::{ModelKind, ModelSpec};
 use super::postprocess::{decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor};
 use super::preprocess::preprocess_bgr;
 use super::provider::{self, ExecutionProvider};
@@ -178,6 +179,31 @@ fn build_session(
     Ok((session, ExecutionProvider::Cpu))
 }
 
+/// What [`open_session`] returns: the manifest entry, the file path, the session and the
+/// execution provider it runs on.
+pub(super) type OpenedSession<'m> = (&'m ModelSpec, PathBuf, Session, ExecutionProvider);
+
+/// Finds model `name` of `kind` in `manifest`, checks its file's SHA-256 (before ONNX Runtime
+/// sees it) and builds a session with the options' threads, spinning and execution provider
+/// (falling back to the CPU with one log line when the provider is unavailable).
+pub(super) fn open_session<'m>(
+    manifest: &'m Manifest,
+    model_dir: &Path,
+    name: &str,
+    kind: ModelKind,
+    opts: &DetectorOptions,
+) -> Result<OpenedSession<'m>, DetectError> {
+    let spec = manifest.require_kind(name, kind)?;
+    let (path, bytes) = read_verified(model_dir, spec)?;
+    let rt = runtime()?;
+    let (session, provider) =
+        build_session(&rt.env, &bytes, opts).map_err(|e| DetectError::Session {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok((spec, path, session, provider))
+}
+
 /// An object detector: one ONNX Runtime session plus its reusable input buffer. `detect_*` take
 /// `&mut self`; use one detector per inference thread.
 pub struct Detector {
@@ -220,16 +246,8 @@ impl Detector {
         opts: DetectorOptions,
     ) -> Result<Detector, DetectError> {
         opts.validate()?;
-        let spec = manifest.require_model(model_name)?;
-        let (path, bytes) = read_verified(model_dir, spec)?;
-        let rt = runtime()?;
-        let (session, provider) =
-            build_session(&rt.env, &bytes, &opts).map_err(|e| DetectError::Session {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        drop(bytes);
-
+        let (spec, path, session, provider) =
+            open_session(manifest, model_dir, model_name, ModelKind::Detector, &opts)?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if inputs != [spec.input.name.as_str()] {
             return Err(DetectError::ModelMismatch {
@@ -378,7 +396,7 @@ impl Detector {
     }
 }
 
-fn inference(model: &str, e: impl std::fmt::Display) -> DetectError {
+pub(super) fn inference(model: &str, e: impl std::fmt::Display) -> DetectError {
     DetectError::Inference {
         model: model.to_string(),
         message: e.to_string(),
@@ -408,7 +426,11 @@ fn extract<'a>(
     Ok((shape, data))
 }
 
-fn to_usize_shape(model: &str, index: usize, shape: &[i64]) -> Result<Vec<usize>, DetectError> {
+pub(super) fn to_usize_shape(
+    model: &str,
+    index: usize,
+    shape: &[i64],
+) -> Result<Vec<usize>, DetectError> {
     shape
         .iter()
         .map(|&d| usize::try_from(d))
