@@ -913,6 +913,63 @@ mod tests {
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
+        drop(conn);
+        // The chain began at the migration: it adopted the rows of version 1 and linked the
+        // steps since.
+        let report = j.verify().unwrap();
+        assert!(report.intact(), "{:?}", report.problems);
+        assert_eq!(report.rows["decisions"], 3);
+        assert_eq!(report.rows["alert_transitions"], 4);
+    }
+
+    /// A journal written by a version-2 build (life cycle, accounts' security events): version 3
+    /// adopts every row in the chain's genesis, hashes the images, and later writes are chained.
+    #[test]
+    fn a_version_2_journal_is_migrated_into_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode=WAL").unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(SCHEMA_V1).unwrap();
+            lifecycle::migrate(&tx).unwrap();
+            tx.execute_batch(outbox::SCHEMA).unwrap();
+            tx.execute_batch(IDENTITY).unwrap();
+            tx.execute_batch(
+                "CREATE TABLE security_events (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     at_ms INTEGER NOT NULL, kind TEXT NOT NULL, account TEXT, address TEXT,
+                     detail TEXT);
+                 INSERT INTO security_events (at_ms, kind, account) VALUES
+                     (1, 'login_ok', 'agent1'), (2, 'login_failed', 'agent1');
+                 INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, frame_time_ms,
+                     stream_ts_ns, created_at_ms, confidence, boxes, explanation, status, snapshot)
+                 VALUES ('c1', 'Camera', 'r', 'intrusion', 1, 0, 1, 0.8, '[]', 'x', 'confirmed',
+                         x'ffd8ffd9');
+                 INSERT INTO alert_transitions (alert_id, action, from_status, to_status, account,
+                     role, at_ms) VALUES (1, 'confirm', 'new', 'confirmed', 'agent1', 'operator', 5);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let report = j.verify().unwrap();
+        assert!(report.intact(), "{:?}", report.problems);
+        assert_eq!(report.rows["security_events"], 2);
+        assert_eq!(report.rows["alert_transitions"], 1);
+        assert_eq!(report.images_checked, 1);
+        // Adopted: the genesis and one link per earlier row (alert, step, two events).
+        assert_eq!(report.links, 5);
+        let a = j.get(1).unwrap().unwrap();
+        assert_eq!(a.status, AlertStatus::Confirmed);
+        assert_eq!(a.config_version, None);
+        j.insert(&new_alert("c1")).unwrap();
+        assert!(j.verify().unwrap().intact());
+        drop(j);
+        // Opening again migrates nothing twice.
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.verify().unwrap().links, 6);
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! [`versions`] keeps every configuration that has been in force.
 
 pub mod chain;
+#[cfg(test)]
+mod governance_tests;
 mod journal;
 pub mod lifecycle;
 mod outbox;

@@ -334,3 +334,24 @@ fn a_pose_model_as_detector_is_an_error_naming_the_field() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn retention_defaults_and_the_legal_minimum_of_the_journal() {
+    let cfg = Config::from_toml(&good(), &base()).expect("valid");
+    assert_eq!(cfg.retention, RetentionConfig::default());
+    assert_eq!(
+        (cfg.retention.images_days, cfg.retention.journal_days),
+        (30, 365)
+    );
+    let short = format!("{}\n[retention]\njournal_days = 182\n", good());
+    let errors = errors_of(&short);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("retention.journal_days"), "{errors:?}");
+    assert!(errors[0].contains("183"), "{errors:?}");
+    let ok = format!("{}\n[retention]\njournal_days = 183\nimages_days = 7\n", good());
+    assert!(errors_of(&ok).is_empty());
+    let images = format!("{}\n[retention]\nimages_days = 400\n", good());
+    assert!(errors_of(&images)[0].starts_with("retention.images_days"));
+    let unknown = format!("{}\n[retention]\nclips_days = 3\n", good());
+    assert!(errors_of(&unknown)[0].contains("clips_days"), "{:?}", errors_of(&unknown));
+}

@@ -364,6 +364,32 @@ async fn bad_requests_and_unknown_things_get_json_errors() {
     s.stop().await;
 }
 
+/// A retention purge deletes an alert's image: the image answers 410 with the reason, the alert
+/// says when and why (what the console shows), and the chain stays intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_image_answers_410_with_the_reason() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(2);
+    let journal = s.state.journal.clone();
+    let in_31_days = crate::alerts::now_ms() + 31 * 24 * 3600 * 1000;
+    let report = journal.purge_images(in_31_days, 30).unwrap().unwrap();
+    assert_eq!(report.images, 2);
+    let r = get(format!("{}/api/alerts/1/snapshot.jpg", s.base)).await;
+    assert_eq!(r.status, 410);
+    assert_eq!(r.json()["reason"], "retention");
+    assert_eq!(r.json()["retention_days"], 30);
+    let message = r.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("retention purge"), "{message}");
+    let r = get(format!("{}/api/alerts/1", s.base)).await;
+    assert_eq!(r.json()["snapshot_url"], serde_json::Value::Null);
+    assert_eq!(r.json()["image_purged"]["retention_days"], 30);
+    // An alert that never had an image is still a 404, an unknown one too.
+    let r = get(format!("{}/api/alerts/999/snapshot.jpg", s.base)).await;
+    assert_eq!(r.status, 404);
+    assert!(journal.verify().unwrap().intact());
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_are_journaled_and_validated() {
     let s = Server::start(DEFAULT_BUS_CAPACITY).await;

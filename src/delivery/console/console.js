@@ -27,6 +27,7 @@
       readonly: "Lecture seule : le rôle {role} consulte les alertes et ne décide pas.",
       role_operator: "opérateur", role_supervisor: "superviseur", role_auditor: "auditeur", role_admin: "administrateur",
       no_image: "Pas d'image", snapshot_of: "Image de l'alerte {id}",
+      image_purged: "Image supprimée le {t} (durée de conservation des images : {days} jours). L'alerte et son journal restent.",
       camera_health: "santé caméra", confidence: "confiance", alert_no: "alerte n°{id}", zone: "zone",
       past_image: "L'image est la dernière reçue avant l'alerte, pas une vue en direct.",
       updates: "{n} mise(s) à jour, dernière à {t}",
@@ -86,6 +87,7 @@
       readonly: "Read only: the {role} role reviews alerts and does not decide.",
       role_operator: "operator", role_supervisor: "supervisor", role_auditor: "auditor", role_admin: "admin",
       no_image: "No image", snapshot_of: "Snapshot of alert {id}",
+      image_purged: "Image deleted on {t} (images are kept {days} days). The alert and its journal entry remain.",
       camera_health: "camera health", confidence: "confidence", alert_no: "alert #{id}", zone: "zone",
       past_image: "The image is the last one received before the alert, not a live view.",
       updates: "{n} update(s), last at {t}",
@@ -345,6 +347,12 @@
     return parts.join(" · ");
   }
 
+  // Why an alert has no image any more: the retention purge deleted it (the API answers 410).
+  function imageGone(a) {
+    if (!a.image_purged) return "";
+    return t("image_purged", { t: localTime(a.image_purged.at_ms), days: a.image_purged.retention_days });
+  }
+
   function buildCard(id) {
     const card = el("article", "alert-card");
     card.dataset.alertId = String(id);
@@ -398,7 +406,8 @@
       card.firstChild.alt = t("snapshot_of", { id: shown.id });
     } else {
       if (old.tagName === "IMG") card.replaceChild(el("div", "no-thumb"), old);
-      card.firstChild.textContent = t("no_image");
+      card.firstChild.textContent = imageGone(a) || t("no_image");
+      card.firstChild.classList.toggle("image-purged", !!a.image_purged);
     }
     card.querySelector(".camera").textContent = a.camera_name || a.camera_id;
     card.querySelector(".event-type").textContent = eventLabel(a.event_type);
@@ -619,6 +628,7 @@
     const img = $("incident-image");
     img.hidden = !a.snapshot_url;
     if (a.snapshot_url) { img.src = a.snapshot_url; img.alt = t("snapshot_of", { id: a.id }); }
+    $("incident-image-gone").textContent = imageGone(a);
     // The clip, once the evidence part of the engine provides one (`clip_url`).
     const clip = $("incident-clip");
     clip.replaceChildren();
