@@ -26,7 +26,7 @@ use super::ApiError;
 /// The policy of every answer: the console and the forecast page are self-contained (inline
 /// script and style, images from the API), and no page may frame them.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
-     style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; \
+     style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Which `Host` names the server answers to.
