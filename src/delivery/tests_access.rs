@@ -355,14 +355,7 @@ async fn bad_input_gets_json_errors_and_changes_nothing() {
         "/api/alerts/1/take",
         "/api/alerts/1/comment",
     ] {
-        let a = as_user(
-            &state,
-            &op,
-            "POST",
-            path,
-            Some(r#"{"comment": "#),
-        )
-        .await;
+        let a = as_user(&state, &op, "POST", path, Some(r#"{"comment": "#)).await;
         assert_eq!(a.status, 400, "{path}: {}", a.body);
         assert!(
             a.body["error"].as_str().unwrap().contains("invalid"),
