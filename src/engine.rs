@@ -742,6 +742,10 @@ fn process(
                 alert_id = alert.id,
                 "alert journaled"
             ),
+            // The governance gate refused it (stopped, not authorised): counted, not an error.
+            Err(JournalError::Withheld(reason)) => {
+                tracing::debug!(camera = %cam.id, rule = %ev.rule_id, %reason, "alert withheld")
+            }
             Err(e) => tracing::error!(camera = %cam.id, error = %e, "alert could not be journaled"),
         }
     }

@@ -12,6 +12,7 @@ use vigie::alerts::{AlertBus, Journal};
 use vigie::config::Config;
 use vigie::delivery::{self, AppState};
 use vigie::engine::{Engine, EngineOptions};
+use vigie::governance::gate::AlertingGate;
 use vigie::metrics::Metrics;
 use vigie::reload::FileReloader;
 
@@ -142,6 +143,7 @@ fn check_config(path: PathBuf) -> ExitCode {
                 rules,
                 plural(rules)
             );
+            print!("{}", vigie::governance::authorisations::report(&cfg, vigie::alerts::now_ms()));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -178,7 +180,15 @@ fn run(config_path: PathBuf) -> Result<()> {
         None => None,
     };
     let metrics = Metrics::new();
-    let bus = AlertBus::new(journal.clone(), 1024, metrics.clone());
+    // Every event passes the governance gate (authorisations, stop switch) before it is an alert.
+    let gate = Arc::new(
+        AlertingGate::open(journal.clone(), &config.authorisations)
+            .context("reading the alerting state from the journal")?,
+    );
+    if config.authorisations.is_empty() {
+        tracing::warn!("no [[authorisations]] configured: the authorisation gate is off");
+    }
+    let bus = AlertBus::new(journal.clone(), 1024, metrics.clone()).with_gate(gate.clone());
     let engine = Arc::new(
         Engine::start(
             &config,
@@ -189,7 +199,16 @@ fn run(config_path: PathBuf) -> Result<()> {
         .context("starting the engine")?,
     );
     // Hot reload (POST /api/config/reload and SIGHUP) re-reads this same file.
-    let reloader = Arc::new(FileReloader::new(config_path.clone(), engine.clone()));
+    let reload_gate = gate.clone();
+    let reloader = Arc::new(
+        FileReloader::new(config_path.clone(), engine.clone()).with_on_applied(Box::new(
+            move |cfg: &Config| {
+                if let Err(e) = reload_gate.set_authorisations(&cfg.authorisations) {
+                    tracing::error!(error = %e, "cannot journal the reloaded authorisations");
+                }
+            },
+        )),
+    );
 
     let addr: SocketAddr = config
         .listen_addr()
@@ -210,7 +229,8 @@ fn run(config_path: PathBuf) -> Result<()> {
     let state = AppState::new(bus, engine.status_list(), auth)
         .with_forecast(forecast)
         .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>))
-        .with_guard(delivery::Guard::new(addr, &config.server.allowed_hosts));
+        .with_guard(delivery::Guard::new(addr, &config.server.allowed_hosts))
+        .with_gate(gate.clone());
     let delivery_journal = journal.clone();
     let retention_journal = journal.clone();
     let served = runtime.block_on(async move {
@@ -218,6 +238,7 @@ fn run(config_path: PathBuf) -> Result<()> {
         let _outputs = delivery::output::start(&config, delivery_journal, &metrics)
             .context("starting the outputs")?;
         reload_on_sighup(reloader);
+        vigie::governance::gate::spawn_watch(gate);
         vigie::governance::retention::spawn_daily(
             retention_journal,
             config.retention,

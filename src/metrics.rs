@@ -43,6 +43,8 @@ pub struct Metrics {
     pub execution_provider: IntGaugeVec,
     /// What retention purges deleted (`images`, `alerts`, `decisions`).
     pub retention_purged: IntCounterVec,
+    /// Events the governance gate did not let become alerts (stopped, not authorised).
+    pub alerts_withheld: IntCounterVec,
 }
 
 /// Raw latency samples in seconds, for benchmarks that need exact percentiles.
@@ -194,9 +196,15 @@ impl Metrics {
             "What retention purges deleted (images, alerts, decisions).",
             &["what"],
         );
+        let alerts_withheld = counter(
+            "vigie_alerts_withheld_total",
+            "Events the governance gate did not let become alerts (stopped, not authorised).",
+            &["camera", "rule"],
+        );
         Metrics {
             registry,
             retention_purged,
+            alerts_withheld,
             frame_to_decision_seconds,
             frames_skipped,
             execution_provider,

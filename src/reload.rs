@@ -167,7 +167,12 @@ pub struct FileReloader {
     path: PathBuf,
     engine: Arc<Engine>,
     lock: Mutex<()>,
+    /// Told each configuration the engine applied (the governance gate's authorisations).
+    on_applied: Option<OnApplied>,
 }
+
+/// See [`FileReloader::with_on_applied`].
+pub type OnApplied = Box<dyn Fn(&Config) + Send + Sync>;
 
 impl FileReloader {
     pub fn new(path: PathBuf, engine: Arc<Engine>) -> Self {
@@ -175,7 +180,14 @@ impl FileReloader {
             path,
             engine,
             lock: Mutex::new(()),
+            on_applied: None,
         }
+    }
+
+    /// Calls `f` with each configuration once the engine has applied it.
+    pub fn with_on_applied(mut self, f: OnApplied) -> Self {
+        self.on_applied = Some(f);
+        self
     }
 
     /// Loads, validates and applies the file.
@@ -190,7 +202,7 @@ impl FileReloader {
             ),
             errors: e.errors.iter().map(ToString::to_string).collect(),
         })?;
-        self.engine.apply(&config).map_err(|e| match e {
+        let applied = self.engine.apply(&config).map_err(|e| match e {
             EngineError::RestartRequired(fields) => ReloadError::Refused {
                 message: format!(
                     "restart required: {} cannot change while running; nothing was changed",
@@ -199,7 +211,11 @@ impl FileReloader {
                 errors: fields,
             },
             other => ReloadError::Failed(other.to_string()),
-        })
+        })?;
+        if let Some(f) = &self.on_applied {
+            f(&config);
+        }
+        Ok(applied)
     }
 }
 

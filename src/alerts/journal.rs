@@ -55,6 +55,10 @@ pub enum JournalError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// The gate refused the event (no authorisation in force, alerting stopped): not an
+    /// error of the journal, nothing was written.
+    #[error("alert withheld: {0}")]
+    Withheld(String),
 }
 
 /// The alert journal. `Send + Sync`: one connection behind a mutex (SQLite serialises writers
@@ -478,6 +482,28 @@ impl Journal {
         let link = chain::record(&tx, kind, body)?;
         tx.commit()?;
         Ok(link)
+    }
+
+    /// Events of the given kinds from `audit_events`, oldest first: `(kind, body)`, the body
+    /// with the event's `at_ms` added.
+    pub fn events(&self, kinds: &[&str]) -> Result<Vec<(String, serde_json::Value)>, JournalError> {
+        let conn = self.lock();
+        let mut stmt =
+            conn.prepare_cached("SELECT kind, body, at_ms FROM audit_events ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (kind, body, at_ms) = row?;
+            if kinds.contains(&kind.as_str()) {
+                let mut body: serde_json::Value =
+                    serde_json::from_str(&body).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+                body["at_ms"] = at_ms.into();
+                out.push((kind, body));
+            }
+        }
+        Ok(out)
     }
 
     /// Checks the chain and every chained row (see [`super::verify::verify`]).

@@ -243,6 +243,15 @@ pub struct AlertBus {
     metrics: Metrics,
     /// Held across "insert then send" so subscribers see alerts in id order.
     order: Arc<Mutex<()>>,
+    /// Decides, before anything is journaled, whether an event may become an alert.
+    gate: Option<Arc<dyn Gate>>,
+}
+
+/// What stands between an event and an alert: the authorisations in force and the stop switch
+/// (`governance::gate`). Camera faults must always pass.
+pub trait Gate: Send + Sync {
+    /// `Err(reason)` when `new` must not be raised now.
+    fn admit(&self, new: &NewAlert) -> Result<(), String>;
 }
 
 /// Default capacity of the live broadcast channels.
@@ -261,7 +270,14 @@ impl AlertBus {
             decisions,
             metrics,
             order: Arc::new(Mutex::new(())),
+            gate: None,
         }
+    }
+
+    /// Every alert published from now on passes `gate` first.
+    pub fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     pub fn journal(&self) -> &Arc<Journal> {
@@ -272,14 +288,23 @@ impl AlertBus {
         &self.metrics
     }
 
-    /// Journals the alert (committed when this returns), then broadcasts it. No subscriber is
-    /// fine. Records `frame_to_alert_seconds` from `frame_captured` and counts the alert.
+    /// Passes the gate (`Withheld` when it refuses: nothing is journaled), journals the alert
+    /// (committed when this returns), then broadcasts it. No subscriber is fine. Records `frame_to_alert_seconds` from `frame_captured` and counts the alert.
     pub fn publish(
         &self,
         new: NewAlert,
         frame_captured: Instant,
     ) -> Result<Arc<Alert>, JournalError> {
         // A poisoned lock only means a panic elsewhere; the unit guard holds no data.
+        if let Some(gate) = &self.gate {
+            if let Err(reason) = gate.admit(&new) {
+                self.metrics
+                    .alerts_withheld
+                    .with_label_values(&[new.camera_id.as_str(), new.rule_id.as_str()])
+                    .inc();
+                return Err(JournalError::Withheld(reason));
+            }
+        }
         let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
         let alert = Arc::new(self.journal.insert(&new)?);
         let labels = [alert.camera_id.as_str(), alert.rule_id.as_str()];

@@ -69,6 +69,7 @@ impl Role {
             Supervise => self == Supervisor,
             ReadSecurity => matches!(self, Auditor | Admin),
             Reload => self == Admin,
+            StopAlerting => matches!(self, Supervisor | Admin),
         }
     }
 }
@@ -100,10 +101,12 @@ pub enum Permission {
     ReadSecurity,
     /// `POST /api/config/reload`.
     Reload,
+    /// Stop and resume alerting (`POST /api/alerting/stop`, `/resume`).
+    StopAlerting,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Cameras,
         Permission::Metrics,
         Permission::Forecast,
@@ -112,6 +115,7 @@ impl Permission {
         Permission::Supervise,
         Permission::ReadSecurity,
         Permission::Reload,
+        Permission::StopAlerting,
     ];
 }
 
@@ -217,9 +221,12 @@ mod tests {
             all
         };
         assert_eq!(can(Role::Operator), with(&[ReadAlerts, Act]));
-        assert_eq!(can(Role::Supervisor), with(&[ReadAlerts, Act, Supervise]));
+        assert_eq!(
+            can(Role::Supervisor),
+            with(&[ReadAlerts, Act, Supervise, StopAlerting])
+        );
         assert_eq!(can(Role::Auditor), with(&[ReadAlerts, ReadSecurity]));
-        assert_eq!(can(Role::Admin), with(&[ReadSecurity, Reload]));
+        assert_eq!(can(Role::Admin), with(&[ReadSecurity, Reload, StopAlerting]));
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

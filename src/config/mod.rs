@@ -4,6 +4,7 @@
 //! without opening a camera.
 
 mod auth;
+mod authorisation;
 mod motion;
 mod outputs;
 mod parameters;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, TlsConfig};
+pub use authorisation::{AuthorisationConfig, Period, CAMERA_FAULTS, DECREE_EVENT_TYPES};
 pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use retention::{RetentionConfig, MIN_JOURNAL_DAYS};
@@ -384,6 +386,9 @@ pub struct Config {
     /// `[auth]`: sessions, login limits, `/metrics`.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// `[[authorisations]]`: the legal record each alert needs (none: the gate is off).
+    #[serde(default)]
+    pub authorisations: Vec<AuthorisationConfig>,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
     /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
@@ -585,6 +590,12 @@ impl Config {
 
         for (field, message) in self.retention.check() {
             err(format!("retention.{field}"), message);
+        }
+        let camera_ids: Vec<&str> = cameras.iter().map(|(_, c)| c.id.as_str()).collect();
+        for (i, a) in self.authorisations.iter().enumerate() {
+            for (field, message) in a.check(&camera_ids) {
+                err(format!("authorisations[{i}].{field}"), message);
+            }
         }
         if let Some(model) = &self.forecast.model {
             let path = self.resolve(model);

@@ -1,5 +1,5 @@
 //! The parameters in force, as the journal's parameter history keeps them: detector, tracker,
-//! retention and every camera with its zones and rules, defaults filled in. Secrets are left
+//! retention, authorisations and every camera with its zones and rules, defaults filled in. Secrets are left
 //! out: `[[outputs]]` entirely, credentials in camera URLs redacted.
 
 use serde::Serialize;
@@ -37,6 +37,7 @@ impl Config {
             "detector": json(&self.detector),
             "tracker": json(&self.tracker),
             "retention": json(&self.retention),
+            "authorisations": json(&self.authorisations),
             "cameras": cameras,
         })
     }

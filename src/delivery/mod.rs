@@ -7,6 +7,7 @@
 
 pub mod access;
 mod actions;
+mod alerting;
 mod guard;
 mod live;
 pub mod mqtt;
@@ -121,6 +122,8 @@ pub struct AppState {
     pub guard: Arc<Guard>,
     /// Accounts, sessions, tokens: who may call what.
     pub auth: Arc<Auth>,
+    /// Authorisations and the stop switch (`/api/alerting`), when the engine runs one.
+    pub gate: Option<Arc<crate::governance::gate::AlertingGate>>,
     /// Set by [`serve`] when it shuts down, so live streams end and connections drain.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -144,6 +147,7 @@ impl AppState {
             reloader: None,
             guard: Arc::new(Guard::loopback()),
             auth,
+            gate: None,
             shutdown: Arc::new(shutdown),
         }
     }
@@ -155,6 +159,11 @@ impl AppState {
 
     pub fn with_reloader(mut self, reloader: Option<Arc<dyn Reloader>>) -> Self {
         self.reloader = reloader;
+        self
+    }
+
+    pub fn with_gate(mut self, gate: Arc<crate::governance::gate::AlertingGate>) -> Self {
+        self.gate = Some(gate);
         self
     }
 
@@ -206,6 +215,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/alerts/{id}/decisions", get(decisions))
         .route("/api/config/reload", post(reload_config))
         .merge(actions::routes())
+        .merge(alerting::routes())
         .with_state(state)
         .merge(forecast)
         .fallback(not_found)

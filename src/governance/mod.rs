@@ -1,12 +1,15 @@
 //! Governance: what lets the engine prove its own record. `vigie audit` (verify the journal's
 //! hash chain, export a verifiable bundle, the configuration in force at a time, the chain's head
-//! to anchor elsewhere) and the daily retention purge.
+//! to anchor elsewhere), the daily retention purge, and the gate (authorisations and stop switch)
+//! every event passes before it becomes an alert.
 //!
 //! The mechanisms themselves live with the journal (`alerts::chain`, `alerts::verify`,
 //! `alerts::retention`, `alerts::versions`): every write path joins the chain inside its own
 //! transaction. This module is their command line and their schedule.
 
 pub mod audit;
+pub mod authorisations;
+pub mod gate;
 pub mod retention;
 mod time;
 
