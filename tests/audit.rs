@@ -209,3 +209,76 @@ fn audit_verify_catches_sqlite3_edits_behind_the_engines_back() {
         assert!(first.contains(&row), "{name}: {first}");
     }
 }
+
+/// Issue 10 §1: an authorisation that expires while the engine runs stops its rule at that
+/// moment (the camera keeps being analysed, its events are withheld and counted); the change of
+/// state is journaled and `check-config` then shows the rule inactive with the reason.
+#[test]
+fn an_expired_authorisation_stops_the_rule_when_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let now = time::OffsetDateTime::now_utc();
+    let end = now + time::Duration::seconds(60);
+    let end_ms = (end.unix_timestamp_nanos() / 1_000_000) as i64;
+    let authorisation = format!(
+        "[[authorisations]]\nreference = \"AP test\"\nauthority = \"Préfecture de test\"\n\
+         purpose = \"essai\"\ncameras = [\"parvis\"]\nevent_types = [\"intrusion\"]\n\
+         start = \"{}\"\nend = \"{}\"\n",
+        (now - time::Duration::hours(1)).format(&Rfc3339).unwrap(),
+        end.format(&Rfc3339).unwrap()
+    );
+    let camera = clip_camera("parvis", &clip().to_string_lossy(), false, "loop = true");
+    let cfg = write_config(d, &format!("{}{authorisation}{camera}", header(d)));
+    let (ok, out, err) = cli(&["check-config", &cfg.to_string_lossy()], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("rule parvis/esplanade-intrusion (intrusion): active"), "{out}");
+    assert!(out.contains("warning: authorisation \"AP test\" expires in 1 day"), "{out}");
+
+    let vigie = Vigie::start(&cfg);
+    let sse = Sse::connect(&vigie, None);
+    let mut created = Vec::new();
+    let stop_at = std::time::Instant::now()
+        + Duration::from_millis((end_ms - now_ms_here()).max(0) as u64 + 20_000);
+    while std::time::Instant::now() < stop_at {
+        let left = stop_at.saturating_duration_since(std::time::Instant::now());
+        match sse.next_alert(left) {
+            Some((_, a)) => created.push(a["created_at_ms"].as_i64().unwrap()),
+            None => break,
+        }
+    }
+    assert!(!created.is_empty(), "no alert while authorised; log:\n{}", vigie.log());
+    let late: Vec<i64> = created.iter().filter(|t| **t > end_ms + 1000).copied().collect();
+    assert!(late.is_empty(), "alerts after the expiry at {end_ms}: {late:?}");
+    // The rule kept running: its events were withheld and counted.
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
+    let withheld = metrics
+        .lines()
+        .find(|l| l.starts_with("vigie_alerts_withheld_total{camera=\"parvis\""))
+        .unwrap_or_else(|| panic!("no withheld events counted:\n{metrics}"));
+    assert!(!withheld.ends_with(" 0"), "{withheld}");
+    let state = vigie.get_json("/api/alerting");
+    assert_eq!(state["authorisations"][0]["state"], "expired", "{state}");
+    assert_eq!(vigie.terminate(), Some(0));
+
+    let db = rusqlite::Connection::open(d.join("journal.db")).unwrap();
+    let states: Vec<String> = db
+        .prepare("SELECT json_extract(body, '$.state') FROM audit_events WHERE kind = 'authorisation_state' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(states, ["in_force", "expired"]);
+    let (ok, out, _) = cli(&["check-config", &cfg.to_string_lossy()], "");
+    assert!(ok);
+    assert!(
+        out.contains("rule parvis/esplanade-intrusion (intrusion): INACTIVE: authorisation \"AP test\" is expired"),
+        "{out}"
+    );
+    let (code, out) = audit(&["verify", "--journal", &d.join("journal.db").to_string_lossy()]);
+    assert_eq!(code, 0, "{out}");
+}
+
+fn now_ms_here() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -355,3 +355,27 @@ fn retention_defaults_and_the_legal_minimum_of_the_journal() {
     let unknown = format!("{}\n[retention]\nclips_days = 3\n", good());
     assert!(errors_of(&unknown)[0].contains("clips_days"), "{:?}", errors_of(&unknown));
 }
+
+#[test]
+fn authorisation_errors_name_their_path() {
+    let auth = |cameras: &str, types: &str, start: &str, end: &str| {
+        format!(
+            "{}\n[[authorisations]]\nreference = \"AP 2025-1\"\nauthority = \"Préfecture\"\n\
+             purpose = \"test\"\ncameras = {cameras}\nevent_types = {types}\n\
+             start = \"{start}\"\nend = \"{end}\"\n",
+            good()
+        )
+    };
+    let ok = auth("[\"cam-1\"]", "[\"intrusion\"]", "2025-01-01", "2025-06-30");
+    let cfg = Config::from_toml(&ok, &base()).expect("valid");
+    assert_eq!(cfg.authorisations.len(), 1);
+    let errors = errors_of(&auth("[\"cam-9\"]", "[\"intrusion\"]", "2025-01-01", "2025-06-30"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("authorisations[0].cameras[0]"), "{errors:?}");
+    assert!(errors[0].contains("cam-9"), "{errors:?}");
+    let errors = errors_of(&auth("[\"cam-1\"]", "[\"face_recognition\"]", "2025-01-01", "2025-06-30"));
+    assert!(errors[0].starts_with("authorisations[0].event_types[0]"), "{errors:?}");
+    assert!(errors[0].contains("2023-828"), "{errors:?}");
+    let errors = errors_of(&auth("[\"cam-1\"]", "[\"intrusion\"]", "2025-06-30", "2025-01-01"));
+    assert!(errors[0].starts_with("authorisations[0].end"), "{errors:?}");
+}

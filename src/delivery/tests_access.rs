@@ -555,3 +555,56 @@ async fn the_life_cycle_over_http_with_conflicts_naming_who() {
     let s = as_user(&state, &sup, "GET", "/api/stats", None).await;
     assert_eq!(s.body["alerts_by_status"]["new"], 1);
 }
+
+/// Issue 10 §7: a supervisor or an admin stops alerting with a reason and resumes it; every
+/// role sees the state; operators and auditors may not touch it; both steps are in the chain.
+#[tokio::test]
+async fn the_stop_switch_is_for_supervisors_and_admins_and_is_journaled() {
+    let (_d, state) = state_with(AuthSettings::default());
+    let gate = Arc::new(
+        crate::governance::gate::AlertingGate::open(state.journal.clone(), &[]).unwrap(),
+    );
+    let state = state.with_gate(gate.clone());
+    for role in [Role::Operator, Role::Auditor] {
+        let s = login(&state, role.as_str()).await;
+        let a = as_user(&state, &s, "POST", "/api/alerting/stop", Some(r#"{"reason":"x"}"#)).await;
+        assert_eq!(a.status, 403, "{role}: {}", a.body);
+        let a = as_user(&state, &s, "GET", "/api/alerting", None).await;
+        assert_eq!(a.status, 200, "{role}: {}", a.body);
+    }
+    let sup = login(&state, "supervisor").await;
+    let a = as_user(&state, &sup, "POST", "/api/alerting/stop", Some("{}")).await;
+    assert_eq!(a.status, 422, "a stop needs a reason: {}", a.body);
+    let a = as_user(&state, &sup, "POST", "/api/alerting/stop", Some(r#"{"reason":"x","camera":"nope"}"#)).await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    let a = as_user(
+        &state,
+        &sup,
+        "POST",
+        "/api/alerting/stop",
+        Some(r#"{"reason":"exercice préfectoral"}"#),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["stopped"]["by"], "supervisor");
+    assert_eq!(a.body["stopped"]["reason"], "exercice préfectoral");
+    let now = crate::alerts::now_ms();
+    assert!(gate.decide("c1", "intrusion", now).is_err());
+    assert!(gate.decide("c1", "camera_offline", now).is_ok());
+    let admin = login(&state, "admin").await;
+    let a = as_user(&state, &admin, "POST", "/api/alerting/resume", None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body["stopped"].is_null());
+    let a = as_user(&state, &admin, "POST", "/api/alerting/resume", None).await;
+    assert_eq!(a.status, 422, "not stopped: {}", a.body);
+    assert!(gate.decide("c1", "intrusion", now).is_ok());
+    let kinds: Vec<String> = state
+        .journal
+        .events(&["alerting_stopped", "alerting_resumed"])
+        .unwrap()
+        .into_iter()
+        .map(|(k, b)| format!("{k} {}", b["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, ["alerting_stopped supervisor", "alerting_resumed admin"]);
+    assert!(state.journal.verify().unwrap().intact());
+}
