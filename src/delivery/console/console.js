@@ -28,6 +28,10 @@
       role_operator: "opérateur", role_supervisor: "superviseur", role_auditor: "auditeur", role_admin: "administrateur",
       no_image: "Pas d'image", snapshot_of: "Image de l'alerte {id}",
       image_purged: "Image supprimée le {t} (durée de conservation des images : {days} jours). L'alerte et son journal restent.",
+      alerting_stop: "Suspendre les alertes", alerting_resume: "Reprendre les alertes",
+      alerting_reason: "Motif de la suspension (obligatoire, journalisé) :",
+      alerting_stopped: "ALERTES SUSPENDUES par {by} le {t} : {reason}. Aucune alerte n'est levée ; l'état des caméras reste surveillé.",
+      alerting_stopped_camera: "Alertes suspendues sur la caméra {camera} par {by} : {reason}",
       camera_health: "santé caméra", confidence: "confiance", alert_no: "alerte n°{id}", zone: "zone",
       past_image: "L'image est la dernière reçue avant l'alerte, pas une vue en direct.",
       updates: "{n} mise(s) à jour, dernière à {t}",
@@ -88,6 +92,10 @@
       role_operator: "operator", role_supervisor: "supervisor", role_auditor: "auditor", role_admin: "admin",
       no_image: "No image", snapshot_of: "Snapshot of alert {id}",
       image_purged: "Image deleted on {t} (images are kept {days} days). The alert and its journal entry remain.",
+      alerting_stop: "Stop alerting", alerting_resume: "Resume alerting",
+      alerting_reason: "Reason for the stop (required, journaled):",
+      alerting_stopped: "ALERTING STOPPED by {by} on {t}: {reason}. No alert is raised; camera health is still watched.",
+      alerting_stopped_camera: "Alerting stopped on camera {camera} by {by}: {reason}",
       camera_health: "camera health", confidence: "confidence", alert_no: "alert #{id}", zone: "zone",
       past_image: "The image is the last one received before the alert, not a live view.",
       updates: "{n} update(s), last at {t}",
@@ -849,4 +857,37 @@
     }
   })();
   setInterval(() => { if (session && !$("app").hidden) refreshCameras(); }, 2000);
+
+  // ---- stop switch (issue 10 §7): shown to every role, operated by supervisors and admins ------
+  async function refreshAlerting() {
+    try {
+      const resp = await api("GET", "/api/alerting");
+      if (!resp.ok) return;
+      const g = await resp.json();
+      const stops = [];
+      if (g.stopped) {
+        stops.push(t("alerting_stopped", { by: g.stopped.by, t: localTime(g.stopped.at_ms), reason: g.stopped.reason }));
+      }
+      for (const [cam, s] of Object.entries(g.cameras_stopped || {})) {
+        stops.push(t("alerting_stopped_camera", { camera: cam, by: s.by, reason: s.reason }));
+      }
+      $("alerting-banner").hidden = !stops.length;
+      $("alerting-text").textContent = stops.join(" · ");
+      $("alerting-resume").hidden = !(g.stopped && can("stop_alerting"));
+      $("alerting-stop").hidden = !!g.stopped || !can("stop_alerting");
+    } catch (e) {
+      // Unauthenticated: the login screen is shown; anything else: try again at the next tick.
+    }
+  }
+  $("alerting-stop").addEventListener("click", async () => {
+    const reason = window.prompt(t("alerting_reason"));
+    if (!reason || !reason.trim()) return;
+    await api("POST", "/api/alerting/stop", { reason: reason });
+    refreshAlerting();
+  });
+  $("alerting-resume").addEventListener("click", async () => {
+    await api("POST", "/api/alerting/resume", {});
+    refreshAlerting();
+  });
+  setInterval(() => { if (session && !$("app").hidden) refreshAlerting(); }, 2000);
 })();
