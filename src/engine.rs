@@ -331,23 +331,25 @@ impl Engine {
                     report.updated.push(cam.id.clone());
                     next.push(ctx);
                 }
-                (change, _) => match start_camera(new, cam, self.input_size, &self.metrics, version) {
-                    Ok(Some((ctx, handle))) => {
-                        running.handles.push((cam.id.clone(), handle));
-                        next.push(ctx);
-                        tracing::info!(camera = %cam.id, ?change, "camera started by reload");
-                        if change == CameraChange::Restarted {
-                            report.restarted.push(cam.id.clone());
-                        } else {
-                            report.added.push(cam.id.clone());
+                (change, _) => {
+                    match start_camera(new, cam, self.input_size, &self.metrics, version) {
+                        Ok(Some((ctx, handle))) => {
+                            running.handles.push((cam.id.clone(), handle));
+                            next.push(ctx);
+                            tracing::info!(camera = %cam.id, ?change, "camera started by reload");
+                            if change == CameraChange::Restarted {
+                                report.restarted.push(cam.id.clone());
+                            } else {
+                                report.added.push(cam.id.clone());
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(camera = %cam.id, error = %e, "camera could not be started by reload");
+                            failure.get_or_insert(e);
                         }
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::error!(camera = %cam.id, error = %e, "camera could not be started by reload");
-                        failure.get_or_insert(e);
-                    }
-                },
+                }
             }
         }
         for (id, change) in &changes {

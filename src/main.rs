@@ -143,7 +143,10 @@ fn check_config(path: PathBuf) -> ExitCode {
                 rules,
                 plural(rules)
             );
-            print!("{}", vigie::governance::authorisations::report(&cfg, vigie::alerts::now_ms()));
+            print!(
+                "{}",
+                vigie::governance::authorisations::report(&cfg, vigie::alerts::now_ms())
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

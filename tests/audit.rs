@@ -72,14 +72,24 @@ fn the_journal_is_chained_verified_exported_and_tampering_is_caught() {
             break;
         }
     }
-    assert!(alerts.len() >= 2, "expected 2 alerts; log:\n{}", vigie.log());
+    assert!(
+        alerts.len() >= 2,
+        "expected 2 alerts; log:\n{}",
+        vigie.log()
+    );
     // Each alert names the configuration version and the model in force.
     let (first, a) = &alerts[0];
     let version = a["config_version"].as_i64().expect("config_version");
-    let model = a["model_sha256"].as_str().expect("model_sha256").to_string();
+    let model = a["model_sha256"]
+        .as_str()
+        .expect("model_sha256")
+        .to_string();
     assert_eq!(model.len(), 64, "{model}");
     let manifest = std::fs::read_to_string(repo().join("models/models.toml")).unwrap();
-    assert!(manifest.contains(&model), "model sha256 {model} not in the manifest");
+    assert!(
+        manifest.contains(&model),
+        "model sha256 {model} not in the manifest"
+    );
 
     // A failed login, a login, a decision: all chained.
     let (status, _) = answer(
@@ -111,12 +121,18 @@ fn the_journal_is_chained_verified_exported_and_tampering_is_caught() {
     // The thresholds in force then and now.
     let (code, then) = audit(&["config-at", &before_reload, "--journal", &db_arg]);
     assert_eq!(code, 0, "{then}");
-    assert!(then.contains(&format!("configuration version {version} (start)")), "{then}");
+    assert!(
+        then.contains(&format!("configuration version {version} (start)")),
+        "{then}"
+    );
     assert!(then.contains("min_score=0.4 "), "{then}");
     assert!(then.contains(&model), "{then}");
     let (code, now) = audit(&["config-at", "now", "--journal", &db_arg]);
     assert_eq!(code, 0, "{now}");
-    assert!(now.contains("(reload)") && now.contains("min_score=0.55 "), "{now}");
+    assert!(
+        now.contains("(reload)") && now.contains("min_score=0.55 "),
+        "{now}"
+    );
 
     // The bundle of the period, verified offline; one edited byte breaks it.
     let bundle = d.join("bundle.jsonl");
@@ -231,8 +247,14 @@ fn an_expired_authorisation_stops_the_rule_when_it_expires() {
     let cfg = write_config(d, &format!("{}{authorisation}{camera}", header(d)));
     let (ok, out, err) = cli(&["check-config", &cfg.to_string_lossy()], "");
     assert!(ok, "{err}");
-    assert!(out.contains("rule parvis/esplanade-intrusion (intrusion): active"), "{out}");
-    assert!(out.contains("warning: authorisation \"AP test\" expires in 1 day"), "{out}");
+    assert!(
+        out.contains("rule parvis/esplanade-intrusion (intrusion): active"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: authorisation \"AP test\" expires in 1 day"),
+        "{out}"
+    );
 
     let vigie = Vigie::start(&cfg);
     let sse = Sse::connect(&vigie, None);
@@ -246,9 +268,20 @@ fn an_expired_authorisation_stops_the_rule_when_it_expires() {
             None => break,
         }
     }
-    assert!(!created.is_empty(), "no alert while authorised; log:\n{}", vigie.log());
-    let late: Vec<i64> = created.iter().filter(|t| **t > end_ms + 1000).copied().collect();
-    assert!(late.is_empty(), "alerts after the expiry at {end_ms}: {late:?}");
+    assert!(
+        !created.is_empty(),
+        "no alert while authorised; log:\n{}",
+        vigie.log()
+    );
+    let late: Vec<i64> = created
+        .iter()
+        .filter(|t| **t > end_ms + 1000)
+        .copied()
+        .collect();
+    assert!(
+        late.is_empty(),
+        "alerts after the expiry at {end_ms}: {late:?}"
+    );
     // The rule kept running: its events were withheld and counted.
     let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     let withheld = metrics
@@ -275,7 +308,11 @@ fn an_expired_authorisation_stops_the_rule_when_it_expires() {
         out.contains("rule parvis/esplanade-intrusion (intrusion): INACTIVE: authorisation \"AP test\" is expired"),
         "{out}"
     );
-    let (code, out) = audit(&["verify", "--journal", &d.join("journal.db").to_string_lossy()]);
+    let (code, out) = audit(&[
+        "verify",
+        "--journal",
+        &d.join("journal.db").to_string_lossy(),
+    ]);
     assert_eq!(code, 0, "{out}");
 }
 

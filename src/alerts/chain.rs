@@ -473,13 +473,34 @@ mod tests {
         };
         let h = link.expected_hash();
         let changed = [
-            Link { seq: 4, ..link.clone() },
-            Link { at_ms: 1001, ..link.clone() },
-            Link { kind: "decision".into(), ..link.clone() },
-            Link { source: "decisions".into(), ..link.clone() },
-            Link { row_id: 3, ..link.clone() },
-            Link { content_hash: sha256_hex(b"{ }"), ..link.clone() },
-            Link { prev_hash: "1".repeat(64), ..link.clone() },
+            Link {
+                seq: 4,
+                ..link.clone()
+            },
+            Link {
+                at_ms: 1001,
+                ..link.clone()
+            },
+            Link {
+                kind: "decision".into(),
+                ..link.clone()
+            },
+            Link {
+                source: "decisions".into(),
+                ..link.clone()
+            },
+            Link {
+                row_id: 3,
+                ..link.clone()
+            },
+            Link {
+                content_hash: sha256_hex(b"{ }"),
+                ..link.clone()
+            },
+            Link {
+                prev_hash: "1".repeat(64),
+                ..link.clone()
+            },
         ];
         for l in changed {
             assert_ne!(l.expected_hash(), h, "{l:?}");
@@ -505,7 +526,10 @@ mod tests {
                 sha256_hex(&[0, 255])
             )
         );
-        assert_eq!(canonical_row(&conn, table("alerts").unwrap(), 8).unwrap(), None);
+        assert_eq!(
+            canonical_row(&conn, table("alerts").unwrap(), 8).unwrap(),
+            None
+        );
         // Integer 5 and text "5" differ (in a column without affinity: `BLOB`).
         conn.execute_batch("UPDATE alerts SET b = 5").unwrap();
         let int = canonical_row(&conn, table("alerts").unwrap(), 7).unwrap();
@@ -546,7 +570,10 @@ mod tests {
         // The links cannot be edited or deleted through SQL (a trigger), only purged.
         assert!(conn.execute("DELETE FROM chain", []).is_err());
         assert!(conn.execute("UPDATE chain SET kind = 'x'", []).is_err());
-        conn.execute("UPDATE chain SET content = NULL, purged_by = 2 WHERE seq = 1", [])
-            .unwrap();
+        conn.execute(
+            "UPDATE chain SET content = NULL, purged_by = 2 WHERE seq = 1",
+            [],
+        )
+        .unwrap();
     }
 }

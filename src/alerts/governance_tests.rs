@@ -40,7 +40,11 @@ fn step(action: Action) -> TransitionInput {
 fn busy_journal() -> (tempfile::TempDir, Journal) {
     let (dir, j) = open_temp();
     let v1 = j
-        .record_config("start", &json!({"rules": [{"min_score": 0.4}]}), Some(("m", "aa")))
+        .record_config(
+            "start",
+            &json!({"rules": [{"min_score": 0.4}]}),
+            Some(("m", "aa")),
+        )
         .unwrap();
     for cam in ["c1", "c2", "c3"] {
         let mut new = new_alert(cam);
@@ -51,10 +55,17 @@ fn busy_journal() -> (tempfile::TempDir, Journal) {
         .unwrap();
     j.transition(1, &step(Action::Confirm), &operator("agent1"))
         .unwrap();
-    j.record_config("reload", &json!({"rules": [{"min_score": 0.6}]}), Some(("m", "aa")))
-        .unwrap();
-    j.record_event("alerting_stopped", &json!({"by": "superviseur", "reason": "test"}))
-        .unwrap();
+    j.record_config(
+        "reload",
+        &json!({"rules": [{"min_score": 0.6}]}),
+        Some(("m", "aa")),
+    )
+    .unwrap();
+    j.record_event(
+        "alerting_stopped",
+        &json!({"by": "superviseur", "reason": "test"}),
+    )
+    .unwrap();
     let store = crate::auth::Store::open(j.path()).unwrap();
     store
         .record("login_ok", Some("agent1"), Some("127.0.0.1"), None)
@@ -203,7 +214,12 @@ fn rewriting_the_chain_itself_is_found() {
     .unwrap();
     let report = verify(&conn).unwrap();
     assert!(!report.intact());
-    assert_eq!(report.first().unwrap().seq, Some(seq + 1), "{:?}", report.problems);
+    assert_eq!(
+        report.first().unwrap().seq,
+        Some(seq + 1),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[test]
@@ -251,7 +267,15 @@ fn retention_purges_leave_tombstones_and_a_valid_chain() {
     assert_eq!(images.images, 3);
     assert_eq!(j.snapshot(1).unwrap(), None);
     assert_eq!(j.image_purge(1).unwrap().unwrap().retention_days, 30);
-    assert_eq!(j.get(1).unwrap().unwrap().image_purged.unwrap().retention_days, 30);
+    assert_eq!(
+        j.get(1)
+            .unwrap()
+            .unwrap()
+            .image_purged
+            .unwrap()
+            .retention_days,
+        30
+    );
     let report = j.verify().unwrap();
     assert!(report.intact(), "{:?}", report.problems);
     assert_eq!(report.images_purged, 3);
@@ -288,9 +312,15 @@ fn the_parameter_history_names_the_version_in_force() {
     let (_dir, j) = open_temp();
     let p1 = json!({"cameras": [{"rules": [{"id": "r", "min_score": 0.4}]}]});
     let p2 = json!({"cameras": [{"rules": [{"id": "r", "min_score": 0.6}]}]});
-    let v1 = j.record_config("start", &p1, Some(("nanodet", "abc"))).unwrap();
+    let v1 = j
+        .record_config("start", &p1, Some(("nanodet", "abc")))
+        .unwrap();
     // A reload that changes nothing records nothing.
-    assert_eq!(j.record_config("reload", &p1, Some(("nanodet", "abc"))).unwrap(), v1);
+    assert_eq!(
+        j.record_config("reload", &p1, Some(("nanodet", "abc")))
+            .unwrap(),
+        v1
+    );
     let mut new = new_alert("c1");
     new.config_version = Some(v1);
     let a = j.insert(&new).unwrap();
@@ -298,7 +328,9 @@ fn the_parameter_history_names_the_version_in_force() {
     assert_eq!(a.model_sha256.as_deref(), Some("abc"));
     let between = super::now_ms();
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let v2 = j.record_config("reload", &p2, Some(("nanodet", "abc"))).unwrap();
+    let v2 = j
+        .record_config("reload", &p2, Some(("nanodet", "abc")))
+        .unwrap();
     assert_ne!(v1, v2);
     let (then, until) = j.config_at(between).unwrap().unwrap();
     assert_eq!(then.id, v1);

@@ -146,15 +146,16 @@ const GOVERNANCE_FIRST: usize = 28;
 /// Computes the SHA-256 of every image already in the journal (migration to version 3).
 fn backfill_image_hashes(tx: &Connection) -> rusqlite::Result<()> {
     let ids: Vec<i64> = {
-        let mut stmt = tx.prepare(
-            "SELECT id FROM alerts WHERE snapshot IS NOT NULL AND length(snapshot) > 0",
-        )?;
+        let mut stmt = tx
+            .prepare("SELECT id FROM alerts WHERE snapshot IS NOT NULL AND length(snapshot) > 0")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
     };
     for id in ids {
         let blob: Vec<u8> =
-            tx.query_row("SELECT snapshot FROM alerts WHERE id = ?1", [id], |r| r.get(0))?;
+            tx.query_row("SELECT snapshot FROM alerts WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
         tx.execute(
             "UPDATE alerts SET snapshot_sha256 = ?2 WHERE id = ?1",
             params![id, sha256_hex(&blob)],
@@ -491,14 +492,18 @@ impl Journal {
         let mut stmt =
             conn.prepare_cached("SELECT kind, body, at_ms FROM audit_events ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (kind, body, at_ms) = row?;
             if kinds.contains(&kind.as_str()) {
-                let mut body: serde_json::Value =
-                    serde_json::from_str(&body).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+                let mut body: serde_json::Value = serde_json::from_str(&body)
+                    .map_err(|e| JournalError::Corrupt(e.to_string()))?;
                 body["at_ms"] = at_ms.into();
                 out.push((kind, body));
             }

@@ -70,7 +70,11 @@ BEGIN SELECT RAISE(ABORT, 'alert transitions are append-only'); END;";
 impl Journal {
     /// Deletes the images of alerts created more than `days` days before `now_ms`. `None` when
     /// there was nothing to delete (no tombstone then).
-    pub fn purge_images(&self, now_ms: i64, days: u32) -> Result<Option<PurgeReport>, JournalError> {
+    pub fn purge_images(
+        &self,
+        now_ms: i64,
+        days: u32,
+    ) -> Result<Option<PurgeReport>, JournalError> {
         let cutoff = now_ms - i64::from(days) * DAY_MS;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -108,7 +112,11 @@ impl Journal {
     /// Deletes alerts created more than `days` days before `now_ms` whose decisions are all that
     /// old too, with their decisions and outbox rows; their links keep their hashes, their
     /// content is erased. `days` below [`MIN_JOURNAL_DAYS`] is refused.
-    pub fn purge_journal(&self, now_ms: i64, days: u32) -> Result<Option<PurgeReport>, JournalError> {
+    pub fn purge_journal(
+        &self,
+        now_ms: i64,
+        days: u32,
+    ) -> Result<Option<PurgeReport>, JournalError> {
         if days < MIN_JOURNAL_DAYS {
             return Err(JournalError::Invalid(format!(
                 "journal retention of {days} days is below the minimum of {MIN_JOURNAL_DAYS}"

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::chain::{
-    self, canonical_json, digest_ids, link_from_row, table_exists, ChainError, Link,
-    GENESIS, GENESIS_PREV, TABLES,
+    self, canonical_json, digest_ids, link_from_row, table_exists, ChainError, Link, GENESIS,
+    GENESIS_PREV, TABLES,
 };
 use crate::config::MIN_JOURNAL_DAYS;
 use crate::detect::manifest::sha256_hex;
@@ -144,11 +144,9 @@ fn walk_links(conn: &Connection, report: &mut VerifyReport) -> Result<(), ChainE
             ));
         }
         match (&content, purged_by) {
-            (Some(c), _) if sha256_hex(c.as_bytes()) != link.content_hash => {
-                report.problems.push(at(
-                    "the content stored with the link does not match its hash".into(),
-                ))
-            }
+            (Some(c), _) if sha256_hex(c.as_bytes()) != link.content_hash => report.problems.push(
+                at("the content stored with the link does not match its hash".into()),
+            ),
             (None, None) => report
                 .problems
                 .push(at("the link's content was erased without a purge".into())),
@@ -390,9 +388,17 @@ fn check_purges(conn: &Connection, report: &mut VerifyReport) -> Result<(), Chai
     for (id, kind, body, seq) in &purges {
         let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         let ids = if kind == "purge_images" {
-            ids_of(conn, "SELECT alert_id FROM purged_images WHERE purge_event = ?1 ORDER BY alert_id", *id)?
+            ids_of(
+                conn,
+                "SELECT alert_id FROM purged_images WHERE purge_event = ?1 ORDER BY alert_id",
+                *id,
+            )?
         } else {
-            ids_of(conn, "SELECT seq FROM chain WHERE purged_by = ?1 ORDER BY seq", *id)?
+            ids_of(
+                conn,
+                "SELECT seq FROM chain WHERE purged_by = ?1 ORDER BY seq",
+                *id,
+            )?
         };
         let mut fail = |m: String| {
             report
@@ -404,7 +410,9 @@ fn check_purges(conn: &Connection, report: &mut VerifyReport) -> Result<(), Chai
         {
             fail(format!(
                 "the purge's tombstone says {} item(s) with digest {}, but {} are marked with it",
-                body["count"], body["digest"], ids.len()
+                body["count"],
+                body["digest"],
+                ids.len()
             ));
         }
         let days = body["days"].as_i64().unwrap_or(0);
@@ -507,12 +515,16 @@ pub fn export(
             hash: GENESIS_PREV.into(),
         }
     } else {
-        tx.query_row("SELECT seq, hash FROM chain WHERE seq = ?1", [first - 1], |r| {
-            Ok(Position {
-                seq: r.get(0)?,
-                hash: r.get(1)?,
-            })
-        })?
+        tx.query_row(
+            "SELECT seq, hash FROM chain WHERE seq = ?1",
+            [first - 1],
+            |r| {
+                Ok(Position {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            },
+        )?
     };
     let journal_id = if table_exists(&tx, "meta")? {
         tx.query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {

@@ -226,7 +226,10 @@ mod tests {
             with(&[ReadAlerts, Act, Supervise, StopAlerting])
         );
         assert_eq!(can(Role::Auditor), with(&[ReadAlerts, ReadSecurity]));
-        assert_eq!(can(Role::Admin), with(&[ReadSecurity, Reload, StopAlerting]));
+        assert_eq!(
+            can(Role::Admin),
+            with(&[ReadSecurity, Reload, StopAlerting])
+        );
         for r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

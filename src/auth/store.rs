@@ -135,7 +135,11 @@ impl Store {
         }
         let written = Self::insert_linked(conn, kind, account, address, detail);
         if own {
-            conn.execute_batch(if written.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+            conn.execute_batch(if written.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            })?;
         }
         written
     }

@@ -60,10 +60,11 @@ fn parse(text: &str, end_of_day: bool) -> Result<i64, String> {
     let at = match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => t,
         Err(_) => {
-            let date = Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|_| {
-                    format!("{text:?} is not a date (2025-03-01) or an RFC 3339 time")
-                })?;
+            let date = Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| format!("{text:?} is not a date (2025-03-01) or an RFC 3339 time"))?;
             let midnight = date.with_time(Time::MIDNIGHT).assume_utc();
             if end_of_day {
                 midnight + Duration::days(1)
@@ -179,7 +180,10 @@ mod tests {
         a.cameras.push("gare".into());
         a.event_types = vec!["face_recognition".into(), "camera_offline".into()];
         let fields: Vec<String> = a.check(&["parvis"]).into_iter().map(|e| e.0).collect();
-        assert_eq!(fields, ["cameras[1]", "event_types[0]", "event_types[1]", "end"]);
+        assert_eq!(
+            fields,
+            ["cameras[1]", "event_types[0]", "event_types[1]", "end"]
+        );
         a.start = "demain".into();
         assert!(a.check(&["parvis"]).iter().any(|e| e.0 == "start"));
     }

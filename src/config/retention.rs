@@ -60,7 +60,10 @@ impl RetentionConfig {
         } else if self.journal_days > MAX_DAYS {
             errors.push((
                 "journal_days",
-                format!("{} is out of range {MIN_JOURNAL_DAYS}..={MAX_DAYS}", self.journal_days),
+                format!(
+                    "{} is out of range {MIN_JOURNAL_DAYS}..={MAX_DAYS}",
+                    self.journal_days
+                ),
             ));
         }
         errors

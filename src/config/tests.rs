@@ -346,14 +346,24 @@ fn retention_defaults_and_the_legal_minimum_of_the_journal() {
     let short = format!("{}\n[retention]\njournal_days = 182\n", good());
     let errors = errors_of(&short);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("retention.journal_days"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("retention.journal_days"),
+        "{errors:?}"
+    );
     assert!(errors[0].contains("183"), "{errors:?}");
-    let ok = format!("{}\n[retention]\njournal_days = 183\nimages_days = 7\n", good());
+    let ok = format!(
+        "{}\n[retention]\njournal_days = 183\nimages_days = 7\n",
+        good()
+    );
     assert!(errors_of(&ok).is_empty());
     let images = format!("{}\n[retention]\nimages_days = 400\n", good());
     assert!(errors_of(&images)[0].starts_with("retention.images_days"));
     let unknown = format!("{}\n[retention]\nclips_days = 3\n", good());
-    assert!(errors_of(&unknown)[0].contains("clips_days"), "{:?}", errors_of(&unknown));
+    assert!(
+        errors_of(&unknown)[0].contains("clips_days"),
+        "{:?}",
+        errors_of(&unknown)
+    );
 }
 
 #[test]
@@ -369,13 +379,34 @@ fn authorisation_errors_name_their_path() {
     let ok = auth("[\"cam-1\"]", "[\"intrusion\"]", "2025-01-01", "2025-06-30");
     let cfg = Config::from_toml(&ok, &base()).expect("valid");
     assert_eq!(cfg.authorisations.len(), 1);
-    let errors = errors_of(&auth("[\"cam-9\"]", "[\"intrusion\"]", "2025-01-01", "2025-06-30"));
+    let errors = errors_of(&auth(
+        "[\"cam-9\"]",
+        "[\"intrusion\"]",
+        "2025-01-01",
+        "2025-06-30",
+    ));
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("authorisations[0].cameras[0]"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("authorisations[0].cameras[0]"),
+        "{errors:?}"
+    );
     assert!(errors[0].contains("cam-9"), "{errors:?}");
-    let errors = errors_of(&auth("[\"cam-1\"]", "[\"face_recognition\"]", "2025-01-01", "2025-06-30"));
-    assert!(errors[0].starts_with("authorisations[0].event_types[0]"), "{errors:?}");
+    let errors = errors_of(&auth(
+        "[\"cam-1\"]",
+        "[\"face_recognition\"]",
+        "2025-01-01",
+        "2025-06-30",
+    ));
+    assert!(
+        errors[0].starts_with("authorisations[0].event_types[0]"),
+        "{errors:?}"
+    );
     assert!(errors[0].contains("2023-828"), "{errors:?}");
-    let errors = errors_of(&auth("[\"cam-1\"]", "[\"intrusion\"]", "2025-06-30", "2025-01-01"));
+    let errors = errors_of(&auth(
+        "[\"cam-1\"]",
+        "[\"intrusion\"]",
+        "2025-06-30",
+        "2025-01-01",
+    ));
     assert!(errors[0].starts_with("authorisations[0].end"), "{errors:?}");
 }

@@ -70,7 +70,11 @@ async fn stop(
     let body: StopBody = parse_body(body, "stop")?;
     known_camera(&state, &body.camera)?;
     let gate = gate(&state)?;
-    let (g, who, role) = (gate.clone(), caller.principal.name.clone(), caller.principal.role);
+    let (g, who, role) = (
+        gate.clone(),
+        caller.principal.name.clone(),
+        caller.principal.role,
+    );
     blocking(move || {
         g.stop(
             body.camera.as_deref(),
@@ -91,7 +95,11 @@ async fn resume(
     caller.require(&state.auth, Permission::StopAlerting, "resume alerting")?;
     let body: ResumeBody = parse_body(body, "resume")?;
     let gate = gate(&state)?;
-    let (g, who, role) = (gate.clone(), caller.principal.name.clone(), caller.principal.role);
+    let (g, who, role) = (
+        gate.clone(),
+        caller.principal.name.clone(),
+        caller.principal.role,
+    );
     blocking(move || g.resume(body.camera.as_deref(), &who, role.as_str())).await?;
     Ok(Json(gate.view(now_ms())))
 }

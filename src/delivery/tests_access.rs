@@ -561,13 +561,19 @@ async fn the_life_cycle_over_http_with_conflicts_naming_who() {
 #[tokio::test]
 async fn the_stop_switch_is_for_supervisors_and_admins_and_is_journaled() {
     let (_d, state) = state_with(AuthSettings::default());
-    let gate = Arc::new(
-        crate::governance::gate::AlertingGate::open(state.journal.clone(), &[]).unwrap(),
-    );
+    let gate =
+        Arc::new(crate::governance::gate::AlertingGate::open(state.journal.clone(), &[]).unwrap());
     let state = state.with_gate(gate.clone());
     for role in [Role::Operator, Role::Auditor] {
         let s = login(&state, role.as_str()).await;
-        let a = as_user(&state, &s, "POST", "/api/alerting/stop", Some(r#"{"reason":"x"}"#)).await;
+        let a = as_user(
+            &state,
+            &s,
+            "POST",
+            "/api/alerting/stop",
+            Some(r#"{"reason":"x"}"#),
+        )
+        .await;
         assert_eq!(a.status, 403, "{role}: {}", a.body);
         let a = as_user(&state, &s, "GET", "/api/alerting", None).await;
         assert_eq!(a.status, 200, "{role}: {}", a.body);
@@ -575,7 +581,14 @@ async fn the_stop_switch_is_for_supervisors_and_admins_and_is_journaled() {
     let sup = login(&state, "supervisor").await;
     let a = as_user(&state, &sup, "POST", "/api/alerting/stop", Some("{}")).await;
     assert_eq!(a.status, 422, "a stop needs a reason: {}", a.body);
-    let a = as_user(&state, &sup, "POST", "/api/alerting/stop", Some(r#"{"reason":"x","camera":"nope"}"#)).await;
+    let a = as_user(
+        &state,
+        &sup,
+        "POST",
+        "/api/alerting/stop",
+        Some(r#"{"reason":"x","camera":"nope"}"#),
+    )
+    .await;
     assert_eq!(a.status, 422, "{}", a.body);
     let a = as_user(
         &state,
@@ -605,6 +618,9 @@ async fn the_stop_switch_is_for_supervisors_and_admins_and_is_journaled() {
         .into_iter()
         .map(|(k, b)| format!("{k} {}", b["by"].as_str().unwrap()))
         .collect();
-    assert_eq!(kinds, ["alerting_stopped supervisor", "alerting_resumed admin"]);
+    assert_eq!(
+        kinds,
+        ["alerting_stopped supervisor", "alerting_resumed admin"]
+    );
     assert!(state.journal.verify().unwrap().intact());
 }

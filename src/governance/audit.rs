@@ -192,7 +192,9 @@ fn verify_journal(path: &Path, anchor: Option<&Position>) -> Result<bool, AuditE
     let mut report = verify::verify(&conn)?;
     if let Some(a) = anchor {
         let hash: Option<String> = conn
-            .query_row("SELECT hash FROM chain WHERE seq = ?1", [a.seq], |r| r.get(0))
+            .query_row("SELECT hash FROM chain WHERE seq = ?1", [a.seq], |r| {
+                r.get(0)
+            })
             .ok();
         if hash.as_deref() != Some(a.hash.as_str()) {
             report.problems.insert(
@@ -221,7 +223,10 @@ fn verify_journal(path: &Path, anchor: Option<&Position>) -> Result<bool, AuditE
         println!("{}: chain BROKEN", path.display());
         print_problems(&report.problems);
     }
-    println!("  links: {} ({} with purged rows)", report.links, report.links_purged);
+    println!(
+        "  links: {} ({} with purged rows)",
+        report.links, report.links_purged
+    );
     if let Some(h) = &report.head {
         println!("  head: {}:{} at {}", h.seq, h.hash, format_ms(h.at_ms));
     }
@@ -278,8 +283,16 @@ fn export(
     to: Option<String>,
     out: Option<&Path>,
 ) -> Result<bool, AuditError> {
-    let from_ms = from.as_deref().map(parse_ms).transpose().map_err(AuditError::Usage)?;
-    let to_ms = to.as_deref().map(parse_ms).transpose().map_err(AuditError::Usage)?;
+    let from_ms = from
+        .as_deref()
+        .map(parse_ms)
+        .transpose()
+        .map_err(AuditError::Usage)?;
+    let to_ms = to
+        .as_deref()
+        .map(parse_ms)
+        .transpose()
+        .map_err(AuditError::Usage)?;
     let conn = open_read_only(path)?;
     let header = match out {
         Some(p) => {
@@ -317,7 +330,8 @@ fn export(
 
 fn head(path: &Path) -> Result<bool, AuditError> {
     let conn = open_read_only(path)?;
-    let head = chain::head(&conn)?.ok_or_else(|| ChainError::Invalid("the chain is empty".into()))?;
+    let head =
+        chain::head(&conn)?.ok_or_else(|| ChainError::Invalid("the chain is empty".into()))?;
     println!("{}:{} {}", head.seq, head.hash, format_ms(head.at_ms));
     Ok(true)
 }
@@ -359,7 +373,10 @@ pub fn describe(v: &ConfigVersion, next: Option<i64>) -> String {
     }
     let p = &v.parameters;
     for section in ["detector", "tracker", "retention"] {
-        out.push_str(&format!("{section}: {}\n", flat(&p[section], &[]).join(" ")));
+        out.push_str(&format!(
+            "{section}: {}\n",
+            flat(&p[section], &[]).join(" ")
+        ));
     }
     for cam in p["cameras"].as_array().into_iter().flatten() {
         out.push_str(&format!(
@@ -463,8 +480,14 @@ mod tests {
         assert!(text.contains("version 2 (reload)"), "{text}");
         assert!(text.contains("model nanodet sha256 m"), "{text}");
         assert!(text.contains("detector: score_threshold=0.35"), "{text}");
-        assert!(text.contains("camera a: health.offline_seconds=10.0"), "{text}");
+        assert!(
+            text.contains("camera a: health.offline_seconds=10.0"),
+            "{text}"
+        );
         assert!(text.contains("  zone z: points=[[0.1,0.2]]"), "{text}");
-        assert!(text.contains("  rule r: min_score=0.6 type=intrusion"), "{text}");
+        assert!(
+            text.contains("  rule r: min_score=0.6 type=intrusion"),
+            "{text}"
+        );
     }
 }

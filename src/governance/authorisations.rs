@@ -52,7 +52,10 @@ pub fn report(cfg: &Config, now_ms: i64) -> String {
                 .iter()
                 .filter(|v| v.record.covers(&cam.id, &ev))
                 .collect();
-            let line = match covering.iter().find(|v| v.state == AuthorisationState::InForce) {
+            let line = match covering
+                .iter()
+                .find(|v| v.state == AuthorisationState::InForce)
+            {
                 Some(v) => format!(
                     "active: authorised by {:?} until {}",
                     v.record.reference,

@@ -259,8 +259,11 @@ impl AlertingGate {
 
     pub fn view(&self, now_ms: i64) -> GateView {
         let state = self.lock();
-        let list: Vec<AuthorisationConfig> =
-            state.authorisations.iter().map(|(a, _)| a.clone()).collect();
+        let list: Vec<AuthorisationConfig> = state
+            .authorisations
+            .iter()
+            .map(|(a, _)| a.clone())
+            .collect();
         GateView {
             stopped: state.stopped.clone(),
             cameras_stopped: state.cameras_stopped.clone(),

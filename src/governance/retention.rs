@@ -41,7 +41,10 @@ fn count(metrics: &Metrics, run: &PurgeRun) {
         ("alerts", journal.alerts),
         ("decisions", journal.decisions),
     ] {
-        metrics.retention_purged.with_label_values(&[what]).inc_by(n);
+        metrics
+            .retention_purged
+            .with_label_values(&[what])
+            .inc_by(n);
     }
 }
 

@@ -13,10 +13,13 @@ pub fn parse_ms(text: &str) -> Result<i64, String> {
     let at = match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => t,
         Err(_) => {
-            let date = Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|_| {
-                    format!("{text:?} is not a time like 2025-03-01T12:00:00Z, 2025-03-01 or now")
-                })?;
+            let date = Date::parse(
+                text,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .map_err(|_| {
+                format!("{text:?} is not a time like 2025-03-01T12:00:00Z, 2025-03-01 or now")
+            })?;
             date.with_time(Time::MIDNIGHT).assume_utc()
         }
     };

@@ -44,9 +44,13 @@ fn an_authorisation_covers_its_cameras_and_types_only_while_in_force() {
     let gate = AlertingGate::open(j.clone(), &[a]).unwrap();
     let start = crate::governance::parse_time("2025-01-01T00:00:00Z").unwrap();
     assert!(gate.decide("parvis", "intrusion", start).is_ok());
-    assert!(gate.decide("parvis", "intrusion", start + 3_599_999).is_ok());
+    assert!(gate
+        .decide("parvis", "intrusion", start + 3_599_999)
+        .is_ok());
     // The minute it expires.
-    let e = gate.decide("parvis", "intrusion", start + 3_600_000).unwrap_err();
+    let e = gate
+        .decide("parvis", "intrusion", start + 3_600_000)
+        .unwrap_err();
     assert!(e.contains("expired"), "{e}");
     let e = gate.decide("parvis", "intrusion", start - 1).unwrap_err();
     assert!(e.contains("not yet in force"), "{e}");
@@ -59,7 +63,14 @@ fn an_authorisation_covers_its_cameras_and_types_only_while_in_force() {
     assert_eq!(kinds(&j), ["authorisation_state:expired"]);
     gate.refresh(now_ms()).unwrap();
     drop(gate);
-    let _again = AlertingGate::open(j.clone(), &[authorisation("2025-01-01T00:00:00Z", "2025-01-01T01:00:00Z")]).unwrap();
+    let _again = AlertingGate::open(
+        j.clone(),
+        &[authorisation(
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T01:00:00Z",
+        )],
+    )
+    .unwrap();
     assert_eq!(kinds(&j), ["authorisation_state:expired"]);
 }
 
@@ -95,7 +106,8 @@ fn a_stop_withholds_everything_but_camera_faults_and_survives_a_restart() {
         .unwrap();
     assert!(gate.decide("parvis", "intrusion", now).is_err());
     assert!(gate.decide("gare", "intrusion", now).is_ok());
-    gate.stop(None, "admin", "admin", "ordre du préfet").unwrap();
+    gate.stop(None, "admin", "admin", "ordre du préfet")
+        .unwrap();
     let e = gate.decide("gare", "intrusion", now).unwrap_err();
     assert!(e.contains("ordre du préfet"), "{e}");
     assert!(gate.decide("gare", "camera_frozen", now).is_ok());
@@ -123,7 +135,9 @@ fn the_bus_journals_nothing_the_gate_refuses() {
     gate.stop(None, "sup", "supervisor", "test").unwrap();
     let mut new = crate::alerts::test_support::new_alert("parvis");
     new.event_type = "intrusion".into();
-    let e = bus.publish(new.clone(), std::time::Instant::now()).unwrap_err();
+    let e = bus
+        .publish(new.clone(), std::time::Instant::now())
+        .unwrap_err();
     assert!(matches!(e, JournalError::Withheld(_)), "{e}");
     assert_eq!(j.last_id().unwrap(), 0);
     let mut fault = new.clone();
