@@ -55,7 +55,9 @@ pub struct Period {
     pub end_ms: i64,
 }
 
-fn parse(text: &str, end_of_day: bool) -> Result<i64, String> {
+/// `2025-03-01T12:00:00+01:00` (RFC 3339) or a date `2025-03-01` (midnight UTC, or the next
+/// midnight with `end_of_day`), as milliseconds since the Unix epoch.
+pub fn parse_time_ms(text: &str, end_of_day: bool) -> Result<i64, String> {
     let text = text.trim();
     let at = match OffsetDateTime::parse(text, &Rfc3339) {
         Ok(t) => t,
@@ -79,8 +81,8 @@ fn parse(text: &str, end_of_day: bool) -> Result<i64, String> {
 impl AuthorisationConfig {
     /// When it is in force; `Err` when a date does not parse or the end is not after the start.
     pub fn period(&self) -> Result<Period, Vec<(&'static str, String)>> {
-        let start = parse(&self.start, false);
-        let end = parse(&self.end, true);
+        let start = parse_time_ms(&self.start, false);
+        let end = parse_time_ms(&self.end, true);
         match (start, end) {
             (Ok(start_ms), Ok(end_ms)) if end_ms > start_ms => Ok(Period { start_ms, end_ms }),
             (Ok(_), Ok(_)) => Err(vec![(

@@ -20,7 +20,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthConfig, TlsConfig};
-pub use authorisation::{AuthorisationConfig, Period, CAMERA_FAULTS, DECREE_EVENT_TYPES};
+pub use authorisation::{
+    parse_time_ms, AuthorisationConfig, Period, CAMERA_FAULTS, DECREE_EVENT_TYPES,
+};
 pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 pub use retention::{RetentionConfig, MIN_JOURNAL_DAYS};

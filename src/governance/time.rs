@@ -1,29 +1,16 @@
 //! Times as the audit commands read and print them: RFC 3339 in UTC.
 
 use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, Time};
+use time::OffsetDateTime;
 
 /// `2025-03-01T12:00:00Z` (or any RFC 3339 offset), `2025-03-01` (midnight UTC), or `now`, as
 /// milliseconds since the Unix epoch.
 pub fn parse_ms(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    if text == "now" {
+    if text.trim() == "now" {
         return Ok(crate::alerts::now_ms());
     }
-    let at = match OffsetDateTime::parse(text, &Rfc3339) {
-        Ok(t) => t,
-        Err(_) => {
-            let date = Date::parse(
-                text,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| {
-                format!("{text:?} is not a time like 2025-03-01T12:00:00Z, 2025-03-01 or now")
-            })?;
-            date.with_time(Time::MIDNIGHT).assume_utc()
-        }
-    };
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).map_err(|e| e.to_string())
+    crate::config::parse_time_ms(text, false)
+        .map_err(|_| format!("{text:?} is not a time like 2025-03-01T12:00:00Z, 2025-03-01 or now"))
 }
 
 /// RFC 3339 in UTC, milliseconds included.
