@@ -622,3 +622,85 @@ fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
 }
+
+/// Issue 10 §5 and §7 in the browser: an alert whose image a retention purge deleted says so on
+/// its card; a supervisor stops alerting with a reason from the console, every console shows the
+/// stop (who, why) in a banner, and resuming takes it away.
+#[test]
+fn the_console_shows_a_purged_image_and_the_stop_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = write_cameras(
+        dir.path(),
+        &clip_camera("quai", &format!("rtsp://127.0.0.1:{port}/cam"), true, ""),
+    );
+    {
+        let journal = vigie::alerts::Journal::open(dir.path().join("journal.db")).unwrap();
+        let mut new = vigie::alerts::NewAlert {
+            camera_id: "quai".into(),
+            camera_name: "Quai".into(),
+            rule_id: "esplanade-intrusion".into(),
+            event_type: "intrusion".into(),
+            zone_id: Some("esplanade".into()),
+            frame_time_ms: 1_700_000_000_000,
+            stream_ts_ns: 0,
+            confidence: 0.8,
+            track_id: Some(1),
+            boxes: Vec::new(),
+            explanation: "person in zone esplanade for 1.0 s".into(),
+            snapshot_jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
+            config_version: None,
+        };
+        journal.insert(&new).unwrap();
+        new.snapshot_jpeg.clear();
+        let in_31_days = vigie::alerts::now_ms() + 31 * 24 * 3600 * 1000;
+        assert_eq!(
+            journal
+                .purge_images(in_31_days, 30)
+                .unwrap()
+                .unwrap()
+                .images,
+            1
+        );
+    }
+    let vigie = Vigie::start(&cfg);
+    let driver = Driver::start();
+    driver.login(&vigie.base, "superviseur");
+    let gone = wait_for(Duration::from_secs(20), || {
+        let t = driver.text_of(".alert-card .image-purged")?;
+        t.contains("Image supprimée").then_some(t)
+    })
+    .expect("the card does not say the image was deleted");
+    assert!(gone.contains("30 jours"), "{gone}");
+
+    // The stop: the reason is asked with prompt(); answered here.
+    driver.script("window.prompt = () => 'exercice préfectoral';");
+    let stop = wait_for(Duration::from_secs(10), || {
+        let s = driver.find("#alerting-stop")?;
+        (driver.script("return !document.getElementById('alerting-stop').hidden;") == json!(true))
+            .then_some(s)
+    })
+    .expect("no stop button for a supervisor");
+    driver.click(&stop);
+    let banner = wait_for(Duration::from_secs(10), || {
+        let t = driver.text_of("#alerting-text")?;
+        t.contains("ALERTES SUSPENDUES").then_some(t)
+    })
+    .expect("no stop banner");
+    assert!(
+        banner.contains("superviseur") && banner.contains("exercice préfectoral"),
+        "{banner}"
+    );
+    assert_eq!(
+        vigie.get_json("/api/alerting")["stopped"]["by"],
+        "superviseur"
+    );
+    let resume = driver.find("#alerting-resume").expect("resume button");
+    driver.click(&resume);
+    let hidden = wait_for(Duration::from_secs(10), || {
+        (driver.script("return document.getElementById('alerting-banner').hidden;") == json!(true))
+            .then_some(())
+    });
+    assert!(hidden.is_some(), "the banner stayed after the resume");
+    assert!(vigie.get_json("/api/alerting")["stopped"].is_null());
+}
