@@ -510,26 +510,35 @@ fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
     assert!(!card.contains("confiance"), "{card}");
 }
 
+/// An intrusion alert of camera `camera_id` as the engine would journal it.
+fn intrusion(
+    camera_id: &str,
+    camera_name: &str,
+    snapshot_jpeg: Vec<u8>,
+) -> vigie::alerts::NewAlert {
+    vigie::alerts::NewAlert {
+        camera_id: camera_id.into(),
+        camera_name: camera_name.into(),
+        rule_id: "esplanade-intrusion".into(),
+        event_type: "intrusion".into(),
+        zone_id: Some("esplanade".into()),
+        frame_time_ms: 1_700_000_000_000,
+        stream_ts_ns: 0,
+        confidence: 0.8,
+        track_id: Some(1),
+        boxes: Vec::new(),
+        explanation: "person in zone esplanade for 1.0 s".into(),
+        snapshot_jpeg,
+        config_version: None,
+    }
+}
+
 /// Writes `n` alerts from camera `camera_name` into a journal at `path` (the real journal code).
 fn journal_with(path: &std::path::Path, camera_name: &str, n: usize) -> String {
     let journal = vigie::alerts::Journal::open(path).unwrap();
     for _ in 0..n {
         journal
-            .insert(&vigie::alerts::NewAlert {
-                camera_id: "mire".into(),
-                camera_name: camera_name.into(),
-                rule_id: "esplanade-intrusion".into(),
-                event_type: "intrusion".into(),
-                zone_id: Some("esplanade".into()),
-                frame_time_ms: 1_700_000_000_000,
-                stream_ts_ns: 0,
-                confidence: 0.8,
-                track_id: Some(1),
-                boxes: Vec::new(),
-                explanation: "person in zone esplanade for 1.0 s".into(),
-                snapshot_jpeg: Vec::new(),
-                config_version: None,
-            })
+            .insert(&intrusion("mire", camera_name, Vec::new()))
             .unwrap();
     }
     journal.id().to_string()
@@ -636,23 +645,9 @@ fn the_console_shows_a_purged_image_and_the_stop_switch() {
     );
     {
         let journal = vigie::alerts::Journal::open(dir.path().join("journal.db")).unwrap();
-        let mut new = vigie::alerts::NewAlert {
-            camera_id: "quai".into(),
-            camera_name: "Quai".into(),
-            rule_id: "esplanade-intrusion".into(),
-            event_type: "intrusion".into(),
-            zone_id: Some("esplanade".into()),
-            frame_time_ms: 1_700_000_000_000,
-            stream_ts_ns: 0,
-            confidence: 0.8,
-            track_id: Some(1),
-            boxes: Vec::new(),
-            explanation: "person in zone esplanade for 1.0 s".into(),
-            snapshot_jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
-            config_version: None,
-        };
-        journal.insert(&new).unwrap();
-        new.snapshot_jpeg.clear();
+        journal
+            .insert(&intrusion("quai", "Quai", vec![0xFF, 0xD8, 0xFF, 0xD9]))
+            .unwrap();
         let in_31_days = vigie::alerts::now_ms() + 31 * 24 * 3600 * 1000;
         assert_eq!(
             journal
