@@ -1,4 +1,4 @@
-//! Tracker update and rule evaluation on a synthetic moving scene.
+//! Tracker update on a synthetic moving scene (rules: `benches/rules.rs`).
 //!
 //! `cargo bench --bench track`
 
@@ -7,8 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use vigie::detect::{BBox, Detection};
-use vigie::rules::{IntrusionRule, RuleEngine, RuleSpec, Zone};
-use vigie::track::{Track, Tracker, TrackerConfig};
+use vigie::track::{Tracker, TrackerConfig};
 
 /// Frames in one period of the scene; the motion is periodic so cycling through them is seamless.
 const PERIOD: usize = 300;
@@ -70,61 +69,5 @@ fn bench_tracker(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_rules(c: &mut Criterion) {
-    let mut g = c.benchmark_group("rules_evaluate");
-    g.sample_size(20);
-    let frames = scene(50);
-    // The tracks of each frame, as the tracker returns them.
-    let mut tracker = Tracker::new(TrackerConfig::default());
-    let track_frames: Vec<Vec<Track>> = (0..PERIOD * 2)
-        .map(|k| {
-            tracker
-                .update(&frames[k % PERIOD], k as u64 * FRAME_NS)
-                .to_vec()
-        })
-        .skip(PERIOD)
-        .collect();
-    let zones: Vec<Zone> = (0..4)
-        .map(|i| {
-            let (x, y) = ((i % 2) as f32 * 0.5, (i / 2) as f32 * 0.5);
-            Zone {
-                id: format!("z{i}"),
-                name: format!("Zone {i}"),
-                // A concave pentagon in each quadrant.
-                polygon: vec![
-                    (x + 0.05, y + 0.05),
-                    (x + 0.45, y + 0.05),
-                    (x + 0.45, y + 0.45),
-                    (x + 0.25, y + 0.2),
-                    (x + 0.05, y + 0.45),
-                ],
-            }
-        })
-        .collect();
-    let rules: Vec<RuleSpec> = (0..4)
-        .map(|i| {
-            RuleSpec::Intrusion(IntrusionRule {
-                id: format!("r{i}"),
-                zone: i,
-                classes: vec![0, 2],
-                min_seconds: 3.0,
-                cooldown_seconds: 10.0,
-                min_score: 0.5,
-            })
-        })
-        .collect();
-    let mut engine = RuleEngine::new(zones, rules);
-    let mut k = 0u64;
-    g.bench_function("50_tracks_4_zones", |b| {
-        b.iter(|| {
-            let tracks = &track_frames[k as usize % PERIOD];
-            let events = engine.evaluate(black_box(tracks), k * FRAME_NS);
-            k += 1;
-            black_box(events.len())
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(benches, bench_tracker, bench_rules);
+criterion_group!(benches, bench_tracker);
 criterion_main!(benches);

@@ -9,11 +9,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use vigie::alerts::{AlertBus, Journal};
+use vigie::app::FileReloader;
 use vigie::config::Config;
 use vigie::delivery::{self, AppState};
 use vigie::engine::{Engine, EngineOptions};
 use vigie::metrics::Metrics;
-use vigie::reload::FileReloader;
 
 #[derive(Parser)]
 #[command(

@@ -183,11 +183,7 @@ fn map_err(e: rusqlite::Error) -> JournalError {
 }
 
 fn validate_new(new: &NewAlert) -> Result<(), JournalError> {
-    for (name, value) in [
-        ("camera_id", &new.camera_id),
-        ("rule_id", &new.rule_id),
-        ("event_type", &new.event_type),
-    ] {
+    for (name, value) in [("camera_id", &new.camera_id), ("rule_id", &new.rule_id)] {
         if value.trim().is_empty() {
             return Err(JournalError::Invalid(format!("{name} is empty")));
         }
@@ -333,7 +329,7 @@ impl Journal {
                 new.camera_id,
                 new.camera_name,
                 new.rule_id,
-                new.event_type,
+                new.event_type.as_str(),
                 new.zone_id,
                 new.frame_time_ms,
                 u64_to_sql(new.stream_ts_ns),
@@ -465,7 +461,7 @@ mod tests {
         assert_eq!(a.camera_id, "c1");
         assert_eq!(a.camera_name, "Camera c1");
         assert_eq!(a.rule_id, new.rule_id);
-        assert_eq!(a.event_type, new.event_type);
+        assert_eq!(a.event_type, new.event_type.as_str());
         assert_eq!(a.zone_id.as_deref(), Some("parvis"));
         assert_eq!(a.frame_time_ms, new.frame_time_ms);
         assert_eq!(a.stream_ts_ns, new.stream_ts_ns);

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::detect::BBox;
+use crate::frames::Frame;
 use crate::metrics::Metrics;
+use crate::rules::{Event, EventType};
 
 pub use journal::{Journal, JournalError, SCHEMA_VERSION};
 pub use snapshot::{render_snapshot, AlertError};
@@ -51,13 +53,13 @@ impl AlertBox {
     }
 }
 
-/// An alert as the rules stage hands it to the journal.
+/// An alert as the rules stage hands it to the journal ([`NewAlert::from_event`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
     pub camera_id: String,
     pub camera_name: String,
     pub rule_id: String,
-    pub event_type: String,
+    pub event_type: EventType,
     pub zone_id: Option<String>,
     /// Wall clock of the triggering frame, milliseconds since the Unix epoch.
     pub frame_time_ms: i64,
@@ -70,6 +72,65 @@ pub struct NewAlert {
     pub explanation: String,
     /// JPEG bytes from [`render_snapshot`]; empty when there is no image.
     pub snapshot_jpeg: Vec<u8>,
+}
+
+/// Where and when an event was seen: what its alert needs besides the event itself.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertOrigin<'a> {
+    pub camera_id: &'a str,
+    pub camera_name: &'a str,
+    /// The detector's labels, by class id, to name the boxes.
+    pub labels: &'a [String],
+    /// The frame the snapshot is drawn on; `None`: the alert has no image.
+    pub frame: Option<&'a Frame>,
+    /// Wall clock of the alert's moment, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// Stream timestamp of the alert's moment.
+    pub stream_ts_ns: u64,
+}
+
+impl NewAlert {
+    /// The one way an event becomes an alert, rule events and camera faults alike: boxes named
+    /// with their labels, the snapshot drawn with the event's overlay.
+    pub fn from_event(event: &Event, origin: &AlertOrigin<'_>) -> NewAlert {
+        let label = |class_id: u16| {
+            origin
+                .labels
+                .get(usize::from(class_id))
+                .cloned()
+                .unwrap_or_else(|| format!("class {class_id}"))
+        };
+        let boxes: Vec<AlertBox> = event
+            .objects
+            .iter()
+            .map(|o| AlertBox::new(o.class_id, label(o.class_id), o.score, o.bbox))
+            .collect();
+        let snapshot_jpeg = origin
+            .frame
+            .map(|f| {
+                let drawn: Vec<(BBox, String)> =
+                    boxes.iter().map(|b| (b.to_bbox(), b.label.clone())).collect();
+                render_snapshot(f, &drawn, &event.overlay).unwrap_or_else(|e| {
+                    tracing::error!(camera = %origin.camera_id, error = %e, "snapshot failed; alert kept without it");
+                    Vec::new()
+                })
+            })
+            .unwrap_or_default();
+        NewAlert {
+            camera_id: origin.camera_id.to_string(),
+            camera_name: origin.camera_name.to_string(),
+            rule_id: event.rule_id.clone(),
+            event_type: event.event_type,
+            zone_id: event.zone_id.clone(),
+            frame_time_ms: origin.time_ms,
+            stream_ts_ns: origin.stream_ts_ns,
+            confidence: event.confidence,
+            track_id: event.track_id(),
+            boxes,
+            explanation: event.explanation.clone(),
+            snapshot_jpeg,
+        }
+    }
 }
 
 /// Where an alert stands: `new` until an operator decides.
@@ -264,7 +325,7 @@ pub(crate) mod test_support {
             camera_id: camera.to_string(),
             camera_name: format!("Camera {camera}"),
             rule_id: "zone-intrusion".to_string(),
-            event_type: "intrusion".to_string(),
+            event_type: EventType::Intrusion,
             zone_id: Some("parvis".to_string()),
             frame_time_ms: 1_700_000_000_000,
             stream_ts_ns: 12_000_000_000,

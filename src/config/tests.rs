@@ -1,4 +1,5 @@
 use super::*;
+use crate::rules::RuleConfig;
 
 /// The repository's own folder, so the real model manifest is used.
 fn base() -> PathBuf {
@@ -56,8 +57,12 @@ fn a_good_file_loads_with_defaults() {
     let cfg = Config::from_toml(&good(), &base()).expect("valid");
     assert_eq!(cfg.cameras.len(), 2);
     assert_eq!(cfg.cameras[0].zones.len(), 1);
-    assert_eq!(cfg.cameras[0].rules[0].min_seconds, 2.0);
-    assert_eq!(cfg.cameras[0].rules[0].cooldown_seconds, 30.0);
+    match &cfg.cameras[0].rules[0] {
+        RuleConfig::Intrusion(r) => {
+            assert_eq!(r.min_seconds, 2.0);
+            assert_eq!(r.cooldown_seconds, 30.0);
+        }
+    }
     assert_eq!(cfg.cameras[1].name, "cam-2");
     assert_eq!(cfg.cameras[1].rtsp_transport, RtspTransport::Tcp);
     assert_eq!(cfg.class_id("person"), Some(0));

@@ -1,19 +1,13 @@
-//! Hot reload of the configuration: what changes between two validated configurations, camera
-//! by camera, and the glue that re-reads the file and applies it to a running [`Engine`].
+//! What a reload changes between two validated configurations, camera by camera.
 //!
-//! Only `[[cameras]]` (with their zones and rules) can change at run time. `[server]`,
-//! `[journal]`, `[detector]`, `[tracker]` and `[forecast]` are read once at start: a reload that
-//! changes any of them is refused as a whole ("restart required", naming the field) and changes
-//! nothing.
-
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+//! Only `[[cameras]]` (with their zones, lines, calibration and rules) can change at run time.
+//! `[server]`, `[journal]`, `[detector]`, `[tracker]` and `[forecast]` are read once at start: a
+//! reload that changes any of them is refused as a whole ("restart required", naming the field)
+//! and changes nothing.
 
 use serde::Serialize;
 
-use crate::config::{CameraConfig, Config};
-use crate::delivery::{ReloadError, Reloader};
-use crate::engine::{Engine, EngineError};
+use super::{CameraConfig, Config};
 
 /// What a reload did, camera ids in configuration order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -104,21 +98,25 @@ fn dbg<T: std::fmt::Debug>(v: &T) -> String {
     format!("{v:?}")
 }
 
-/// The camera's settings that its pipeline is built from: everything except zones, rules, name
-/// and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
+/// The camera's settings that its pipeline is built from: everything except zones, lines,
+/// rules, name and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
 /// queue_capacity, enabled, and any setting added later) restarts the camera.
 fn pipeline_key(c: &CameraConfig) -> String {
     let mut c = c.clone();
     c.name.clear();
     c.location.clear();
     c.zones.clear();
+    c.lines.clear();
     c.rules.clear();
     c.parsed_source = None;
     dbg(&c)
 }
 
 fn analysis_key(c: &CameraConfig) -> String {
-    format!("{:?}|{:?}|{:?}|{:?}", c.name, c.location, c.zones, c.rules)
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
+        c.name, c.location, c.zones, c.lines, c.rules
+    )
 }
 
 /// Compares two validated configurations camera by camera (by id). A camera counts only when
@@ -145,55 +143,6 @@ pub fn diff(old: &Config, new: &Config) -> Vec<(String, CameraChange)> {
         }
     }
     out
-}
-
-/// Re-reads the configuration file the engine was started with, validates it and applies it.
-/// Reloads are serialised: two at once cannot interleave.
-pub struct FileReloader {
-    path: PathBuf,
-    engine: Arc<Engine>,
-    lock: Mutex<()>,
-}
-
-impl FileReloader {
-    pub fn new(path: PathBuf, engine: Arc<Engine>) -> Self {
-        FileReloader {
-            path,
-            engine,
-            lock: Mutex::new(()),
-        }
-    }
-
-    /// Loads, validates and applies the file.
-    pub fn reload_report(&self) -> Result<ReloadReport, ReloadError> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let config = Config::load(&self.path).map_err(|e| ReloadError::Invalid {
-            message: format!(
-                "{}: {} error{} in configuration; nothing was changed",
-                e.file.display(),
-                e.errors.len(),
-                if e.errors.len() == 1 { "" } else { "s" }
-            ),
-            errors: e.errors.iter().map(ToString::to_string).collect(),
-        })?;
-        self.engine.apply(&config).map_err(|e| match e {
-            EngineError::RestartRequired(fields) => ReloadError::Refused {
-                message: format!(
-                    "restart required: {} cannot change while running; nothing was changed",
-                    fields.join(", ")
-                ),
-                errors: fields,
-            },
-            other => ReloadError::Failed(other.to_string()),
-        })
-    }
-}
-
-impl Reloader for FileReloader {
-    fn reload(&self) -> Result<serde_json::Value, ReloadError> {
-        let report = self.reload_report()?;
-        serde_json::to_value(&report).map_err(|e| ReloadError::Failed(e.to_string()))
-    }
 }
 
 #[cfg(test)]

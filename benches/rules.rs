@@ -1,0 +1,118 @@
+//! Rule evaluation per frame at 20 tracks: every rule of a camera on one frame's tracks, object
+//! placement (ground projection when calibrated) included.
+//!
+//! `cargo bench --bench rules`
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use vigie::detect::{BBox, Detection};
+use vigie::rules::{CameraRules, FrameInput, Line, RuleConfig, Scene, Zone};
+use vigie::track::{Track, Tracker, TrackerConfig};
+
+/// Frames in one period of the scene.
+const PERIOD: usize = 200;
+/// 5 detection frames per second.
+const FRAME_NS: u64 = 200_000_000;
+const PEOPLE: usize = 20;
+
+/// `PEOPLE` pedestrians crossing the image back and forth on parallel paths, some through the
+/// zones, at walking pace; the tracks of each frame as the tracker returns them.
+fn scene_tracks() -> Vec<Vec<Track>> {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let frame = |f: usize| -> Vec<Detection> {
+        (0..PEOPLE)
+            .map(|i| {
+                let phase = (f as f32 / PERIOD as f32 + i as f32 * 0.37).fract();
+                let x = 0.05 + 0.9 * (1.0 - (2.0 * phase - 1.0).abs());
+                let y = 0.3 + 0.65 * (i as f32 + 0.5) / PEOPLE as f32;
+                let h = 0.08 + 0.12 * y;
+                Detection {
+                    class_id: 0,
+                    score: 0.8,
+                    bbox: BBox::new(x - h * 0.2, y - h, x + h * 0.2, y),
+                }
+            })
+            .collect()
+    };
+    (0..PERIOD * 2)
+        .map(|k| {
+            tracker
+                .update(&frame(k % PERIOD), k as u64 * FRAME_NS)
+                .to_vec()
+        })
+        .skip(PERIOD)
+        .collect()
+}
+
+fn zones() -> Vec<Zone> {
+    (0..4)
+        .map(|i| {
+            let (x, y) = ((i % 2) as f32 * 0.5, 0.3 + (i / 2) as f32 * 0.35);
+            Zone::new(
+                &format!("z{i}"),
+                "",
+                vec![
+                    (x + 0.05, y),
+                    (x + 0.45, y),
+                    (x + 0.45, y + 0.3),
+                    (x + 0.25, y + 0.15),
+                    (x + 0.05, y + 0.3),
+                ],
+            )
+        })
+        .collect()
+}
+
+fn rules() -> Vec<RuleConfig> {
+    (0..4)
+        .map(|i| {
+            let text = format!(
+                "id = \"r{i}\"\nzone = \"z{i}\"\nclasses = [\"person\"]\nmin_seconds = 2.0\n"
+            );
+            let table: toml::Table = text.parse().expect("rule");
+            let read = RuleConfig::deserializer("intrusion").expect("intrusion");
+            read(toml::Value::Table(table)).expect("valid rule")
+        })
+        .collect()
+}
+
+fn labels() -> Vec<String> {
+    vec!["person".to_string()]
+}
+
+fn bench_rules(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rules_evaluate");
+    g.sample_size(30);
+    let frames = scene_tracks();
+    assert!(frames.iter().all(|f| f.len() >= PEOPLE));
+    let scenes = [(
+        "20_tracks_4_intrusion_rules",
+        Scene::new(
+            zones(),
+            vec![Line::new("l", "", vec![(0.0, 0.5), (1.0, 0.5)])],
+        ),
+    )];
+    for (name, scene) in scenes {
+        let mut rules = CameraRules::build(scene, &rules(), labels());
+        let mut k = 0usize;
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let tracks = &frames[k % PERIOD];
+                let events = rules.evaluate(FrameInput {
+                    t_ns: (PERIOD + k) as u64 * FRAME_NS,
+                    tracks: black_box(tracks),
+                    detections: &[],
+                    frame: None,
+                    poses: &[],
+                });
+                k += 1;
+                black_box(events.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_rules);
+criterion_main!(benches);

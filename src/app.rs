@@ -1,0 +1,60 @@
+//! The wiring of `vigie run` that no stage may know about: hot reload re-reads the file and
+//! applies it to the running [`Engine`], answering the HTTP layer through
+//! [`delivery::Reloader`](crate::delivery::Reloader). No stage imports this module.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::config::diff::ReloadReport;
+use crate::config::Config;
+use crate::delivery::{ReloadError, Reloader};
+use crate::engine::{Engine, EngineError};
+
+/// Re-reads the configuration file the engine was started with, validates it and applies it.
+/// Reloads are serialised: two at once cannot interleave.
+pub struct FileReloader {
+    path: PathBuf,
+    engine: Arc<Engine>,
+    lock: Mutex<()>,
+}
+
+impl FileReloader {
+    pub fn new(path: PathBuf, engine: Arc<Engine>) -> Self {
+        FileReloader {
+            path,
+            engine,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// Loads, validates and applies the file.
+    pub fn reload_report(&self) -> Result<ReloadReport, ReloadError> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = Config::load(&self.path).map_err(|e| ReloadError::Invalid {
+            message: format!(
+                "{}: {} error{} in configuration; nothing was changed",
+                e.file.display(),
+                e.errors.len(),
+                if e.errors.len() == 1 { "" } else { "s" }
+            ),
+            errors: e.errors.iter().map(ToString::to_string).collect(),
+        })?;
+        self.engine.apply(&config).map_err(|e| match e {
+            EngineError::RestartRequired(fields) => ReloadError::Refused {
+                message: format!(
+                    "restart required: {} cannot change while running; nothing was changed",
+                    fields.join(", ")
+                ),
+                errors: fields,
+            },
+            other => ReloadError::Failed(other.to_string()),
+        })
+    }
+}
+
+impl Reloader for FileReloader {
+    fn reload(&self) -> Result<serde_json::Value, ReloadError> {
+        let report = self.reload_report()?;
+        serde_json::to_value(&report).map_err(|e| ReloadError::Failed(e.to_string()))
+    }
+}
