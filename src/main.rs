@@ -90,6 +90,9 @@ fn check_config(path: PathBuf) -> ExitCode {
                 rules,
                 plural(rules)
             );
+            for line in cfg.cameras.iter().filter_map(|c| c.calibration_summary()) {
+                println!("  {line}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

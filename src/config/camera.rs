@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{RtspTransport, Source};
 use crate::check::Problems;
-use crate::rules::{CameraCheck, Line, RuleConfig, Scene, Zone};
+use crate::rules::{Calibration, CalibrationError, CameraCheck, Line, RuleConfig, Scene, Zone};
 
 fn default_true() -> bool {
     true
@@ -127,6 +127,9 @@ pub struct CameraConfig {
     /// Fault alerts (offline, frozen, obstructed) thresholds.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Ground calibration (`[cameras.calibration]`): rules measure in metres when present.
+    #[serde(default)]
+    pub calibration: Option<CalibrationConfig>,
     #[serde(skip)]
     pub zones: Vec<ZoneConfig>,
     #[serde(skip)]
@@ -136,6 +139,9 @@ pub struct CameraConfig {
     /// Parsed `source`, filled in by validation.
     #[serde(skip)]
     pub parsed_source: Option<Source>,
+    /// The fitted `calibration`, filled in by validation.
+    #[serde(skip)]
+    pub fitted_calibration: Option<Calibration>,
 }
 
 /// A zone drawn on one camera's image, in normalised coordinates (0..1, origin top left).
@@ -156,6 +162,63 @@ pub struct LineConfig {
     #[serde(default)]
     pub name: String,
     pub points: Vec<[f32; 2]>,
+}
+
+fn default_max_error_m() -> f32 {
+    0.5
+}
+
+/// Image points (normalised) of a camera with their ground coordinates (metres).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationConfig {
+    /// At least 4 points, no 3 on one line, normalised image coordinates.
+    pub image: Vec<[f32; 2]>,
+    /// The same points on the ground, metres, in the same order.
+    pub ground: Vec<[f32; 2]>,
+    /// RMS reprojection error (m) above which the calibration is refused.
+    #[serde(default = "default_max_error_m")]
+    pub max_error_m: f32,
+}
+
+impl CalibrationConfig {
+    /// Fits the calibration; every problem is reported under `path` (`cameras[0].calibration`).
+    pub fn fit(&self, path: &str, problems: &mut Problems) -> Option<Calibration> {
+        problems.image_points(&format!("{path}.image"), &self.image);
+        problems.range(format!("{path}.max_error_m"), self.max_error_m, 0.01, 100.0);
+        let pts = |v: &[[f32; 2]]| -> Vec<(f64, f64)> {
+            v.iter()
+                .map(|p| (f64::from(p[0]), f64::from(p[1])))
+                .collect()
+        };
+        let cal = match Calibration::fit(&pts(&self.image), &pts(&self.ground)) {
+            Ok(c) => c,
+            Err(e) => {
+                let at = match &e {
+                    CalibrationError::CountMismatch { .. } | CalibrationError::Folded(_) => {
+                        format!("{path}.ground")
+                    }
+                    CalibrationError::TooFew(_) => format!("{path}.image"),
+                    CalibrationError::Collinear { set, .. } => format!("{path}.{set}"),
+                    CalibrationError::NotFinite | CalibrationError::Degenerate => path.to_string(),
+                };
+                problems.push(at, e.to_string());
+                return None;
+            }
+        };
+        if cal.rms_error_m > f64::from(self.max_error_m) {
+            problems.push(
+                path,
+                format!(
+                    "RMS reprojection error {:.2} m (largest {:.2} m) is above max_error_m {} m: a \
+                     point pair is wrong, or the ground is not flat",
+                    cal.rms_error_m, cal.max_error_m, self.max_error_m
+                ),
+            );
+            return None;
+        }
+        Some(cal)
+    }
 }
 
 /// What the rules' checks need to know about the model.
@@ -180,6 +243,11 @@ impl CameraConfig {
         self.validate_pipeline(p, problems);
         self.validate_health(p, problems);
         self.validate_geometry(p, problems);
+        self.fitted_calibration = self
+            .calibration
+            .as_ref()
+            .and_then(|c| c.fit(&format!("{p}.calibration"), problems));
+        self.validate_on_ground(p, problems);
         self.validate_rules(p, model, problems);
     }
 
@@ -312,13 +380,54 @@ impl CameraConfig {
         }
     }
 
+    /// On a calibrated camera, every zone and line vertex must be on the visible ground.
+    fn validate_on_ground(&self, p: &str, problems: &mut Problems) {
+        let Some(cal) = &self.fitted_calibration else {
+            return;
+        };
+        let shapes = self.zones.iter().map(|z| ("zones", &z.points));
+        let shapes = shapes.chain(self.lines.iter().map(|l| ("lines", &l.points)));
+        let mut counts = std::collections::HashMap::new();
+        for (kind, points) in shapes {
+            let j = counts.entry(kind).or_insert(0usize);
+            for (k, pt) in points.iter().enumerate() {
+                if cal.to_ground((pt[0], pt[1])).is_none() {
+                    problems.push(
+                        format!("{p}.{kind}[{j}].points[{k}]"),
+                        format!(
+                            "[{}, {}] is at or above the horizon of the calibration: not on the \
+                             ground",
+                            pt[0], pt[1]
+                        ),
+                    );
+                }
+            }
+            *j += 1;
+        }
+    }
+
+    /// One line for `check-config`: the calibration's reprojection error, if calibrated.
+    pub fn calibration_summary(&self) -> Option<String> {
+        let cal = self.fitted_calibration.as_ref()?;
+        let note = if cal.points == 4 {
+            " (4 pairs fit exactly: add a fifth pair to measure the error)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "camera {}: ground calibration from {} point pairs, RMS reprojection error {:.3} m, \
+             largest {:.3} m{note}",
+            self.id, cal.points, cal.rms_error_m, cal.max_error_m
+        ))
+    }
+
     /// Rule ids unique; each rule checks itself against this camera.
     fn validate_rules(&self, p: &str, model: &ModelInfo<'_>, problems: &mut Problems) {
         let cx = CameraCheck {
             camera: &self.id,
             zones: self.zones.iter().map(|z| z.id.as_str()).collect(),
             lines: self.lines.iter().map(|l| l.id.as_str()).collect(),
-            calibrated: false,
+            calibrated: self.fitted_calibration.is_some(),
             labels: model.labels,
             model: model.name,
         };
@@ -335,10 +444,10 @@ impl CameraConfig {
         }
     }
 
-    /// The zones and lines as the rules use them.
+    /// The zones, lines and calibration as the rules use them.
     pub fn scene(&self) -> Scene {
         let pts = |v: &[[f32; 2]]| v.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>();
-        Scene::new(
+        let scene = Scene::new(
             self.zones
                 .iter()
                 .map(|z| Zone::new(&z.id, &z.name, pts(&z.points)))
@@ -347,6 +456,10 @@ impl CameraConfig {
                 .iter()
                 .map(|l| Line::new(&l.id, &l.name, pts(&l.points)))
                 .collect(),
-        )
+        );
+        match &self.fitted_calibration {
+            Some(c) => scene.with_calibration(c.clone()),
+            None => scene,
+        }
     }
 }

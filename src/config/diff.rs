@@ -99,7 +99,7 @@ fn dbg<T: std::fmt::Debug>(v: &T) -> String {
 }
 
 /// The camera's settings that its pipeline is built from: everything except zones, lines,
-/// rules, name and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
+/// calibration, rules, name and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
 /// queue_capacity, enabled, and any setting added later) restarts the camera.
 fn pipeline_key(c: &CameraConfig) -> String {
     let mut c = c.clone();
@@ -108,14 +108,16 @@ fn pipeline_key(c: &CameraConfig) -> String {
     c.zones.clear();
     c.lines.clear();
     c.rules.clear();
+    c.calibration = None;
+    c.fitted_calibration = None;
     c.parsed_source = None;
     dbg(&c)
 }
 
 fn analysis_key(c: &CameraConfig) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}",
-        c.name, c.location, c.zones, c.lines, c.rules
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        c.name, c.location, c.zones, c.lines, c.calibration, c.rules
     )
 }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 pub use crate::check::ConfigError;
 use crate::check::Problems;
-pub use camera::{CameraConfig, HealthConfig, LineConfig, ZoneConfig};
+pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, ZoneConfig};
 use parse::{rule, section, take_array};
 pub use source::{redact_url, RtspTransport, Source};
 

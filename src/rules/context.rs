@@ -12,6 +12,7 @@ use crate::detect::{BBox, Detection};
 use crate::frames::Frame;
 use crate::track::Track;
 
+use super::calibration::Calibration;
 use super::geometry::{point_in_polygon, signed_depth};
 
 /// A named area of the image.
@@ -73,6 +74,8 @@ impl Line {
 pub struct Scene {
     pub zones: Vec<Zone>,
     pub lines: Vec<Line>,
+    /// Ground calibration: when present, the rule plane is the ground, in metres.
+    calibration: Option<Calibration>,
     /// Width / height of the camera's image; the image plane's x scale.
     aspect: f32,
 }
@@ -85,10 +88,35 @@ impl Scene {
         let mut scene = Scene {
             zones,
             lines,
+            calibration: None,
             aspect: 0.0,
         };
         scene.set_aspect(DEFAULT_ASPECT);
         scene
+    }
+
+    /// The same scene on a calibrated camera: zones and lines are placed on the ground (a
+    /// vertex beyond the horizon, which validation refuses, leaves that zone or line empty in
+    /// the plane, so it never matches).
+    pub fn with_calibration(mut self, calibration: Calibration) -> Self {
+        let ground = |pts: &[(f32, f32)]| -> Vec<(f32, f32)> {
+            pts.iter()
+                .map(|&p| calibration.to_ground(p))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default()
+        };
+        for z in &mut self.zones {
+            z.plane = ground(&z.polygon);
+        }
+        for l in &mut self.lines {
+            l.plane = ground(&l.points);
+        }
+        self.calibration = Some(calibration);
+        self
+    }
+
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
     pub fn zone(&self, id: &str) -> Option<usize> {
@@ -101,7 +129,7 @@ impl Scene {
 
     /// Plane units are metres on the ground.
     pub fn is_calibrated(&self) -> bool {
-        false
+        self.calibration.is_some()
     }
 
     pub fn aspect(&self) -> f32 {
@@ -115,6 +143,9 @@ impl Scene {
             return;
         }
         self.aspect = aspect;
+        if self.calibration.is_some() {
+            return;
+        }
         for z in &mut self.zones {
             z.plane = z.polygon.iter().map(|&p| (p.0 * aspect, p.1)).collect();
         }
@@ -123,9 +154,20 @@ impl Scene {
         }
     }
 
-    /// A normalised image point in the rule plane.
+    /// A normalised image point in the rule plane; `None` beyond the calibration's horizon.
     pub fn to_plane(&self, p: (f32, f32)) -> Option<(f32, f32)> {
-        Some((p.0 * self.aspect, p.1))
+        match &self.calibration {
+            Some(c) => c.to_ground(p),
+            None => Some((p.0 * self.aspect, p.1)),
+        }
+    }
+
+    /// The plane velocity of an image point `p` moving at `v` (normalised units / s).
+    pub fn plane_velocity(&self, p: (f32, f32), v: (f32, f32)) -> Option<(f32, f32)> {
+        match &self.calibration {
+            Some(c) => c.ground_velocity(p, v),
+            None => Some((v.0 * self.aspect, v.1)),
+        }
     }
 }
 
@@ -196,7 +238,9 @@ impl Object {
         let foot = bbox.ground_point();
         let plane = scene.to_plane(foot).map(|position| Ground {
             position,
-            velocity: (image_velocity.0 * scene.aspect(), image_velocity.1),
+            velocity: scene
+                .plane_velocity(foot, image_velocity)
+                .unwrap_or((0.0, 0.0)),
         });
         Object {
             track_id,
@@ -210,7 +254,7 @@ impl Object {
             foot,
             image_velocity,
             plane,
-            ground: None,
+            ground: plane.filter(|_| scene.is_calibrated()),
         }
     }
 
@@ -299,5 +343,87 @@ impl FrameContext<'_> {
             .get(usize::from(class_id))
             .cloned()
             .unwrap_or_else(|| format!("object of class {class_id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calibration() -> Calibration {
+        Calibration::fit(
+            &[(0.1, 0.9), (0.9, 0.9), (0.7, 0.4), (0.3, 0.4)],
+            &[(0.0, 0.0), (12.0, 0.0), (12.0, 20.0), (0.0, 20.0)],
+        )
+        .unwrap()
+    }
+
+    fn zone() -> Zone {
+        Zone::new(
+            "z",
+            "",
+            vec![(0.1, 0.9), (0.9, 0.9), (0.7, 0.4), (0.3, 0.4)],
+        )
+    }
+
+    #[test]
+    fn objects_get_ground_position_and_speed_when_calibrated() {
+        let scene = Scene::new(vec![zone()], Vec::new()).with_calibration(calibration());
+        let bbox = BBox::new(0.45, 0.7, 0.55, 0.9); // feet at (0.5, 0.9): 6 m along the near side
+        let o = Object::detected(1, 0, bbox, 0.9, (0.1, 0.0), &scene);
+        let g = o.ground.expect("on the ground");
+        assert!((g.position.0 - 6.0).abs() < 1e-3 && g.position.1.abs() < 1e-3);
+        assert!((g.speed() - 1.5).abs() < 1e-3, "{g:?}");
+        assert_eq!(o.plane, o.ground);
+        // The zone on the ground: 6 m from the near side's middle to the left and right edges.
+        assert!((scene.zones[0].depth(g.position) - 0.0).abs() < 1e-3);
+        let inside = scene.to_plane((0.5, 0.65)).unwrap();
+        assert!((scene.zones[0].depth(inside) - 6.0).abs() < 1e-2);
+        let cx = FrameContext {
+            t_ns: 0,
+            objects: &[],
+            detections: &[],
+            scene: &scene,
+            frame: None,
+            poses: &[],
+            labels: &[],
+            calibrated: scene.is_calibrated(),
+        };
+        let len = Length {
+            metres: 0.3,
+            bodies: 0.15,
+        };
+        assert_eq!(cx.length(&o, len), 0.3);
+        assert_eq!(cx.readable(&o, 2.0), (2.0, "m"));
+    }
+
+    #[test]
+    fn uncalibrated_objects_are_measured_in_body_heights() {
+        let mut scene = Scene::new(vec![zone()], Vec::new());
+        scene.set_aspect(2.0);
+        let bbox = BBox::new(0.45, 0.7, 0.55, 0.9);
+        let o = Object::detected(1, 0, bbox, 0.9, (0.1, 0.05), &scene);
+        assert_eq!(o.ground, None);
+        let p = o.plane.expect("image plane");
+        assert!((p.position.0 - 1.0).abs() < 1e-6 && (p.position.1 - 0.9).abs() < 1e-6);
+        assert!((p.velocity.0 - 0.2).abs() < 1e-6 && (p.velocity.1 - 0.05).abs() < 1e-6);
+        assert_eq!(scene.zones[0].plane[1], (1.8, 0.9));
+        let cx = FrameContext {
+            t_ns: 0,
+            objects: &[],
+            detections: &[],
+            scene: &scene,
+            frame: None,
+            poses: &[],
+            labels: &[],
+            calibrated: scene.is_calibrated(),
+        };
+        let len = Length {
+            metres: 0.3,
+            bodies: 0.5,
+        };
+        assert!((cx.length(&o, len) - 0.1).abs() < 1e-6);
+        let (v, unit) = cx.readable(&o, 0.4);
+        assert!((v - 2.0).abs() < 1e-6 && unit == "body");
     }
 }

@@ -15,6 +15,7 @@
 //! Shared logic: [`dwell`] (hold time, hysteresis, cooldown, per-track state), [`geometry`], and
 //! the units of [`context`].
 
+pub mod calibration;
 pub mod context;
 pub mod dwell;
 pub mod event;
@@ -28,6 +29,7 @@ use crate::detect::Detection;
 use crate::frames::Frame;
 use crate::track::Track;
 
+pub use calibration::{Calibration, CalibrationError};
 pub use context::{
     FrameContext, Ground, Keypoint, Length, Line, Object, Pose, Scene, Zone, DEFAULT_ASPECT,
 };
