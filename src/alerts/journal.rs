@@ -13,7 +13,7 @@ use super::{
 };
 
 /// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -85,12 +85,22 @@ CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 ";
 
+/// Version 2: incidents (the id of the incident's first alert), people counted, and the measured
+/// values behind the explanation (JSON). Older rows read as no incident, no count, no values.
+const SCHEMA_V2: &str = "
+ALTER TABLE alerts ADD COLUMN incident_id INTEGER;
+ALTER TABLE alerts ADD COLUMN people INTEGER;
+ALTER TABLE alerts ADD COLUMN measurements TEXT;
+CREATE INDEX alerts_by_incident ON alerts(incident_id, id);
+";
+
 /// Alert columns plus the latest decision (LEFT JOIN), in the order `alert_from_row` reads them.
 const SELECT_ALERT: &str = "
 SELECT a.id, a.camera_id, a.camera_name, a.rule_id, a.event_type, a.zone_id, a.frame_time_ms,
        a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes, a.explanation,
        a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
-       d.id, d.decision, d.operator, d.comment, d.decided_at_ms
+       d.id, d.decision, d.operator, d.comment, d.decided_at_ms,
+       a.incident_id, a.people, a.measurements
 FROM alerts a
 LEFT JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE alert_id = a.id)
 ";
@@ -138,6 +148,13 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let stream_ts: i64 = row.get(7)?;
     let track: Option<i64> = row.get(10)?;
     let confidence: f64 = row.get(9)?;
+    let people: Option<i64> = row.get(21)?;
+    let measurements: Option<String> = row.get(22)?;
+    let measurements = match measurements {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| corrupt(format!("alert {id}: measurements: {e}")))?,
+        None => Vec::new(),
+    };
     Ok(Alert {
         id,
         camera_id: row.get(1)?,
@@ -152,6 +169,9 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         track_id: track.map(|t| u64::try_from(t).unwrap_or(0)),
         boxes,
         explanation: row.get(12)?,
+        measurements,
+        people: people.and_then(|p| u32::try_from(p).ok()),
+        incident_id: row.get(20)?,
         status,
         snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
         decision,
@@ -286,7 +306,10 @@ impl Journal {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
         }
-        // Later versions: `if version < 2 { ... }`.
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2).map_err(open_err)?;
+        }
+        // Later versions: `if version < 3 { ... }`.
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(open_err)?;
@@ -317,14 +340,22 @@ impl Journal {
         validate_new(new)?;
         let boxes = serde_json::to_string(&new.boxes)
             .map_err(|e| JournalError::Invalid(format!("boxes: {e}")))?;
+        // JSON has no NaN or infinity: such a value is left out rather than losing the alert.
+        let finite: Vec<_> = new
+            .measurements
+            .iter()
+            .filter(|m| m.value.is_finite() && m.threshold.is_none_or(f64::is_finite))
+            .collect();
+        let measurements = serde_json::to_string(&finite)
+            .map_err(|e| JournalError::Invalid(format!("measurements: {e}")))?;
         let snapshot = (!new.snapshot_jpeg.is_empty()).then_some(&new.snapshot_jpeg[..]);
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
                  frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
-                 explanation, snapshot, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new')",
+                 explanation, snapshot, status, incident_id, people, measurements)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15, ?16)",
             params![
                 new.camera_id,
                 new.camera_name,
@@ -339,9 +370,16 @@ impl Journal {
                 boxes,
                 new.explanation,
                 snapshot,
+                new.incident_id,
+                new.people,
+                measurements,
             ],
         )?;
         let id = tx.last_insert_rowid();
+        if new.incident.is_some() && new.incident_id.is_none() {
+            // The alert opens its incident.
+            tx.execute("UPDATE alerts SET incident_id = id WHERE id = ?1", [id])?;
+        }
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
         tx.commit()?;
         Ok(alert)
@@ -645,6 +683,52 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         let version: i64 = other
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_journal_is_migrated_and_its_alerts_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
+                     frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
+                     explanation, snapshot)
+                 VALUES ('c1', 'Cam', 'r', 'intrusion', 'z', 1, 2, 3, 0.5, 7, '[]', 'old', NULL);
+                 INSERT INTO decisions (alert_id, decision, operator, decided_at_ms)
+                 VALUES (1, 'confirmed', 'Agent', 4);
+                 UPDATE alerts SET status = 'confirmed' WHERE id = 1;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let old = j.get(1).unwrap().unwrap();
+        assert_eq!(old.explanation, "old");
+        assert_eq!(old.incident_id, None);
+        assert_eq!(old.people, None);
+        assert!(old.measurements.is_empty());
+        assert_eq!(old.status, AlertStatus::Confirmed);
+        assert_eq!(old.decision.map(|d| d.operator), Some("Agent".to_string()));
+        // New alerts carry the new fields; the version is now current.
+        let mut new = new_alert("c1");
+        new.incident = Some(crate::rules::IncidentRef {
+            id: 9,
+            update: false,
+        });
+        new.measurements
+            .push(crate::rules::Measurement::new("bad", f64::NAN, None, ""));
+        let a = j.insert(&new).unwrap();
+        assert_eq!(a.incident_id, Some(a.id));
+        assert_eq!(a.people, Some(1));
+        assert_eq!(a.measurements.len(), 1, "the NaN is left out");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);

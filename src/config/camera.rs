@@ -221,6 +221,33 @@ impl CalibrationConfig {
     }
 }
 
+/// Named shapes of one kind (`noun`, e.g. zones): valid, unique ids, at least `min` points, each
+/// inside the image.
+fn validate_shapes<'a>(
+    path: &str,
+    (noun, shape, min): (&str, &str, usize),
+    items: impl Iterator<Item = (&'a str, &'a [[f32; 2]])>,
+    problems: &mut Problems,
+) {
+    let mut ids = HashSet::new();
+    for (j, (id, points)) in items.enumerate() {
+        let at = format!("{path}[{j}]");
+        if problems.id(format!("{at}.id"), id) && !ids.insert(id) {
+            problems.push(
+                format!("{at}.id"),
+                format!("`{id}` is used by another {noun} of this camera"),
+            );
+        }
+        if points.len() < min {
+            problems.push(
+                format!("{at}.points"),
+                format!("{shape} needs at least {min} points, got {}", points.len()),
+            );
+        }
+        problems.image_points(&format!("{at}.points"), points);
+    }
+}
+
 /// What the rules' checks need to know about the model.
 pub(crate) struct ModelInfo<'a> {
     pub name: &'a str,
@@ -344,40 +371,20 @@ impl CameraConfig {
 
     /// Zones and lines: valid, unique ids; enough points; inside the image.
     fn validate_geometry(&self, p: &str, problems: &mut Problems) {
-        let mut ids = HashSet::new();
-        for (j, z) in self.zones.iter().enumerate() {
-            let zp = format!("{p}.zones[{j}]");
-            if problems.id(format!("{zp}.id"), &z.id) && !ids.insert(z.id.as_str()) {
-                problems.push(
-                    format!("{zp}.id"),
-                    format!("`{}` is used by another zone of this camera", z.id),
-                );
-            }
-            if z.points.len() < 3 {
-                problems.push(
-                    format!("{zp}.points"),
-                    format!("a polygon needs at least 3 points, got {}", z.points.len()),
-                );
-            }
-            problems.image_points(&format!("{zp}.points"), &z.points);
-        }
-        let mut ids = HashSet::new();
-        for (j, l) in self.lines.iter().enumerate() {
-            let lp = format!("{p}.lines[{j}]");
-            if problems.id(format!("{lp}.id"), &l.id) && !ids.insert(l.id.as_str()) {
-                problems.push(
-                    format!("{lp}.id"),
-                    format!("`{}` is used by another line of this camera", l.id),
-                );
-            }
-            if l.points.len() < 2 {
-                problems.push(
-                    format!("{lp}.points"),
-                    format!("a line needs at least 2 points, got {}", l.points.len()),
-                );
-            }
-            problems.image_points(&format!("{lp}.points"), &l.points);
-        }
+        let zones = self.zones.iter().map(|z| (z.id.as_str(), &z.points[..]));
+        validate_shapes(
+            &format!("{p}.zones"),
+            ("zone", "a polygon", 3),
+            zones,
+            problems,
+        );
+        let lines = self.lines.iter().map(|l| (l.id.as_str(), &l.points[..]));
+        validate_shapes(
+            &format!("{p}.lines"),
+            ("line", "a line", 2),
+            lines,
+            problems,
+        );
     }
 
     /// On a calibrated camera, every zone and line vertex must be on the visible ground.

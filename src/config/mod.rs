@@ -230,6 +230,17 @@ impl Config {
         self.server.listen.parse().ok()
     }
 
+    /// The detector's settings as the detector takes them.
+    pub fn detector_options(&self) -> crate::detect::DetectorOptions {
+        let d = &self.detector;
+        crate::detect::DetectorOptions {
+            intra_threads: d.intra_threads,
+            score_threshold: d.score_threshold,
+            nms_iou: d.nms_iou,
+            spinning: d.spinning,
+        }
+    }
+
     /// Label index of a class name in the configured model.
     pub fn class_id(&self, label: &str) -> Option<u16> {
         self.labels

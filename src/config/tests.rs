@@ -60,7 +60,9 @@ fn a_good_file_loads_with_defaults() {
     match &cfg.cameras[0].rules[0] {
         RuleConfig::Intrusion(r) => {
             assert_eq!(r.min_seconds, 2.0);
-            assert_eq!(r.cooldown_seconds, 30.0);
+            assert_eq!(r.cooldown_seconds, 15.0);
+            assert_eq!((r.margin_m, r.margin_body), (0.3, 0.15));
+            assert_eq!(r.incident_seconds, 30.0);
         }
     }
     assert_eq!(cfg.cameras[1].name, "cam-2");
@@ -396,5 +398,68 @@ fn a_rule_without_a_known_type_is_named() {
         errs.iter()
             .any(|e| e.starts_with("cameras[0].rules[0].type: expected a string")),
         "{errs:#?}"
+    );
+}
+
+/// The intrusion part of the shared contract (`rules-spec.md`) as written there.
+#[test]
+fn the_shared_contract_example_parses() {
+    let text = format!(
+        r#"
+[detector]
+manifest = "../models/models.toml"
+
+[[cameras]]
+id = "vtest"
+source = "{clip}"
+
+[[cameras.zones]]            # unchanged: polygon, normalised image coords (0..1, origin top left)
+id = "square"
+name = "Esplanade"
+points = [[0.57, 0.41], [1.0, 0.41], [1.0, 0.73]]
+
+[[cameras.lines]]            # new: a polyline, >= 2 points, normalised image coords
+id = "kerb"
+name = "Bordure"
+points = [[0.1, 0.6], [0.9, 0.55]]
+
+[cameras.calibration]        # new, optional: image points (normalised) and their ground coords (m)
+image  = [[0.1, 0.9], [0.9, 0.9], [0.8, 0.4], [0.2, 0.4]]   # >= 4, no 3 collinear
+ground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0]]
+max_error_m = 0.5           # reprojection error (RMS, metres) above which check-config refuses
+
+[[cameras.rules]]            # every rule: id (unique per camera), type, and its own keys
+id = "square-intrusion"
+type = "intrusion"           # one of: intrusion, wrong_way, density, crowd_movement
+zone = "square"
+classes = ["person"]
+min_score = 0.4
+min_seconds = 1.0
+margin_m = 0.3               # calibrated cameras: ground point inside by this much (m)
+margin_body = 0.15           # uncalibrated: inside by this fraction of the box height
+cooldown_seconds = 15        # per incident, never zone-wide
+incident_seconds = 30        # re-entries / new track ids of the same people update the incident
+"#,
+        clip = clip()
+    );
+    let cfg = Config::from_toml(&text, &base()).unwrap_or_else(|e| panic!("{e:#?}"));
+    let cam = &cfg.cameras[0];
+    assert!(cam.fitted_calibration.is_some());
+    assert_eq!(cam.rules[0].id(), "square-intrusion");
+    // Out of range values of the rule's own keys are named with their path.
+    let errs = errors_of(
+        &text
+            .replace("margin_m = 0.3", "margin_m = -1")
+            .replace("incident_seconds = 30", "incident_seconds = \"long\""),
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("cameras[0].rules[0].incident_seconds: invalid type")),
+        "{errs:#?}"
+    );
+    let errs = errors_of(&text.replace("margin_m = 0.3", "margin_m = -1"));
+    assert_eq!(
+        errs,
+        vec!["cameras[0].rules[0].margin_m: -1 is out of range 0..=10".to_string()]
     );
 }

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use crate::alerts::{AlertBus, DecisionInput, DecisionKind, Journal, JournalError};
 use crate::ingest::{CameraSnapshot, CameraStatus};
 use crate::metrics::Metrics;
+use crate::rules::EventType;
 
 pub use live::{LiveFeed, LiveItem};
 
@@ -150,6 +151,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/cameras", get(cameras))
+        .route("/api/event-types", get(event_types))
         .route("/api/alerts", get(list_alerts))
         .route("/api/alerts/live", get(live_alerts))
         .route("/api/alerts/{id}", get(get_alert))
@@ -283,6 +285,22 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+}
+
+/// Every event type with its French and English labels (the console names alerts with them).
+async fn event_types() -> Json<serde_json::Value> {
+    let types: Vec<serde_json::Value> = EventType::ALL
+        .iter()
+        .map(|t| {
+            json!({
+                "type": t.as_str(),
+                "label_fr": t.label_fr(),
+                "label_en": t.label_en(),
+                "camera_fault": t.is_camera_fault(),
+            })
+        })
+        .collect();
+    Json(json!(types))
 }
 
 async fn cameras(State(state): State<AppState>) -> Json<Vec<CameraSnapshot>> {

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use crate::alerts::AlertBus;
 use crate::config::diff::{diff, restart_required, CameraChange, ReloadReport};
 use crate::config::{CameraConfig, Config};
-use crate::detect::{init_runtime, Detector, DetectorOptions, Manifest};
+use crate::detect::{init_runtime, Detector, Manifest};
 use crate::ingest::{self, CameraHandle, CameraStatus};
 use crate::metrics::Metrics;
 use camera::{camera_rules, start_camera, CameraCtx};
@@ -288,12 +288,7 @@ fn load_detectors(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let det_opts = DetectorOptions {
-        intra_threads: config.detector.intra_threads,
-        score_threshold: config.detector.score_threshold,
-        nms_iou: config.detector.nms_iou,
-        spinning: config.detector.spinning,
-    };
+    let det_opts = config.detector_options();
     let mut detectors = Vec::new();
     if !options.decode_only {
         let dylib = config

@@ -46,6 +46,8 @@ pub enum CalibrationError {
 pub struct Calibration {
     /// Image (normalised) to ground (metres), homogeneous.
     h: Matrix3<f64>,
+    /// Ground to image.
+    inverse: Matrix3<f64>,
     /// Sign of the homogeneous `w` of points in front of the camera (on the visible ground).
     front: f64,
     /// Point pairs used.
@@ -75,6 +77,7 @@ impl Calibration {
         if !h.iter().all(|v| v.is_finite()) || h.determinant().abs() < 1e-12 {
             return Err(CalibrationError::Degenerate);
         }
+        let inverse = h.try_inverse().ok_or(CalibrationError::Degenerate)?;
         let ws: Vec<f64> = image.iter().map(|&p| (h * hom(p)).z).collect();
         let front = ws[0].signum();
         if let Some(i) = ws
@@ -85,6 +88,7 @@ impl Calibration {
         }
         let mut cal = Calibration {
             h,
+            inverse,
             front,
             points: image.len(),
             rms_error_m: 0.0,
@@ -112,6 +116,19 @@ impl Calibration {
     pub fn to_ground(&self, p: (f32, f32)) -> Option<(f32, f32)> {
         let g = self.project((f64::from(p.0), f64::from(p.1)))?;
         (g.0.is_finite() && g.1.is_finite()).then_some((g.0 as f32, g.1 as f32))
+    }
+
+    /// The normalised image point of a ground point (m); `None` for a point the camera cannot
+    /// see (behind it).
+    pub fn to_image(&self, g: (f32, f32)) -> Option<(f32, f32)> {
+        let v = self.inverse * hom((f64::from(g.0), f64::from(g.1)));
+        if v.z.abs() < 1e-12 {
+            return None;
+        }
+        let p = (v.x / v.z, v.y / v.z);
+        // Back on the ground, it must be in front of the camera.
+        self.project(p)?;
+        Some((p.0 as f32, p.1 as f32))
     }
 
     /// Ground velocity (m/s) of an image point `p` moving at `v` (normalised units per second).
@@ -257,6 +274,12 @@ mod tests {
         assert!(close(cal.to_ground((0.5, 0.9)).unwrap(), (6.0, 0.0), 1e-3));
         let mid = cal.to_ground((0.5, 0.65)).unwrap();
         assert!(close(mid, (6.0, 20.0 / 3.0), 1e-3), "{mid:?}");
+        // And back.
+        let back = cal.to_image((6.0, 20.0 / 3.0)).unwrap();
+        assert!(
+            (back.0 - 0.5).abs() < 1e-5 && (back.1 - 0.65).abs() < 1e-5,
+            "{back:?}"
+        );
         // The sides meet at y = -0.1: the horizon. Above it there is no ground.
         assert!(cal.to_ground((0.5, -0.05)).is_some());
         assert_eq!(cal.to_ground((0.5, -0.1)), None);

@@ -1,32 +1,63 @@
-//! `type = "intrusion"`: an object of the configured classes stands inside a forbidden zone.
+//! `type = "intrusion"`: people (or objects of the configured classes) inside a forbidden
+//! zone.
 //!
-//! A track *counts* on a frame when it is evidence ([`Object::is_evidence`]: confirmed, matched
-//! in this frame, score >= `min_score`) and of one of `classes`. Its position is its box's ground
-//! point (bottom centre), tested against the zone polygon (boundary = inside).
+//! * **Evidence**: an object counts on a frame when it is confirmed, matched in this frame, of
+//!   one of `classes`, with score >= `min_score` ([`Object::is_evidence`]). Its position is its
+//!   ground point (bottom centre of the box) in the rule plane ([`super::context`]). Other
+//!   frames *hold* its state (a predicted box is not evidence).
+//! * **Entering needs a margin**: the ground point must be inside the zone by at least the
+//!   margin (`margin_m` metres when the camera is calibrated, else `margin_body` times the box
+//!   height) on every counting frame for `min_seconds`; a frame less deep restarts the count.
+//!   Someone walking along the edge, feet on the line, never enters.
+//! * **Leaving needs the same margin** outside (hysteresis): a person inside stays inside while
+//!   their feet wander near the edge.
+//! * **One incident, one alert** ([`super::incident`]): when a person enters and is not already
+//!   part of an open incident, a new incident opens with them and everyone entering with them
+//!   (counting towards `min_seconds`, within `group_m`/`group_body`): one alert, with the number
+//!   of people. Later, within the incident:
+//!   - a member re-entering updates it silently;
+//!   - a new track that first appears inside the zone (it never walked in from outside) where a
+//!     member was lost, soon enough to have walked there, is that member with a new track id:
+//!     silent;
+//!   - someone entering next to a member within `group_seconds` of the last joining is part of
+//!     the group: the count goes up, and an update alert (same incident) follows, at most one
+//!     per `cooldown_seconds` of that incident.
 //!
-//! * **Entry**: the first counting frame with the ground point inside opens an entry; a counting
-//!   frame outside ends it. Dwell is clock time since the entry opened.
-//! * **Firing**: once dwell >= `min_seconds` the entry is decided: one event, unless the rule's
-//!   cooldown suppresses it. Either way the entry never fires again.
-//! * **Cooldown** per rule, from the last event that fired; `cooldown_seconds = 0` disables it.
-//! * Frames where the track does not count *hold* the entry (neither end nor fire it).
+//!   Anyone else entering opens a new incident with its own alert at once: the cooldown is per
+//!   incident, never zone-wide, so a false alarm never hides a new person's entry.
+//! * An incident closes `incident_seconds` after its last member was last inside.
+//! * **Latency**: the alert fires on the first frame at which the person has been inside by the
+//!   margin for `min_seconds`: at 5 detections per second, at most `min_seconds` + 0.2 s after
+//!   the feet crossed the margin.
 
 use serde::Deserialize;
 
-use super::context::{FrameContext, Object};
-use super::dwell::{ns_to_seconds, seconds_to_ns, Cooldown, PerTrack};
-use super::event::{Event, EventObject, EventType, Measurement, Overlay};
+use super::context::{FrameContext, Length, Object};
+use super::dwell::{ns_to_seconds, seconds_to_ns, Change, Dwell, Level, PerTrack};
+use super::event::{Event, EventObject, EventType, IncidentRef, Measurement, Overlay};
+use super::incident::{Incident, Incidents, Member};
 use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 
-fn default_min_seconds() -> f32 {
-    1.0
+/// How fast a lost person may have walked to where a new track appears (per second).
+pub const RELINK_SPEED: Length = Length {
+    metres: 1.5,
+    bodies: 1.0,
+};
+
+macro_rules! defaults {
+    ($($name:ident: $v:expr,)+) => { $(fn $name() -> f32 { $v })+ };
 }
-fn default_cooldown() -> f32 {
-    30.0
-}
-fn default_min_score() -> f32 {
-    0.4
+defaults! {
+    default_min_seconds: 1.0,
+    default_min_score: 0.4,
+    default_margin_m: 0.3,
+    default_margin_body: 0.15,
+    default_cooldown: 15.0,
+    default_incident: 30.0,
+    default_group_m: 2.0,
+    default_group_body: 1.2,
+    default_group_seconds: 3.0,
 }
 
 /// `[[cameras.rules]]` with `type = "intrusion"`.
@@ -38,15 +69,34 @@ pub struct Config {
     pub zone: String,
     /// Model labels that count (e.g. `person`, `car`).
     pub classes: Vec<String>,
-    /// Seconds the ground point must stay inside before an alert.
-    #[serde(default = "default_min_seconds")]
-    pub min_seconds: f32,
-    /// After an alert, further entries stay silent this long.
-    #[serde(default = "default_cooldown")]
-    pub cooldown_seconds: f32,
     /// Detections below this score do not count for this rule.
     #[serde(default = "default_min_score")]
     pub min_score: f32,
+    /// Seconds the ground point must stay inside by the margin before an alert.
+    #[serde(default = "default_min_seconds")]
+    pub min_seconds: f32,
+    /// Calibrated cameras: inside (and outside, to leave) by this many metres.
+    #[serde(default = "default_margin_m")]
+    pub margin_m: f32,
+    /// Uncalibrated cameras: inside (and outside) by this fraction of the box height.
+    #[serde(default = "default_margin_body")]
+    pub margin_body: f32,
+    /// Least time between two alerts of one incident (never zone-wide).
+    #[serde(default = "default_cooldown")]
+    pub cooldown_seconds: f32,
+    /// An incident stays open this long after its people were last inside: re-entries and new
+    /// track ids of the same people within it update it instead of raising a new alert.
+    #[serde(default = "default_incident")]
+    pub incident_seconds: f32,
+    /// People entering within this distance of each other are one group (calibrated, metres).
+    #[serde(default = "default_group_m")]
+    pub group_m: f32,
+    /// The same for uncalibrated cameras, in body heights.
+    #[serde(default = "default_group_body")]
+    pub group_body: f32,
+    /// ... and within this many seconds of the group's last entry.
+    #[serde(default = "default_group_seconds")]
+    pub group_seconds: f32,
 }
 
 impl RuleSpec for Config {
@@ -61,14 +111,19 @@ impl RuleSpec for Config {
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.zone"), &self.zone);
         cx.classes(p, &format!("{path}.classes"), &self.classes, true);
-        p.range(format!("{path}.min_seconds"), self.min_seconds, 0.0, 3600.0);
-        p.range(
-            format!("{path}.cooldown_seconds"),
-            self.cooldown_seconds,
-            0.0,
-            86400.0,
-        );
         p.fraction(format!("{path}.min_score"), self.min_score);
+        for (key, v, hi) in [
+            ("min_seconds", self.min_seconds, 3600.0),
+            ("margin_m", self.margin_m, 10.0),
+            ("margin_body", self.margin_body, 5.0),
+            ("cooldown_seconds", self.cooldown_seconds, 86400.0),
+            ("incident_seconds", self.incident_seconds, 86400.0),
+            ("group_m", self.group_m, 50.0),
+            ("group_body", self.group_body, 20.0),
+            ("group_seconds", self.group_seconds, 600.0),
+        ] {
+            p.range(format!("{path}.{key}"), v, 0.0, hi);
+        }
     }
 
     fn build(&self, cx: &CameraBuild<'_>) -> Option<Box<dyn Rule>> {
@@ -77,19 +132,38 @@ impl RuleSpec for Config {
             classes: cx.class_ids(&self.classes),
             zone,
             min_ns: seconds_to_ns(self.min_seconds),
-            cooldown: Cooldown::new(seconds_to_ns(self.cooldown_seconds)),
-            entries: PerTrack::default(),
+            group_ns: seconds_to_ns(self.group_seconds),
+            margin: Length {
+                metres: self.margin_m,
+                bodies: self.margin_body,
+            },
+            group: Length {
+                metres: self.group_m,
+                bodies: self.group_body,
+            },
+            tracks: PerTrack::default(),
+            incidents: Incidents::new(
+                seconds_to_ns(self.incident_seconds),
+                seconds_to_ns(self.cooldown_seconds),
+            ),
             config: self.clone(),
         }))
     }
 }
 
-/// An open entry of one track into the zone.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    entered_ns: u64,
-    /// Decided: fired or suppressed by the cooldown; never fires again.
-    handled: bool,
+/// What the rule keeps about one track.
+#[derive(Debug, Clone, Copy, Default)]
+struct TrackState {
+    /// Inside by the margin (active), or counting towards `min_seconds` (pending).
+    inside: Dwell,
+    /// First counting observation: time and plane position.
+    first: Option<(u64, (f32, f32))>,
+    /// Observed outside by the margin at least once: it walked in, it is nobody's new id.
+    seen_outside: bool,
+    /// At the last counting observation: plane position, depth and margin (plane units).
+    position: (f32, f32),
+    depth: f32,
+    margin: f32,
 }
 
 /// The running intrusion rule.
@@ -98,8 +172,11 @@ pub struct Intrusion {
     classes: Vec<u16>,
     zone: usize,
     min_ns: u64,
-    cooldown: Cooldown,
-    entries: PerTrack<Entry>,
+    group_ns: u64,
+    margin: Length,
+    group: Length,
+    tracks: PerTrack<TrackState>,
+    incidents: Incidents,
 }
 
 impl Rule for Intrusion {
@@ -112,90 +189,236 @@ impl Rule for Intrusion {
     }
 
     fn reset(&mut self) {
-        self.entries.clear();
-        self.cooldown.reset();
+        self.tracks.clear();
+        self.incidents.clear();
     }
 
     fn evaluate(&mut self, cx: &FrameContext<'_>, out: &mut Vec<Event>) {
-        self.entries.begin();
+        if cx.scene.zones.get(self.zone).is_none() {
+            return;
+        }
+        self.tracks.begin();
+        let mut entered = Vec::new();
         for o in cx.objects {
             if !self.classes.contains(&o.class_id) {
                 continue;
             }
-            self.entries.get_mut(o.track_id); // keep its entry while the track lives
-            if !o.is_evidence(self.config.min_score) {
-                continue; // hold
-            }
-            if let Some(ev) = self.observe(cx, o) {
-                out.push(ev);
+            if let Some(since) = self.observe(cx, o) {
+                entered.push((o, since));
             }
         }
-        self.entries.sweep();
+        for (o, since) in entered {
+            self.decide(cx, o, since, out);
+        }
+        for id in self.incidents.due_updates(cx.t_ns) {
+            if let Some(inc) = self.incidents.get(id) {
+                out.push(self.update_event(cx, inc));
+            }
+        }
+        self.incidents.expire(cx.t_ns);
+        self.tracks.sweep();
     }
 }
 
 impl Intrusion {
-    /// One counting observation of `o`; the event if it fires now.
-    fn observe(&mut self, cx: &FrameContext<'_>, o: &Object) -> Option<Event> {
-        let zone = cx.scene.zones.get(self.zone)?;
-        if !zone.contains_image_point(o.foot) {
-            self.entries.remove(o.track_id);
+    /// Updates `o`'s state; `Some(since)` when it has just entered (inside by the margin for
+    /// `min_seconds` since `since`).
+    fn observe(&mut self, cx: &FrameContext<'_>, o: &Object) -> Option<u64> {
+        let zone = &cx.scene.zones[self.zone];
+        let margin = cx.length(o, self.margin);
+        let state = self.tracks.entry(o.track_id, TrackState::default);
+        if !o.is_evidence(self.config.min_score) {
             return None;
         }
+        let position = o.plane?.position;
+        let depth = zone.depth(position);
         let t = cx.t_ns;
-        let entry = self.entries.entry(o.track_id, || Entry {
-            entered_ns: t,
-            handled: false,
-        });
-        let dwell_ns = t.saturating_sub(entry.entered_ns);
-        if entry.handled || dwell_ns < self.min_ns {
-            return None;
+        state.first.get_or_insert((t, position));
+        state.seen_outside |= depth <= -margin;
+        (state.position, state.depth, state.margin) = (position, depth, margin);
+        let change = state
+            .inside
+            .update(t, Level::of(depth, margin, -margin), self.min_ns);
+        let active = state.inside.is_active();
+        self.incidents.observe(o.track_id, t, position, active);
+        match change {
+            Change::Activated { since_ns } => Some(since_ns),
+            _ => None,
         }
-        entry.handled = true;
-        if !self.cooldown.ready(t) {
-            tracing::debug!(rule = %self.config.id, track = o.track_id, "intrusion suppressed by the zone cooldown");
-            return None;
-        }
-        self.cooldown.start(t);
-        Some(self.event(cx, o, ns_to_seconds(dwell_ns)))
     }
 
-    fn event(&self, cx: &FrameContext<'_>, o: &Object, dwell: f64) -> Event {
-        let c = &self.config;
-        let zone = &cx.scene.zones[self.zone];
-        let explanation = format!(
-            "Intrusion rule '{}': a {} (track {}, score {:.2}) has stood inside zone '{}' ({}) \
-             for {dwell:.1} s; threshold {:.1} s, minimum score {:.2}, one alert per entry, zone \
-             cooldown {:.0} s.",
-            c.id,
-            cx.label(o.class_id),
-            o.track_id,
-            o.score,
-            zone.name,
-            zone.id,
-            c.min_seconds,
-            c.min_score,
-            c.cooldown_seconds,
-        );
-        Event {
-            zone_id: Some(zone.id.clone()),
-            objects: vec![EventObject {
+    /// `o` has just entered: part of an open incident (silently, or as a newcomer to a group),
+    /// or the first of a new one (an alert).
+    fn decide(&mut self, cx: &FrameContext<'_>, o: &Object, since: u64, out: &mut Vec<Event>) {
+        if self.incidents.of_track(o.track_id).is_some() {
+            return; // a member re-entering
+        }
+        let Some(state) = self.tracks.get(o.track_id).copied() else {
+            return;
+        };
+        let member = Member {
+            track_id: o.track_id,
+            last_seen_ns: cx.t_ns,
+            last_position: state.position,
+        };
+        if let (false, Some((first_ns, first_pos))) = (state.seen_outside, state.first) {
+            let base = cx.length(o, self.group);
+            let speed = cx.length(o, RELINK_SPEED);
+            let relinked = self
+                .incidents
+                .relink(o.track_id, first_ns, first_pos, |gap| base + speed * gap);
+            if relinked.is_some() {
+                self.incidents
+                    .observe(o.track_id, cx.t_ns, state.position, true);
+                return;
+            }
+        }
+        let reach = cx.length(o, self.group);
+        if let Some(id) = self
+            .incidents
+            .together(cx.t_ns, state.position, reach, self.group_ns)
+        {
+            self.incidents.join(id, member, cx.t_ns);
+            return;
+        }
+        let mut members = vec![member];
+        members.extend(self.entering_with(cx, o, state.position, reach));
+        let inc = self.incidents.open(cx.t_ns, members).clone();
+        out.push(self.open_event(cx, o, &state, since, &inc));
+    }
+
+    /// Others counting towards entry (or just entered) next to `position`, in no incident yet.
+    fn entering_with(
+        &self,
+        cx: &FrameContext<'_>,
+        o: &Object,
+        position: (f32, f32),
+        reach: f32,
+    ) -> Vec<Member> {
+        cx.objects
+            .iter()
+            .filter(|x| x.track_id != o.track_id && self.classes.contains(&x.class_id))
+            .filter(|x| x.is_evidence(self.config.min_score))
+            .filter(|x| self.incidents.of_track(x.track_id).is_none())
+            .filter_map(|x| {
+                let s = self.tracks.get(x.track_id)?;
+                let counting = s.inside.is_active() || s.inside.pending_since().is_some();
+                let near = (s.position.0 - position.0).hypot(s.position.1 - position.1) <= reach;
+                (counting && near).then_some(Member {
+                    track_id: x.track_id,
+                    last_seen_ns: cx.t_ns,
+                    last_position: s.position,
+                })
+            })
+            .collect()
+    }
+
+    /// The boxes of the incident's members seen in this frame, `main` first.
+    fn members_seen(cx: &FrameContext<'_>, inc: &Incident, main: u64) -> Vec<EventObject> {
+        let mut ids: Vec<u64> = inc.members.iter().map(|m| m.track_id).collect();
+        ids.sort_by_key(|&id| id != main);
+        ids.iter()
+            .filter_map(|id| cx.objects.iter().find(|o| o.track_id == *id))
+            .map(|o| EventObject {
                 track_id: Some(o.track_id),
                 class_id: o.class_id,
                 score: o.score,
                 bbox: o.bbox,
-            }],
+            })
+            .collect()
+    }
+
+    fn people_words(&self, cx: &FrameContext<'_>, class_id: u16, n: u32) -> String {
+        let label = cx.label(class_id);
+        if n == 1 {
+            format!("1 {label}")
+        } else {
+            format!("{n} {label}s")
+        }
+    }
+
+    fn open_event(
+        &self,
+        cx: &FrameContext<'_>,
+        o: &Object,
+        state: &TrackState,
+        since: u64,
+        inc: &Incident,
+    ) -> Event {
+        let c = &self.config;
+        let zone = &cx.scene.zones[self.zone];
+        let dwell = ns_to_seconds(cx.t_ns.saturating_sub(since));
+        let (depth, unit) = cx.readable(o, state.depth);
+        let (margin, _) = cx.readable(o, state.margin);
+        let people = inc.people();
+        let explanation = format!(
+            "Intrusion into zone '{}' ({}): {}. A {} (track {}, score {:.2}) has been inside by              at least {margin:.2} {unit} for {dwell:.1} s (now {depth:.2} {unit} inside);              thresholds: {:.1} s, margin {margin:.2} {unit}, minimum score {:.2}. Rule '{}': the              same people re-entering or re-detected within {:.0} s update this incident;              updates at most every {:.0} s.",
+            zone.name,
+            zone.id,
+            self.people_words(cx, o.class_id, people),
+            cx.label(o.class_id),
+            o.track_id,
+            o.score,
+            c.min_seconds,
+            c.min_score,
+            c.id,
+            c.incident_seconds,
+            c.cooldown_seconds,
+        );
+        Event {
+            zone_id: Some(zone.id.clone()),
+            objects: Self::members_seen(cx, inc, o.track_id),
             confidence: o.score,
-            overlay: Overlay::polygon(&zone.polygon),
+            people: Some(people),
+            incident: Some(IncidentRef {
+                id: inc.id,
+                update: false,
+            }),
+            overlay: Overlay::polygon(&zone.polygon).with_count(people),
             measurements: vec![
                 Measurement::new("dwell", dwell, Some(f64::from(c.min_seconds)), "s"),
+                Measurement::new("depth", depth, Some(margin), unit),
                 Measurement::new(
                     "score",
                     f64::from(o.score),
                     Some(f64::from(c.min_score)),
                     "",
                 ),
+                Measurement::new("people", f64::from(people), None, "count"),
             ],
+            ..Event::new(&c.id, EventType::Intrusion, cx.t_ns, explanation)
+        }
+    }
+
+    fn update_event(&self, cx: &FrameContext<'_>, inc: &Incident) -> Event {
+        let c = &self.config;
+        let zone = &cx.scene.zones[self.zone];
+        let last = inc.members.last().map_or(0, |m| m.track_id);
+        let objects = Self::members_seen(cx, inc, last);
+        let class = objects.first().map_or(0, |o| o.class_id);
+        let people = inc.people();
+        let explanation = format!(
+            "Intrusion into zone '{}' ({}): now {}, who entered together (within {:.0} s and              {:.1} {} of each other). Update of the incident opened {:.0} s ago; rule '{}'.",
+            zone.name,
+            zone.id,
+            self.people_words(cx, class, people),
+            c.group_seconds,
+            if cx.calibrated { c.group_m } else { c.group_body },
+            if cx.calibrated { "m" } else { "body heights" },
+            ns_to_seconds(cx.t_ns.saturating_sub(inc.opened_ns)),
+            c.id,
+        );
+        Event {
+            zone_id: Some(zone.id.clone()),
+            confidence: objects.first().map_or(1.0, |o| o.score),
+            objects,
+            people: Some(people),
+            incident: Some(IncidentRef {
+                id: inc.id,
+                update: true,
+            }),
+            overlay: Overlay::polygon(&zone.polygon).with_count(people),
+            measurements: vec![Measurement::new("people", f64::from(people), None, "count")],
             ..Event::new(&c.id, EventType::Intrusion, cx.t_ns, explanation)
         }
     }

@@ -12,14 +12,15 @@
 //!
 //! Registering it is one line in [`rule_types!`] below (the `type` name in the configuration),
 //! plus its [`EventType`] line with French and English labels in `event.rs` if the type is new.
-//! Shared logic: [`dwell`] (hold time, hysteresis, cooldown, per-track state), [`geometry`], and
-//! the units of [`context`].
+//! Shared logic: [`dwell`] (hold time, hysteresis, cooldown, per-track state), [`incident`]
+//! (the same people, one alert), [`geometry`], [`calibration`], and the units of [`context`].
 
 pub mod calibration;
 pub mod context;
 pub mod dwell;
 pub mod event;
 pub mod geometry;
+pub mod incident;
 pub mod intrusion;
 #[cfg(test)]
 pub(crate) mod testing;

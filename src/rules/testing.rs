@@ -106,3 +106,21 @@ impl Harness {
             .collect()
     }
 }
+
+/// A camera looking down at a 12 m x 20 m square (the far side looks half as wide).
+pub fn calibration() -> super::Calibration {
+    super::Calibration::fit(
+        &[(0.1, 0.9), (0.9, 0.9), (0.7, 0.4), (0.3, 0.4)],
+        &[(0.0, 0.0), (12.0, 0.0), (12.0, 20.0), (0.0, 20.0)],
+    )
+    .expect("calibration")
+}
+
+impl Harness {
+    /// A confirmed person standing at ground point `g` (m), box 0.15 image-heights tall.
+    pub fn person_on_ground(&self, id: u64, g: (f32, f32)) -> Object {
+        let cal = self.scene.calibration().expect("a calibrated scene");
+        let at = cal.to_image(g).expect("visible");
+        self.object(id, PERSON, at, 0.15)
+    }
+}
