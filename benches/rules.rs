@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vigie::detect::{BBox, Detection};
-use vigie::rules::{CameraRules, FrameInput, Line, RuleConfig, Scene, Zone};
+use vigie::rules::{Calibration, CameraRules, FrameInput, Line, RuleConfig, Scene, Zone};
 use vigie::track::{Track, Tracker, TrackerConfig};
 
 /// Frames in one period of the scene.
@@ -86,13 +86,25 @@ fn bench_rules(c: &mut Criterion) {
     g.sample_size(30);
     let frames = scene_tracks();
     assert!(frames.iter().all(|f| f.len() >= PEOPLE));
-    let scenes = [(
-        "20_tracks_4_intrusion_rules",
+    let scene = || {
         Scene::new(
             zones(),
             vec![Line::new("l", "", vec![(0.0, 0.5), (1.0, 0.5)])],
+        )
+    };
+    // A 20 m x 30 m ground seen from above at an angle: every object is projected.
+    let calibration = Calibration::fit(
+        &[(0.0, 1.0), (1.0, 1.0), (0.8, 0.2), (0.2, 0.2)],
+        &[(0.0, 0.0), (20.0, 0.0), (20.0, 30.0), (0.0, 30.0)],
+    )
+    .expect("calibration");
+    let scenes = [
+        ("20_tracks_4_intrusion_rules", scene()),
+        (
+            "20_tracks_4_intrusion_rules_calibrated",
+            scene().with_calibration(calibration),
         ),
-    )];
+    ];
     for (name, scene) in scenes {
         let mut rules = CameraRules::build(scene, &rules(), labels());
         let mut k = 0usize;

@@ -61,6 +61,53 @@ fn the_example_and_demo_configs_pass_check_config() {
     }
 }
 
+/// A calibration: refused with its path when degenerate, its reprojection error printed when
+/// accepted; a line needs two points.
+#[test]
+fn check_config_judges_calibrations_and_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = clip_camera("a", &clip().to_string_lossy(), true, "");
+    let calibrated = |image: &str| {
+        format!(
+            "{}{camera}[cameras.calibration]\nimage = {image}\n\
+             ground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0], [6.0, 6.67]]\n",
+            header(dir.path())
+        )
+    };
+    let check = |text: &str| {
+        let cfg = write_config(dir.path(), text);
+        Command::new(BIN)
+            .arg("check-config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = check(&calibrated(
+        "[[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4], [0.5, 0.65]]",
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("camera a: ground calibration from 5 point pairs, RMS reprojection error"),
+        "{stdout}"
+    );
+    let bad = calibrated("[[0.1, 0.9], [0.5, 0.9], [0.9, 0.9], [0.3, 0.4], [0.5, 0.65]]")
+        + "[[cameras.lines]]\nid = \"kerb\"\npoints = [[0.5, 0.5]]\n";
+    let out = check(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "cameras[0].calibration.image: image points 0, 1 and 2 are on one line",
+        "cameras[0].lines[0].points: a line needs at least 2 points, got 1",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
 #[test]
 fn an_altered_model_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
