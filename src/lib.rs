@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 pub mod detect;
 pub mod engine;
+pub mod eval;
 pub mod forecast;
 pub mod frames;
 pub mod health;

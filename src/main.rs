@@ -44,6 +44,9 @@ enum Command {
     BenchIngest(vigie::bench_ingest::BenchIngestArgs),
     /// Serve a video file over RTSP (H.264 or H.265), looping, for tests and demonstrations.
     ServeRtsp(vigie::rtsp_server::ServeArgs),
+    /// Measure the rules on labelled scenarios (clip, config, ground truth): TP, FP, FN,
+    /// precision, recall and latency per rule.
+    Eval(vigie::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Forecast(args) => vigie::forecast::cli(args).map_err(anyhow::Error::from),
         Command::BenchIngest(args) => vigie::bench_ingest::run(&args).map_err(anyhow::Error::from),
         Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),
+        Command::Eval(args) => vigie::eval::run(&args).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,10 +116,12 @@ fn plural(n: usize) -> &'static str {
 
 fn run(config_path: PathBuf) -> Result<()> {
     let config = Config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let journal_path = config.resolve(&config.journal.path);
+    let journal_path = config.journal_path();
+    let outputs: Vec<String> = config.outputs.iter().map(|o| o.id().to_string()).collect();
     let journal = Arc::new(
         Journal::open(&journal_path)
-            .with_context(|| format!("opening the journal {}", journal_path.display()))?,
+            .with_context(|| format!("opening the journal {}", journal_path.display()))?
+            .with_outputs(outputs),
     );
     let forecast = match &config.forecast.model {
         Some(p) => {
@@ -151,7 +157,11 @@ fn run(config_path: PathBuf) -> Result<()> {
     let state = AppState::new(bus, engine.status_list())
         .with_forecast(forecast)
         .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>));
+    let delivery_journal = journal.clone();
     let served = runtime.block_on(async move {
+        // MQTT and webhooks, fed by the journal's outbox (items left by a previous run included).
+        let _outputs = delivery::output::start(&config, delivery_journal, &metrics)
+            .context("starting the outputs")?;
         reload_on_sighup(reloader);
         let listener = tokio::net::TcpListener::bind(addr)
             .await

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::outbox::{self, Outbox, OutboxKind};
 use super::{
     Alert, AlertBox, AlertStatus, Decision, DecisionInput, DecisionKind, NewAlert, MAX_COMMENT_LEN,
     MAX_OPERATOR_LEN,
@@ -50,6 +51,8 @@ pub enum JournalError {
 pub struct Journal {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Outputs to enqueue for, in the same transaction as each journal row.
+    pub(super) outbox: Outbox,
 }
 
 const SCHEMA_V1: &str = "
@@ -282,6 +285,7 @@ impl Journal {
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
+            outbox: Outbox::default(),
         })
     }
 
@@ -310,6 +314,8 @@ impl Journal {
             tx.execute_batch(SCHEMA_V2).map_err(open_err)?;
         }
         // Later versions: `if version < 3 { ... }`.
+        // The outbox's tables are created if missing, whatever the version.
+        tx.execute_batch(outbox::SCHEMA).map_err(open_err)?;
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(open_err)?;
@@ -322,7 +328,7 @@ impl Journal {
         &self.path
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no open transaction (rusqlite rolls back on
         // drop), so the connection is still usable.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
@@ -381,7 +387,9 @@ impl Journal {
             tx.execute("UPDATE alerts SET incident_id = id WHERE id = ?1", [id])?;
         }
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        let queued = self.outbox.enqueue_alert(&tx, OutboxKind::Alert, &alert)?;
         tx.commit()?;
+        self.outbox.notify(queued);
         Ok(alert)
     }
 
@@ -441,7 +449,11 @@ impl Journal {
             params![id, input.decision.as_str(), operator, comment, now_ms()],
         )?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        let queued = self
+            .outbox
+            .enqueue_alert(&tx, OutboxKind::Decision, &alert)?;
         tx.commit()?;
+        self.outbox.notify(queued);
         Ok(alert)
     }
 

@@ -6,6 +6,7 @@
 //! are kept as an append-only history, the alert's status being the latest one.
 
 mod journal;
+mod outbox;
 mod snapshot;
 
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,9 @@ use crate::metrics::Metrics;
 use crate::rules::{Event, EventType, IncidentRef, Measurement};
 
 pub use journal::{Journal, JournalError, SCHEMA_VERSION};
+pub use outbox::{
+    camera_state_of, now_ms, OutboxItem, OutboxKind, OutboxStats, DELIVERED_RETENTION_MS,
+};
 pub use snapshot::{render_snapshot, AlertError};
 
 /// Longest operator name accepted with a decision (characters, after trimming).

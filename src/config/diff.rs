@@ -1,9 +1,9 @@
 //! What a reload changes between two validated configurations, camera by camera.
 //!
 //! Only `[[cameras]]` (with their zones, lines, calibration and rules) can change at run time.
-//! `[server]`, `[journal]`, `[detector]`, `[tracker]` and `[forecast]` are read once at start: a
-//! reload that changes any of them is refused as a whole ("restart required", naming the field)
-//! and changes nothing.
+//! `state_dir`, `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]` and
+//! `[[outputs]]` are read once at start: a reload that changes any of them is refused as a whole
+//! ("restart required", naming the field) and changes nothing.
 
 use serde::Serialize;
 
@@ -66,8 +66,13 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     fields!(server: listen);
     check(
         "journal.path",
-        old.resolve(&old.journal.path).display().to_string(),
-        new.resolve(&new.journal.path).display().to_string(),
+        old.journal_path().display().to_string(),
+        new.journal_path().display().to_string(),
+    );
+    check(
+        "state_dir",
+        old.state_dir().display().to_string(),
+        new.state_dir().display().to_string(),
     );
     check(
         "detector.manifest",
@@ -77,6 +82,10 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
     fields!(tracker: iou_threshold, min_hits, max_missed_seconds);
     fields!(forecast: model);
+    // Compared by value, never printed: outputs hold secrets.
+    if old.outputs != new.outputs {
+        fields.push("[[outputs]]".to_string());
+    }
     // A field added later to one of these sections and not listed above still cannot slip
     // through: the whole section is compared too.
     let sections = [

@@ -5,6 +5,7 @@
 
 mod camera;
 pub mod diff;
+mod outputs;
 mod parse;
 mod source;
 
@@ -15,8 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::check::ConfigError;
-use crate::check::Problems;
+use crate::check::{valid_id, Problems};
 pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, ZoneConfig};
+pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 use parse::{rule, section, take_array};
 pub use source::{redact_url, RtspTransport, Source};
 
@@ -53,34 +55,32 @@ pub struct ServerConfig {
     /// Address of the HTTP API and console, e.g. `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// How outputs (MQTT, webhooks) link back to Vigie, e.g. `https://vigie.csu.example`:
+    /// snapshot URLs in their messages are made absolute with it.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            public_url: None,
         }
     }
 }
 
-fn default_journal() -> PathBuf {
-    PathBuf::from("var/journal.db")
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("var")
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalConfig {
-    /// SQLite file of the alert journal (relative paths are relative to the config file).
-    #[serde(default = "default_journal")]
-    pub path: PathBuf,
-}
-
-impl Default for JournalConfig {
-    fn default() -> Self {
-        JournalConfig {
-            path: default_journal(),
-        }
-    }
+    /// SQLite file of the alert journal (relative paths are relative to the config file);
+    /// `<state_dir>/journal.db` when absent.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +150,10 @@ pub struct ForecastConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The one folder Vigie writes to: the journal (`journal.db`, unless `journal.path` says
+    /// otherwise), and the evidence stored beside it. Relative to the config file.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -162,6 +166,9 @@ pub struct Config {
     pub forecast: ForecastConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
+    /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
+    #[serde(skip)]
+    pub outputs: Vec<OutputConfig>,
     /// Folder of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -203,6 +210,14 @@ impl Config {
             }
         };
         let cameras_value = take_array(&mut root, "cameras", "", &mut problems);
+        let outputs: Vec<(usize, OutputConfig)> =
+            take_array(&mut root, "outputs", "", &mut problems)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, o)| {
+                    Some((i, section(o, &format!("outputs[{i}]"), &mut problems)?))
+                })
+                .collect();
         let mut config: Option<Config> = section(root, "", &mut problems);
         let cameras: Vec<(usize, CameraConfig)> = cameras_value
             .into_iter()
@@ -214,6 +229,13 @@ impl Config {
         if let Some(cfg) = config.as_mut() {
             cfg.base_dir = base_dir.to_path_buf();
             cfg.validate(cameras, &mut problems);
+            outputs::validate(
+                &outputs,
+                cfg.server.public_url.as_deref(),
+                base_dir,
+                &mut problems.errors,
+            );
+            cfg.outputs = outputs.into_iter().map(|(_, o)| o).collect();
         }
         match config {
             Some(cfg) if problems.errors.is_empty() => Ok(cfg),
@@ -224,6 +246,19 @@ impl Config {
     /// A path from the config, made absolute against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         resolve(&self.base_dir, p)
+    }
+
+    /// The state directory, absolute.
+    pub fn state_dir(&self) -> PathBuf {
+        self.resolve(&self.state_dir)
+    }
+
+    /// The journal file: `journal.path`, or `journal.db` in the state directory.
+    pub fn journal_path(&self) -> PathBuf {
+        match &self.journal.path {
+            Some(p) => self.resolve(p),
+            None => self.state_dir().join("journal.db"),
+        }
     }
 
     pub fn listen_addr(&self) -> Option<SocketAddr> {

@@ -4,6 +4,10 @@
 //! Recording a decision is the only write, and it only records: the engine never acts on its own.
 
 mod live;
+pub mod mqtt;
+pub mod output;
+mod payload;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
