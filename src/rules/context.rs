@@ -13,7 +13,7 @@ use crate::frames::Frame;
 use crate::track::Track;
 
 use super::calibration::Calibration;
-use super::geometry::{point_in_polygon, signed_depth};
+use super::geometry::{border_edges, point_in_polygon, signed_depth_open};
 
 /// A named area of the image.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,9 @@ pub struct Zone {
     pub polygon: Vec<(f32, f32)>,
     /// The same polygon in the rule plane (see the module docs).
     pub plane: Vec<(f32, f32)>,
+    /// Edges along the image border (edge `i` from vertex `i` to the next): nobody crosses them,
+    /// so they do not count in [`Zone::depth`]; someone coming into view there is inside at once.
+    pub border: Vec<bool>,
 }
 
 impl Zone {
@@ -32,13 +35,15 @@ impl Zone {
             id: id.to_string(),
             name: if name.is_empty() { id } else { name }.to_string(),
             plane: polygon.clone(),
+            border: border_edges(&polygon),
             polygon,
         }
     }
 
-    /// How far a rule-plane point is inside the zone (negative outside), in plane units.
+    /// How far a rule-plane point is inside the zone (negative outside), in plane units: the
+    /// distance to the nearest edge that is not along the image border.
     pub fn depth(&self, p: (f32, f32)) -> f32 {
-        signed_depth(p, &self.plane)
+        signed_depth_open(p, &self.plane, &self.border)
     }
 
     /// Whether a normalised image point is inside (boundary included).

@@ -82,20 +82,40 @@ pub fn polyline_distance(p: (f32, f32), points: &[(f32, f32)]) -> f32 {
 /// boundary counts as inside, depth 0), negative outside. `-inf` for a degenerate polygon or a
 /// non-finite point. Same units as the coordinates.
 pub fn signed_depth(p: (f32, f32), polygon: &[(f32, f32)]) -> f32 {
+    signed_depth_open(p, polygon, &[])
+}
+
+/// [`signed_depth`] ignoring the edges marked `open` (`open[i]`: the edge from vertex `i` to the
+/// next), e.g. a zone's edges along the image border, which nobody crosses. `+inf` inside a
+/// polygon whose edges are all open.
+pub fn signed_depth_open(p: (f32, f32), polygon: &[(f32, f32)], open: &[bool]) -> f32 {
     if polygon.len() < 3 || !p.0.is_finite() || !p.1.is_finite() {
         return f32::NEG_INFINITY;
     }
-    let mut d = f32::INFINITY;
-    let mut j = polygon.len() - 1;
-    for i in 0..polygon.len() {
-        d = d.min(segment_distance(p, polygon[j], polygon[i]));
-        j = i;
-    }
+    let n = polygon.len();
+    let d = (0..n)
+        .filter(|&i| !open.get(i).copied().unwrap_or(false))
+        .map(|i| segment_distance(p, polygon[i], polygon[(i + 1) % n]))
+        .fold(f32::INFINITY, f32::min);
     if point_in_polygon(p, polygon) {
         d
     } else {
         -d
     }
+}
+
+/// For each edge of a polygon in normalised image coordinates (from vertex `i` to the next):
+/// whether it lies along the image border (both ends on the same side, within 0.2 %).
+pub fn border_edges(polygon: &[(f32, f32)]) -> Vec<bool> {
+    const E: f32 = 0.002;
+    let on = |a: f32, b: f32, v: f32| (a - v).abs() <= E && (b - v).abs() <= E;
+    let n = polygon.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (polygon[i], polygon[(i + 1) % n]);
+            on(a.0, b.0, 0.0) || on(a.0, b.0, 1.0) || on(a.1, b.1, 0.0) || on(a.1, b.1, 1.0)
+        })
+        .collect()
 }
 
 /// Area of a simple polygon (shoelace formula), in the square of the coordinates' unit.
@@ -220,6 +240,20 @@ mod tests {
         assert!((polyline_distance((2.0, 0.0), &[(0.0, 0.0), (1.0, 0.0)]) - 1.0).abs() < 1e-6);
         assert_eq!(polyline_distance((0.0, 0.0), &[(1.0, 1.0)]), f32::INFINITY);
         assert!((polygon_area(&SQUARE) - 0.16).abs() < 1e-6);
+        // A zone against the right border of the image: that edge is not a boundary.
+        let against = [(0.5, 0.2), (1.0, 0.2), (1.0, 0.6), (0.5, 0.6)];
+        let open = border_edges(&against);
+        assert_eq!(open, vec![false, true, false, false]);
+        assert!((signed_depth((0.99, 0.4), &against) - 0.01).abs() < 1e-6);
+        assert!((signed_depth_open((0.99, 0.4), &against, &open) - 0.2).abs() < 1e-6);
+        assert_eq!(
+            signed_depth_open(
+                (0.5, 0.5),
+                &[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)],
+                &[true; 4]
+            ),
+            f32::INFINITY
+        );
         assert!((polygon_area(&reversed(&U)) - (0.6 * 0.8 - 0.2 * 0.5)).abs() < 1e-6);
     }
 }

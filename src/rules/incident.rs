@@ -25,9 +25,11 @@ pub fn next_incident_id() -> u64 {
 pub struct Member {
     /// Current track id (changes when a new track is relinked to this person).
     pub track_id: u64,
-    /// Last time the track was observed (as evidence), and where (rule plane).
+    /// Last time the track was observed (as evidence), where and how fast (rule plane, units
+    /// per second).
     pub last_seen_ns: u64,
     pub last_position: (f32, f32),
+    pub last_velocity: (f32, f32),
 }
 
 /// An open incident.
@@ -119,12 +121,13 @@ impl Incidents {
         }
     }
 
-    /// A member's track was observed at `position`; `active`: it is in the situation (inside).
-    pub fn observe(&mut self, track_id: u64, t_ns: u64, position: (f32, f32), active: bool) {
+    /// A member's track was observed (`seen`: time, position and velocity are taken from it);
+    /// `active`: it is in the situation (inside).
+    pub fn observe(&mut self, seen: &Member, active: bool) {
+        let t_ns = seen.last_seen_ns;
         for i in &mut self.open {
-            if let Some(m) = i.members.iter_mut().find(|m| m.track_id == track_id) {
-                m.last_seen_ns = t_ns;
-                m.last_position = position;
+            if let Some(m) = i.members.iter_mut().find(|m| m.track_id == seen.track_id) {
+                *m = *seen;
                 if active {
                     i.last_active_ns = t_ns;
                 }
@@ -132,38 +135,36 @@ impl Incidents {
         }
     }
 
-    /// The incident whose latest joining is at most `within_ns` before `t_ns` and one of whose
-    /// members, seen now, is within `reach` of `position`: people entering together.
-    pub fn together(
-        &self,
-        t_ns: u64,
-        position: (f32, f32),
-        reach: f32,
-        within_ns: u64,
-    ) -> Option<u64> {
+    /// People entering together: the incident whose latest joining is at most `within_ns`
+    /// before `who` was seen, with a member seen at the same time within `reach` of `who` and
+    /// moving alike (velocities differing by at most `speed`).
+    pub fn together(&self, who: &Member, reach: f32, speed: f32, within_ns: u64) -> Option<u64> {
+        let t_ns = who.last_seen_ns;
         self.open
             .iter()
             .filter(|i| t_ns.saturating_sub(i.last_joined_ns) <= within_ns)
             .find(|i| {
-                i.members
-                    .iter()
-                    .any(|m| m.last_seen_ns == t_ns && distance(m.last_position, position) <= reach)
+                i.members.iter().any(|m| {
+                    m.last_seen_ns == t_ns
+                        && distance(m.last_position, who.last_position) <= reach
+                        && distance(m.last_velocity, who.last_velocity) <= speed
+                })
             })
             .map(|i| i.id)
     }
 
     /// A new track first seen at `first_ns` at `first_position` takes the place of a member lost
-    /// before then, when it could have walked there: the distance is at most
-    /// `reach(seconds since the member was last seen)`. The nearest such member is relinked;
-    /// returns its incident.
+    /// before then, at most `max_gap_ns` earlier, when it could have walked there: the distance
+    /// is at most `reach(seconds since the member was last seen)`. The nearest such member is
+    /// relinked; returns its incident.
     pub fn relink(
         &mut self,
         track_id: u64,
-        first_ns: u64,
-        first_position: (f32, f32),
+        (first_ns, first_position): (u64, (f32, f32)),
+        max_gap_ns: u64,
         reach: impl Fn(f32) -> f32,
     ) -> Option<u64> {
-        let window = self.window_ns;
+        let window = self.window_ns.min(max_gap_ns);
         let mut best: Option<(f32, usize, usize)> = None;
         for (ii, inc) in self.open.iter().enumerate() {
             for (mi, m) in inc.members.iter().enumerate() {
@@ -223,6 +224,7 @@ mod tests {
             track_id,
             last_seen_ns: t,
             last_position: at,
+            last_velocity: (1.0, 0.0),
         }
     }
 
@@ -238,15 +240,24 @@ mod tests {
         let mut inc = Incidents::new(30 * S, 10 * S);
         let id = inc.open(S, vec![member(1, S, (0.0, 0.0))]).id;
         assert_eq!(inc.of_track(1), Some(id));
-        // Someone next to member 1, two seconds later: together.
-        inc.observe(1, 3 * S, (0.5, 0.0), true);
-        assert_eq!(inc.together(3 * S, (1.0, 0.0), 2.0, 3 * S), Some(id));
-        assert_eq!(inc.together(3 * S, (5.0, 0.0), 2.0, 3 * S), None, "too far");
+        // Someone next to member 1, two seconds later, walking alike: together.
+        inc.observe(&member(1, 3 * S, (0.5, 0.0)), true);
+        let who = member(2, 3 * S, (1.0, 0.0));
+        assert_eq!(inc.together(&who, 2.0, 0.5, 3 * S), Some(id));
+        let far = member(2, 3 * S, (5.0, 0.0));
+        assert_eq!(inc.together(&far, 2.0, 0.5, 3 * S), None, "too far");
+        let crossing = Member {
+            last_velocity: (-1.0, 0.0),
+            ..who
+        };
         assert_eq!(
-            inc.together(9 * S, (1.0, 0.0), 2.0, 3 * S),
+            inc.together(&crossing, 2.0, 0.5, 3 * S),
             None,
-            "too late"
+            "the other way"
         );
+        let late = member(2, 5 * S, (1.0, 0.0));
+        inc.observe(&member(1, 5 * S, (0.5, 0.0)), true);
+        assert_eq!(inc.together(&late, 2.0, 0.5, 3 * S), None, "too late");
         inc.join(id, member(2, 3 * S, (1.0, 0.0)), 3 * S);
         assert_eq!(inc.get(id).map(Incident::people), Some(2));
         // The update waits for the incident's cooldown, then is due once.
@@ -266,17 +277,19 @@ mod tests {
         let id = inc
             .open(0, vec![member(1, 0, (0.0, 0.0)), member(2, 0, (10.0, 0.0))])
             .id;
-        inc.observe(1, 4 * S, (1.0, 0.0), true);
-        inc.observe(2, 5 * S, (10.0, 0.0), true);
+        inc.observe(&member(1, 4 * S, (1.0, 0.0)), true);
+        inc.observe(&member(2, 5 * S, (10.0, 0.0)), true);
         let reach = |gap: f32| 1.0 + 1.5 * gap;
         // Track 3 appears at 5 s next to where 1 was lost at 4 s: 1's new id.
-        assert_eq!(inc.relink(3, 5 * S, (1.5, 0.0), reach), Some(id));
+        assert_eq!(inc.relink(3, (5 * S, (1.5, 0.0)), 5 * S, reach), Some(id));
         assert_eq!(inc.of_track(3), Some(id));
         assert_eq!(inc.of_track(1), None);
         // Member 2 is still seen at 5 s: nobody new at 5 s can be it.
-        assert_eq!(inc.relink(4, 5 * S, (10.0, 0.0), reach), None);
+        assert_eq!(inc.relink(4, (5 * S, (10.0, 0.0)), 5 * S, reach), None);
         // Too far for the time elapsed.
-        assert_eq!(inc.relink(5, 6 * S, (20.0, 0.0), reach), None);
+        assert_eq!(inc.relink(5, (6 * S, (20.0, 0.0)), 5 * S, reach), None);
+        // Near enough at walking pace, but lost too long ago.
+        assert_eq!(inc.relink(6, (12 * S, (12.0, 0.0)), 5 * S, reach), None);
         assert_eq!(inc.get(id).map(Incident::people), Some(2));
     }
 }

@@ -8,20 +8,25 @@
 //! * **Entering needs a margin**: the ground point must be inside the zone by at least the
 //!   margin (`margin_m` metres when the camera is calibrated, else `margin_body` times the box
 //!   height) on every counting frame for `min_seconds`; a frame less deep restarts the count.
-//!   Someone walking along the edge, feet on the line, never enters.
+//!   Someone walking along the edge, feet on the line, never enters. Zone edges along the image
+//!   border are not boundaries (nobody crosses them): someone coming into view there is inside.
 //! * **Leaving needs the same margin** outside (hysteresis): a person inside stays inside while
 //!   their feet wander near the edge.
 //! * **One incident, one alert** ([`super::incident`]): when a person enters and is not already
 //!   part of an open incident, a new incident opens with them and everyone entering with them
-//!   (counting towards `min_seconds`, within `group_m`/`group_body`): one alert, with the number
-//!   of people. Later, within the incident:
+//!   (counting towards `min_seconds`, within `group_m`/`group_body`, moving alike): one alert,
+//!   with the number of people. Later, within the incident:
 //!   - a member re-entering updates it silently;
-//!   - a new track that first appears inside the zone (it never walked in from outside) where a
-//!     member was lost, soon enough to have walked there, is that member with a new track id:
-//!     silent;
-//!   - someone entering next to a member within `group_seconds` of the last joining is part of
-//!     the group: the count goes up, and an update alert (same incident) follows, at most one
-//!     per `cooldown_seconds` of that incident.
+//!   - a new track that first appears inside the zone by the margin (it did not walk in), where
+//!     a member was lost at most `relink_seconds` before, near enough to have walked there (at
+//!     [`RELINK_SPEED`]), is that member with a new track id: silent. A track that first
+//!     appears at the image border is coming into view: a newcomer, never a relinked member
+//!     (a second alert for someone who stepped out of view and back is the lesser evil than a
+//!     newcomer's entry hidden);
+//!   - someone entering next to a member and moving alike (velocities within [`GROUP_SPEED`])
+//!     within `group_seconds` of the last joining is part of the group: the count goes up, and
+//!     an update alert (same incident) follows, at most one per `cooldown_seconds` of that
+//!     incident.
 //!
 //!   Anyone else entering opens a new incident with its own alert at once: the cooldown is per
 //!   incident, never zone-wide, so a false alarm never hides a new person's entry.
@@ -45,6 +50,17 @@ pub const RELINK_SPEED: Length = Length {
     bodies: 1.0,
 };
 
+/// People entering together move alike: their velocities differ by at most this (per second).
+/// Two people walking side by side differ by a few tenths of a metre per second; two people
+/// crossing each other by twice their walking speed.
+pub const GROUP_SPEED: Length = Length {
+    metres: 0.7,
+    bodies: 0.5,
+};
+
+/// A box this close to the image border (fraction of the image) is coming into view.
+const AT_BORDER: f32 = 0.01;
+
 macro_rules! defaults {
     ($($name:ident: $v:expr,)+) => { $(fn $name() -> f32 { $v })+ };
 }
@@ -57,7 +73,8 @@ defaults! {
     default_incident: 30.0,
     default_group_m: 2.0,
     default_group_body: 1.2,
-    default_group_seconds: 3.0,
+    default_group_seconds: 10.0,
+    default_relink_seconds: 5.0,
 }
 
 /// `[[cameras.rules]]` with `type = "intrusion"`.
@@ -97,6 +114,10 @@ pub struct Config {
     /// ... and within this many seconds of the group's last entry.
     #[serde(default = "default_group_seconds")]
     pub group_seconds: f32,
+    /// A new track appearing inside the zone (not at the image border) where a member of an
+    /// open incident was lost at most this long before is that member (a new track id).
+    #[serde(default = "default_relink_seconds")]
+    pub relink_seconds: f32,
 }
 
 impl RuleSpec for Config {
@@ -121,6 +142,7 @@ impl RuleSpec for Config {
             ("group_m", self.group_m, 50.0),
             ("group_body", self.group_body, 20.0),
             ("group_seconds", self.group_seconds, 600.0),
+            ("relink_seconds", self.relink_seconds, 600.0),
         ] {
             p.range(format!("{path}.{key}"), v, 0.0, hi);
         }
@@ -133,6 +155,7 @@ impl RuleSpec for Config {
             zone,
             min_ns: seconds_to_ns(self.min_seconds),
             group_ns: seconds_to_ns(self.group_seconds),
+            relink_ns: seconds_to_ns(self.relink_seconds),
             margin: Length {
                 metres: self.margin_m,
                 bodies: self.margin_body,
@@ -160,10 +183,34 @@ struct TrackState {
     first: Option<(u64, (f32, f32))>,
     /// Observed outside by the margin at least once: it walked in, it is nobody's new id.
     seen_outside: bool,
-    /// At the last counting observation: plane position, depth and margin (plane units).
+    /// First observed inside by the margin: it appeared in the zone (after an occlusion), it may
+    /// be a lost member's new track id.
+    first_inside: bool,
+    /// First observed touching the image border: it is coming into view, a newcomer.
+    first_at_border: bool,
+    /// At the last counting observation: plane position and velocity, depth and margin (plane
+    /// units).
     position: (f32, f32),
+    velocity: (f32, f32),
     depth: f32,
     margin: f32,
+}
+
+impl TrackState {
+    fn member(&self, track_id: u64, t_ns: u64) -> Member {
+        Member {
+            track_id,
+            last_seen_ns: t_ns,
+            last_position: self.position,
+            last_velocity: self.velocity,
+        }
+    }
+}
+
+/// The box touches the image border.
+fn at_border(o: &Object) -> bool {
+    let b = &o.bbox;
+    b.x1 <= AT_BORDER || b.y1 <= AT_BORDER || b.x2 >= 1.0 - AT_BORDER || b.y2 >= 1.0 - AT_BORDER
 }
 
 /// The running intrusion rule.
@@ -173,6 +220,7 @@ pub struct Intrusion {
     zone: usize,
     min_ns: u64,
     group_ns: u64,
+    relink_ns: u64,
     margin: Length,
     group: Length,
     tracks: PerTrack<TrackState>,
@@ -230,17 +278,23 @@ impl Intrusion {
         if !o.is_evidence(self.config.min_score) {
             return None;
         }
-        let position = o.plane?.position;
-        let depth = zone.depth(position);
+        let plane = o.plane?;
+        let depth = zone.depth(plane.position);
         let t = cx.t_ns;
-        state.first.get_or_insert((t, position));
+        if state.first.is_none() {
+            state.first = Some((t, plane.position));
+            state.first_inside = depth >= margin;
+            state.first_at_border = at_border(o);
+        }
         state.seen_outside |= depth <= -margin;
-        (state.position, state.depth, state.margin) = (position, depth, margin);
+        (state.position, state.velocity) = (plane.position, plane.velocity);
+        (state.depth, state.margin) = (depth, margin);
         let change = state
             .inside
             .update(t, Level::of(depth, margin, -margin), self.min_ns);
         let active = state.inside.is_active();
-        self.incidents.observe(o.track_id, t, position, active);
+        let seen = state.member(o.track_id, t);
+        self.incidents.observe(&seen, active);
         match change {
             Change::Activated { since_ns } => Some(since_ns),
             _ => None,
@@ -250,51 +304,78 @@ impl Intrusion {
     /// `o` has just entered: part of an open incident (silently, or as a newcomer to a group),
     /// or the first of a new one (an alert).
     fn decide(&mut self, cx: &FrameContext<'_>, o: &Object, since: u64, out: &mut Vec<Event>) {
-        if self.incidents.of_track(o.track_id).is_some() {
-            return; // a member re-entering
+        let (rule, track, t) = (&self.config.id, o.track_id, ns_to_seconds(cx.t_ns));
+        if let Some(id) = self.incidents.of_track(track) {
+            tracing::debug!(
+                rule,
+                track,
+                t,
+                incident = id,
+                "intrusion: a member re-entered"
+            );
+            return;
         }
         let Some(state) = self.tracks.get(o.track_id).copied() else {
             return;
         };
-        let member = Member {
-            track_id: o.track_id,
-            last_seen_ns: cx.t_ns,
-            last_position: state.position,
-        };
-        if let (false, Some((first_ns, first_pos))) = (state.seen_outside, state.first) {
+        let member = state.member(o.track_id, cx.t_ns);
+        let maybe_lost_member = !state.seen_outside && state.first_inside && !state.first_at_border;
+        if let (true, Some(first)) = (maybe_lost_member, state.first) {
             let base = cx.length(o, self.group);
             let speed = cx.length(o, RELINK_SPEED);
             let relinked = self
                 .incidents
-                .relink(o.track_id, first_ns, first_pos, |gap| base + speed * gap);
-            if relinked.is_some() {
-                self.incidents
-                    .observe(o.track_id, cx.t_ns, state.position, true);
+                .relink(o.track_id, first, self.relink_ns, |gap| base + speed * gap);
+            if let Some(id) = relinked {
+                tracing::debug!(
+                    rule,
+                    track,
+                    t,
+                    incident = id,
+                    "intrusion: a lost member's new id"
+                );
+                self.incidents.observe(&member, true);
                 return;
             }
         }
         let reach = cx.length(o, self.group);
+        let alike = cx.length(o, GROUP_SPEED);
         if let Some(id) = self
             .incidents
-            .together(cx.t_ns, state.position, reach, self.group_ns)
+            .together(&member, reach, alike, self.group_ns)
         {
+            tracing::debug!(rule, track, t, incident = id, "intrusion: joined the group");
             self.incidents.join(id, member, cx.t_ns);
             return;
         }
         let mut members = vec![member];
-        members.extend(self.entering_with(cx, o, state.position, reach));
+        members.extend(self.entering_with(cx, o, &member, (reach, alike)));
         let inc = self.incidents.open(cx.t_ns, members).clone();
+        let with: Vec<u64> = inc.members.iter().map(|m| m.track_id).collect();
+        let (pos, vel) = (state.position, state.velocity);
+        tracing::debug!(
+            rule,
+            track,
+            t,
+            incident = inc.id,
+            ?with,
+            ?pos,
+            ?vel,
+            "intrusion: new incident"
+        );
         out.push(self.open_event(cx, o, &state, since, &inc));
     }
 
-    /// Others counting towards entry (or just entered) next to `position`, in no incident yet.
+    /// Others counting towards entry (or just entered) next to `who` and moving alike, in no
+    /// incident yet.
     fn entering_with(
         &self,
         cx: &FrameContext<'_>,
         o: &Object,
-        position: (f32, f32),
-        reach: f32,
+        who: &Member,
+        (reach, alike): (f32, f32),
     ) -> Vec<Member> {
+        let dist = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).hypot(a.1 - b.1);
         cx.objects
             .iter()
             .filter(|x| x.track_id != o.track_id && self.classes.contains(&x.class_id))
@@ -303,12 +384,9 @@ impl Intrusion {
             .filter_map(|x| {
                 let s = self.tracks.get(x.track_id)?;
                 let counting = s.inside.is_active() || s.inside.pending_since().is_some();
-                let near = (s.position.0 - position.0).hypot(s.position.1 - position.1) <= reach;
-                (counting && near).then_some(Member {
-                    track_id: x.track_id,
-                    last_seen_ns: cx.t_ns,
-                    last_position: s.position,
-                })
+                let near = dist(s.position, who.last_position) <= reach;
+                let moving_alike = dist(s.velocity, who.last_velocity) <= alike;
+                (counting && near && moving_alike).then(|| s.member(x.track_id, cx.t_ns))
             })
             .collect()
     }

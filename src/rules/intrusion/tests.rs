@@ -473,3 +473,85 @@ fn latency_from_entry_to_alert_is_within_min_seconds_plus_half_a_second() {
         }
     }
 }
+
+/// A zone against the right border of the image: that edge is nobody's way in. Someone coming
+/// into view there is inside at once (no margin to cross), and is a newcomer even where a member
+/// of an open incident was just lost: a new alert, not that member's new track id.
+#[test]
+fn someone_coming_into_view_at_the_border_is_inside_and_a_newcomer() {
+    let zone = Zone::new(
+        "z1",
+        "Quai",
+        vec![(0.5, 0.4), (1.0, 0.4), (1.0, 0.9), (0.5, 0.9)],
+    );
+    let mut h = Harness::new(
+        Scene::new(vec![zone], Vec::new()),
+        &rule("min_seconds = 1.0"),
+    );
+    let mut frames = h.walk(1, (0, 4 * S, FIFTH), |_| (0.9, 0.7));
+    frames.push((4_200 * MS, Vec::new())); // track 1 lost
+                                           // Track 2 comes into view at the right border, next to where track 1 was lost.
+    frames.extend((0..=10u64).map(|k| {
+        let t = 4_400 * MS + k * FIFTH;
+        let x = 0.99 - 0.01 * k as f32;
+        let o = Object::detected(
+            2,
+            PERSON,
+            BBox::new(x - 0.03, 0.5, (x + 0.03).min(1.0), 0.7),
+            0.9,
+            (-0.05, 0.0),
+            &h.scene,
+        );
+        (t, vec![o])
+    }));
+    let events = h.run(frames);
+    assert_eq!(times(&events), vec![S, 5_400 * MS], "{events:?}");
+    assert_eq!(events[1].track_id(), Some(2));
+}
+
+/// Two people who cross each other at the same moment, one walking in, the other walking in
+/// the opposite direction, are not a group: two incidents, two alerts.
+#[test]
+fn people_crossing_each_other_are_not_a_group() {
+    let mut h = harness("min_seconds = 1.0");
+    let scene = scene();
+    let at = |id: u64, x: f32, vx: f32| {
+        Object::detected(
+            id,
+            PERSON,
+            BBox::new(x - 0.03, 0.5, x + 0.03, 0.7),
+            0.9,
+            (vx, 0.0),
+            &scene,
+        )
+    };
+    let frames: Vec<_> = (0..=15u64)
+        .map(|k| {
+            let s = k as f32 * 0.2;
+            let t = k * FIFTH;
+            // Both inside from the first frame, 0.04 apart at 1 s, moving apart at 0.24 widths
+            // (1.6 body heights) per second relative to each other.
+            (
+                t,
+                vec![at(1, 0.38 + 0.12 * s, 0.12), at(2, 0.54 - 0.12 * s, -0.12)],
+            )
+        })
+        .collect();
+    let events = h.run(frames);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(|e| e.people == Some(1) && e.t_ns == S));
+    // The same two walking side by side are one incident of 2.
+    let mut h = harness("min_seconds = 1.0");
+    let frames: Vec<_> = (0..=15u64)
+        .map(|k| {
+            let s = k as f32 * 0.2;
+            (
+                k * FIFTH,
+                vec![at(1, 0.3 + 0.05 * s, 0.05), at(2, 0.34 + 0.05 * s, 0.05)],
+            )
+        })
+        .collect();
+    let events = h.run(frames);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].people, Some(2));
+}
