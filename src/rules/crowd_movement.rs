@@ -23,7 +23,8 @@ use serde::Deserialize;
 
 use super::context::{FrameContext, Length, Object};
 use super::dwell::{ns_to_seconds, seconds_to_ns, Change, Dwell, Level, PerTrack};
-use super::event::{Event, EventObject, EventType, Measurement, Overlay};
+use super::event::{Event, EventType, Measurement, Overlay};
+use super::group::{default_min_score, event_objects, persons, ranges};
 use super::motion::{centroid, median, norm, Sample, Trail};
 use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
@@ -54,12 +55,6 @@ fn default_dispersal_speed_mps() -> f32 {
 }
 fn default_dispersal_body_per_s() -> f32 {
     1.2
-}
-fn default_classes() -> Vec<String> {
-    vec!["person".to_string()]
-}
-fn default_min_score() -> f32 {
-    0.4
 }
 fn default_incident_seconds() -> f32 {
     30.0
@@ -99,7 +94,7 @@ pub struct Config {
     /// The same, uncalibrated cameras (median body heights / s).
     #[serde(default = "default_dispersal_body_per_s")]
     pub dispersal_body_per_s: f32,
-    #[serde(default = "default_classes")]
+    #[serde(default = "persons")]
     pub classes: Vec<String>,
     #[serde(default = "default_min_score")]
     pub min_score: f32,
@@ -128,19 +123,20 @@ impl RuleSpec for Config {
                 ),
             );
         }
-        let ranges = [
-            ("running_speed_mps", self.running_speed_mps, 0.1, 50.0),
-            ("running_body_per_s", self.running_body_per_s, 0.1, 50.0),
-            ("running_share", self.running_share, 0.01, 1.0),
-            ("window_seconds", self.window_seconds, 0.5, 10.0),
-            ("min_seconds", self.min_seconds, 0.0, 3600.0),
-            ("dispersal_speed_mps", self.dispersal_speed_mps, 0.1, 50.0),
-            ("dispersal_body_per_s", self.dispersal_body_per_s, 0.1, 50.0),
-            ("incident_seconds", self.incident_seconds, 0.0, 3600.0),
-        ];
-        for (key, value, lo, hi) in ranges {
-            p.range(format!("{path}.{key}"), value, lo, hi);
-        }
+        ranges(
+            p,
+            path,
+            &[
+                ("running_speed_mps", self.running_speed_mps, 0.1, 50.0),
+                ("running_body_per_s", self.running_body_per_s, 0.1, 50.0),
+                ("running_share", self.running_share, 0.01, 1.0),
+                ("window_seconds", self.window_seconds, 0.5, 10.0),
+                ("min_seconds", self.min_seconds, 0.0, 3600.0),
+                ("dispersal_speed_mps", self.dispersal_speed_mps, 0.1, 50.0),
+                ("dispersal_body_per_s", self.dispersal_body_per_s, 0.1, 50.0),
+                ("incident_seconds", self.incident_seconds, 0.0, 3600.0),
+            ],
+        );
         p.fraction(format!("{path}.min_score"), self.min_score);
         cx.classes(p, &format!("{path}.classes"), &self.classes, true);
     }
@@ -389,20 +385,11 @@ impl CrowdMovement {
         let mut order: Vec<&Mover<'_>> = m.people.iter().collect();
         order.sort_by(|a, b| (b.speed / b.running).total_cmp(&(a.speed / a.running)));
         let count = u32::try_from(n).unwrap_or(u32::MAX);
-        let scores: f32 = m.people.iter().map(|p| p.object.score).sum();
+        let (objects, confidence) = event_objects(order.iter().map(|p| p.object), MAX_BOXES);
         Event {
             zone_id: Some(zone.id.clone()),
-            objects: order
-                .iter()
-                .take(MAX_BOXES)
-                .map(|p| EventObject {
-                    track_id: Some(p.object.track_id),
-                    class_id: p.object.class_id,
-                    score: p.object.score,
-                    bbox: p.object.bbox,
-                })
-                .collect(),
-            confidence: if n == 0 { 0.0 } else { scores / n as f32 },
+            objects,
+            confidence,
             people: Some(count),
             overlay: Overlay::polygon(&zone.polygon).with_count(count),
             measurements: vec![

@@ -25,8 +25,9 @@ use serde::Deserialize;
 
 use super::context::{FrameContext, Object};
 use super::dwell::{ns_to_seconds, seconds_to_ns, Change, Dwell, Level};
-use super::event::{Event, EventObject, EventType, Measurement, Overlay};
+use super::event::{Event, EventType, Measurement, Overlay};
 use super::geometry::polygon_area;
+use super::group::{default_min_score, event_objects, persons, ranges};
 use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 
@@ -44,12 +45,6 @@ fn default_clear_ratio() -> f32 {
 }
 fn default_window() -> f32 {
     5.0
-}
-fn default_classes() -> Vec<String> {
-    vec!["person".to_string()]
-}
-fn default_min_score() -> f32 {
-    0.4
 }
 
 /// `[[cameras.rules]]` with `type = "density"`.
@@ -77,7 +72,7 @@ pub struct Config {
     /// Smoothing window of the count (s); 0: the count of each frame.
     #[serde(default = "default_window")]
     pub window_seconds: f32,
-    #[serde(default = "default_classes")]
+    #[serde(default = "persons")]
     pub classes: Vec<String>,
     #[serde(default = "default_min_score")]
     pub min_score: f32,
@@ -107,8 +102,14 @@ impl RuleSpec for Config {
             None => {}
         }
         let before = p.errors.len();
-        p.range(format!("{path}.warn"), self.warn, 0.01, 20.0);
-        p.range(format!("{path}.alarm"), self.alarm, 0.01, 20.0);
+        ranges(
+            p,
+            path,
+            &[
+                ("warn", self.warn, 0.01, 20.0),
+                ("alarm", self.alarm, 0.01, 20.0),
+            ],
+        );
         if p.errors.len() == before && self.warn >= self.alarm {
             p.push(
                 format!("{path}.alarm"),
@@ -118,19 +119,15 @@ impl RuleSpec for Config {
                 ),
             );
         }
-        p.range(
-            format!("{path}.hold_seconds"),
-            self.hold_seconds,
-            0.0,
-            3600.0,
+        ranges(
+            p,
+            path,
+            &[
+                ("hold_seconds", self.hold_seconds, 0.0, 3600.0),
+                ("window_seconds", self.window_seconds, 0.0, 600.0),
+            ],
         );
         p.fraction(format!("{path}.clear_ratio"), self.clear_ratio);
-        p.range(
-            format!("{path}.window_seconds"),
-            self.window_seconds,
-            0.0,
-            600.0,
-        );
         p.fraction(format!("{path}.min_score"), self.min_score);
         cx.classes(p, &format!("{path}.classes"), &self.classes, true);
     }
@@ -316,25 +313,12 @@ impl Density {
             c.clear_ratio * 100.0,
         );
         let count = u32::try_from(people.len()).unwrap_or(u32::MAX);
-        let scores: f32 = people.iter().map(|o| o.score).sum();
+        // Every counted box, for the operator to check the count (bounded for the journal).
+        let (objects, confidence) = event_objects(people.iter().copied(), MAX_BOXES);
         Event {
             zone_id: Some(zone.id.clone()),
-            // Every counted box, for the operator to check the count (bounded for the journal).
-            objects: people
-                .iter()
-                .take(MAX_BOXES)
-                .map(|o| EventObject {
-                    track_id: Some(o.track_id),
-                    class_id: o.class_id,
-                    score: o.score,
-                    bbox: o.bbox,
-                })
-                .collect(),
-            confidence: if people.is_empty() {
-                0.0
-            } else {
-                scores / people.len() as f32
-            },
+            objects,
+            confidence,
             people: Some(count),
             overlay: Overlay::polygon(&zone.polygon).with_count(count),
             measurements: vec![

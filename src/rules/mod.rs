@@ -27,6 +27,7 @@ pub(crate) mod testing;
 // shared plane motion.
 pub mod crowd_movement;
 pub mod density;
+pub mod group;
 pub mod motion;
 pub mod wrong_way;
 

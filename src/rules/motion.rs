@@ -261,7 +261,7 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod moving {
     use crate::rules::testing::{Harness, PERSON};
-    use crate::rules::Object;
+    use crate::rules::{Event, FrameContext, Object, Scene, Zone};
 
     /// An object moving at a constant image velocity while it is present.
     #[derive(Debug, Clone, Copy)]
@@ -320,6 +320,37 @@ pub(crate) mod moving {
             o.image_velocity = self.velocity;
             Some(o)
         }
+    }
+
+    /// A scene with one rectangular zone `id` from `(x0, y0)` to `(x1, y1)`.
+    pub fn rect_scene(id: &str, name: &str, (x0, y0): (f32, f32), (x1, y1): (f32, f32)) -> Scene {
+        let rect = vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)];
+        Scene::new(vec![Zone::new(id, name, rect)], Vec::new())
+    }
+
+    /// The events of `frames` as on a calibrated camera: a stand-in until ground calibration
+    /// lands (the plane stays the image's, but the rule reads its metre thresholds).
+    pub fn run_calibrated(h: &mut Harness, frames: Vec<(u64, Vec<Object>)>) -> Vec<Event> {
+        let mut events = Vec::new();
+        let Harness {
+            scene,
+            rule,
+            labels,
+        } = h;
+        for (t_ns, objects) in frames {
+            let cx = FrameContext {
+                t_ns,
+                objects: &objects,
+                detections: &[],
+                scene,
+                frame: None,
+                poses: &[],
+                labels,
+                calibrated: true,
+            };
+            rule.evaluate(&cx, &mut events);
+        }
+        events
     }
 
     /// The errors of rule `text` (TOML with its `type`) checked on a camera with zones `zones`,

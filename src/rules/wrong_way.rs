@@ -29,7 +29,8 @@ use serde::Deserialize;
 
 use super::context::{FrameContext, Length, Object, Scene};
 use super::dwell::{ns_to_seconds, seconds_to_ns, PerTrack};
-use super::event::{Arrow, Event, EventObject, EventType, Measurement, Overlay};
+use super::event::{Arrow, Event, EventType, Measurement, Overlay};
+use super::group::{default_min_score, event_objects, persons, ranges};
 use super::motion::{
     angle_degrees, dot, image_direction, norm, plane_direction, unit, vertex_centroid, Sample,
     Trail,
@@ -49,12 +50,6 @@ fn default_min_distance_body() -> f32 {
 }
 fn default_min_seconds() -> f32 {
     1.0
-}
-fn default_classes() -> Vec<String> {
-    vec!["person".to_string()]
-}
-fn default_min_score() -> f32 {
-    0.4
 }
 fn default_incident_seconds() -> f32 {
     10.0
@@ -86,7 +81,7 @@ pub struct Config {
     #[serde(default = "default_min_seconds")]
     pub min_seconds: f32,
     /// Model labels that count.
-    #[serde(default = "default_classes")]
+    #[serde(default = "persons")]
     pub classes: Vec<String>,
     /// Model labels whose presence with an object exempts it (e.g. `bicycle`).
     #[serde(default)]
@@ -110,30 +105,16 @@ impl RuleSpec for Config {
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.zone"), &self.zone);
         self.validate_direction(cx, path, p);
-        p.range(
-            format!("{path}.angle_degrees"),
-            self.angle_degrees,
-            90.0,
-            180.0,
-        );
-        p.range(
-            format!("{path}.min_distance_m"),
-            self.min_distance_m,
-            0.0,
-            1000.0,
-        );
-        p.range(
-            format!("{path}.min_distance_body"),
-            self.min_distance_body,
-            0.0,
-            100.0,
-        );
-        p.range(format!("{path}.min_seconds"), self.min_seconds, 0.0, 3600.0);
-        p.range(
-            format!("{path}.incident_seconds"),
-            self.incident_seconds,
-            0.0,
-            3600.0,
+        ranges(
+            p,
+            path,
+            &[
+                ("angle_degrees", self.angle_degrees, 90.0, 180.0),
+                ("min_distance_m", self.min_distance_m, 0.0, 1000.0),
+                ("min_distance_body", self.min_distance_body, 0.0, 100.0),
+                ("min_seconds", self.min_seconds, 0.0, 3600.0),
+                ("incident_seconds", self.incident_seconds, 0.0, 3600.0),
+            ],
         );
         p.fraction(format!("{path}.min_score"), self.min_score);
         cx.classes(p, &format!("{path}.classes"), &self.classes, true);
@@ -540,15 +521,11 @@ impl Params {
             arrows: arrow.into_iter().collect(),
             count: None,
         };
+        let (objects, confidence) = event_objects([o], 1);
         Event {
             zone_id: Some(zone.id.clone()),
-            objects: vec![EventObject {
-                track_id: Some(o.track_id),
-                class_id: o.class_id,
-                score: o.score,
-                bbox: o.bbox,
-            }],
-            confidence: o.score,
+            objects,
+            confidence,
             people: Some(1),
             overlay,
             measurements: vec![

@@ -1,18 +1,13 @@
 use super::*;
-use crate::rules::motion::moving::{assert_errors, check, frames, Mover};
+use crate::rules::motion::moving::{
+    assert_errors, check, frames, rect_scene, run_calibrated, Mover,
+};
 use crate::rules::testing::{Harness, CAR, MS, S};
-use crate::rules::{FrameContext, Scene, Zone};
+use crate::rules::Scene;
 
 /// Zone "square": x 0.05..0.95, y 0.2..0.95.
 fn scene() -> Scene {
-    Scene::new(
-        vec![Zone::new(
-            "square",
-            "Esplanade",
-            vec![(0.05, 0.2), (0.95, 0.2), (0.95, 0.95), (0.05, 0.95)],
-        )],
-        Vec::new(),
-    )
+    rect_scene("square", "Esplanade", (0.05, 0.2), (0.95, 0.95))
 }
 
 fn rule(extra: &str) -> String {
@@ -272,26 +267,8 @@ fn calibrated_context_uses_metres_per_second() {
     let crowd = group(1, 6, 0.3, (RUN, 0.0), true);
     let events_with = |extra: &str| {
         let mut h = harness(extra);
-        let mut events = Vec::new();
-        for (t, objects) in frames(&h, &crowd, (0, 4 * S, TENTH)) {
-            let Harness {
-                scene,
-                rule,
-                labels,
-            } = &mut h;
-            let cx = FrameContext {
-                t_ns: t,
-                objects: &objects,
-                detections: &[],
-                scene,
-                frame: None,
-                poses: &[],
-                labels,
-                calibrated: true,
-            };
-            rule.evaluate(&cx, &mut events);
-        }
-        events
+        let f = frames(&h, &crowd, (0, 4 * S, TENTH));
+        run_calibrated(&mut h, f)
     };
     assert!(events_with("").is_empty());
     let events = events_with("running_speed_mps = 0.18");

@@ -1,19 +1,12 @@
 use super::*;
-use crate::rules::motion::moving::{assert_errors, check};
+use crate::rules::motion::moving::{assert_errors, check, rect_scene};
 use crate::rules::testing::{Harness, CAR, MS, S};
-use crate::rules::{Scene, Zone};
+use crate::rules::Scene;
 
 /// Zone "square": x 0.2..0.8, y 0.3..0.9, said to be 2 m2: warn (2.0) = 4 people, alarm (3.5) =
 /// 7 people.
 fn scene() -> Scene {
-    Scene::new(
-        vec![Zone::new(
-            "square",
-            "Esplanade",
-            vec![(0.2, 0.3), (0.8, 0.3), (0.8, 0.9), (0.2, 0.9)],
-        )],
-        Vec::new(),
-    )
+    rect_scene("square", "Esplanade", (0.2, 0.3), (0.8, 0.9))
 }
 
 fn rule(extra: &str) -> String {

@@ -1,18 +1,12 @@
 use super::*;
-use crate::rules::motion::moving::{assert_errors, check, frames, Mover};
+use crate::rules::motion::moving::{
+    assert_errors, check, frames, rect_scene, run_calibrated, Mover,
+};
 use crate::rules::testing::{Harness, CAR, MS, S};
-use crate::rules::{FrameContext, Zone};
 
 /// Zone "path": x 0.1..0.9, y 0.3..0.8; allowed direction: image right.
 fn scene() -> Scene {
-    Scene::new(
-        vec![Zone::new(
-            "path",
-            "Allée",
-            vec![(0.1, 0.3), (0.9, 0.3), (0.9, 0.8), (0.1, 0.8)],
-        )],
-        Vec::new(),
-    )
+    rect_scene("path", "Allée", (0.1, 0.3), (0.9, 0.8))
 }
 
 fn rule(extra: &str) -> String {
@@ -266,26 +260,8 @@ fn calibrated_context_uses_metres() {
     let events_with = |extra: &str| {
         let mut h = harness(extra);
         let runner = Mover::person(1, (0.85, 0.6), (-0.3, 0.0));
-        let mut events = Vec::new();
-        for (t, objects) in frames(&h, &[runner], (0, 2_500 * MS, TENTH)) {
-            let Harness {
-                scene,
-                rule,
-                labels,
-            } = &mut h;
-            let cx = FrameContext {
-                t_ns: t,
-                objects: &objects,
-                detections: &[],
-                scene,
-                frame: None,
-                poses: &[],
-                labels,
-                calibrated: true,
-            };
-            rule.evaluate(&cx, &mut events);
-        }
-        events
+        let f = frames(&h, &[runner], (0, 2_500 * MS, TENTH));
+        run_calibrated(&mut h, f)
     };
     assert!(events_with("").is_empty());
     let events = events_with("min_distance_m = 0.5");
