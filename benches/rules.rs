@@ -1,5 +1,6 @@
 //! Rule evaluation per frame at 20 tracks: every rule of a camera on one frame's tracks, object
-//! placement (ground projection when calibrated) included.
+//! placement (ground projection when calibrated) included: 4 intrusion rules, the 3 movement
+//! rules (wrong_way, density, crowd_movement), and all 7 together, uncalibrated and calibrated.
 //!
 //! `cargo bench --bench rules`
 
@@ -46,7 +47,7 @@ fn scene_tracks() -> Vec<Vec<Track>> {
 }
 
 fn zones() -> Vec<Zone> {
-    (0..4)
+    let mut zones: Vec<Zone> = (0..4)
         .map(|i| {
             let (x, y) = ((i % 2) as f32 * 0.5, 0.3 + (i / 2) as f32 * 0.35);
             Zone::new(
@@ -61,20 +62,45 @@ fn zones() -> Vec<Zone> {
                 ],
             )
         })
+        .collect();
+    // The whole walking area: every track counts for the movement rules.
+    zones.push(Zone::new(
+        "all",
+        "",
+        vec![(0.0, 0.2), (1.0, 0.2), (1.0, 1.0), (0.0, 1.0)],
+    ));
+    zones
+}
+
+fn rule(type_name: &str, text: &str) -> RuleConfig {
+    let table: toml::Table = text.parse().expect("rule");
+    let read = RuleConfig::deserializer(type_name).expect("rule type");
+    read(toml::Value::Table(table)).expect("valid rule")
+}
+
+fn intrusion_rules() -> Vec<RuleConfig> {
+    (0..4)
+        .map(|i| {
+            rule(
+                "intrusion",
+                &format!(
+                    "id = \"r{i}\"\nzone = \"z{i}\"\nclasses = [\"person\"]\nmin_seconds = 2.0\n"
+                ),
+            )
+        })
         .collect()
 }
 
-fn rules() -> Vec<RuleConfig> {
-    (0..4)
-        .map(|i| {
-            let text = format!(
-                "id = \"r{i}\"\nzone = \"z{i}\"\nclasses = [\"person\"]\nmin_seconds = 2.0\n"
-            );
-            let table: toml::Table = text.parse().expect("rule");
-            let read = RuleConfig::deserializer("intrusion").expect("intrusion");
-            read(toml::Value::Table(table)).expect("valid rule")
-        })
-        .collect()
+/// `wrong_way`, `density` and `crowd_movement` on the whole area (uncalibrated).
+fn movement_rules() -> Vec<RuleConfig> {
+    vec![
+        rule(
+            "wrong_way",
+            "id = \"ww\"\nzone = \"all\"\ndirection = [1.0, 0.0]\n",
+        ),
+        rule("density", "id = \"d\"\nzone = \"all\"\narea_m2 = 200.0\n"),
+        rule("crowd_movement", "id = \"c\"\nzone = \"all\"\n"),
+    ]
 }
 
 fn labels() -> Vec<String> {
@@ -98,15 +124,34 @@ fn bench_rules(c: &mut Criterion) {
         &[(0.0, 0.0), (20.0, 0.0), (20.0, 30.0), (0.0, 30.0)],
     )
     .expect("calibration");
-    let scenes = [
-        ("20_tracks_4_intrusion_rules", scene()),
+    let all = || -> Vec<RuleConfig> {
+        intrusion_rules()
+            .into_iter()
+            .chain(movement_rules())
+            .collect()
+    };
+    let cases = [
+        ("20_tracks_4_intrusion_rules", scene(), intrusion_rules()),
         (
             "20_tracks_4_intrusion_rules_calibrated",
+            scene().with_calibration(calibration.clone()),
+            intrusion_rules(),
+        ),
+        (
+            "20_tracks_wrong_way_density_crowd_movement",
+            scene(),
+            movement_rules(),
+        ),
+        ("20_tracks_all_7_rules", scene(), all()),
+        (
+            "20_tracks_all_7_rules_calibrated",
             scene().with_calibration(calibration),
+            all(),
         ),
     ];
-    for (name, scene) in scenes {
-        let mut rules = CameraRules::build(scene, &rules(), labels());
+    for (name, scene, configs) in cases {
+        let mut rules = CameraRules::build(scene, &configs, labels());
+        assert_eq!(rules.rule_ids().len(), configs.len(), "every rule builds");
         let mut k = 0usize;
         g.bench_function(name, |b| {
             b.iter(|| {

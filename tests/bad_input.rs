@@ -232,3 +232,43 @@ fn a_broken_camera_does_not_stop_the_others() {
         "{metrics}"
     );
 }
+
+/// Issue 7's bad input for the movement rules: each is a `check-config` error with its path.
+#[test]
+fn check_config_names_every_bad_movement_rule_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "[[cameras.rules]]\nid = \"ww\"\ntype = \"wrong_way\"\nzone = \"path\"\n\
+                 classes = [\"pedestrian\"]\n\
+                 [[cameras.rules]]\nid = \"ww2\"\ntype = \"wrong_way\"\nzone = \"path\"\n\
+                 ground_direction = [0.0, 1.0]\n\
+                 [[cameras.rules]]\nid = \"d\"\ntype = \"density\"\nzone = \"path\"\n\
+                 warn = 4.0\nalarm = 3.5\n\
+                 [[cameras.rules]]\nid = \"c\"\ntype = \"crowd_movement\"\nzone = \"path\"\n\
+                 min_people = 1\nrunning_body_per_s = -1.5\n";
+    let cfg = write_cameras(
+        dir.path(),
+        &format!(
+            "[[cameras]]\nid = \"a\"\nsource = {:?}\n[[cameras.zones]]\nid = \"path\"\n\
+             points = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\n{rules}",
+            repo().join("Cargo.toml").to_string_lossy()
+        ),
+    );
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "cameras[0].rules[0].direction: missing: the allowed direction",
+        "cameras[0].rules[0].classes[0]: `pedestrian` is not a class",
+        "cameras[0].rules[1].ground_direction: camera `a` has no `[cameras.calibration]`",
+        "cameras[0].rules[2].area_m2: missing: the zone's area in m2",
+        "cameras[0].rules[2].alarm: 3.5 must be above warn (4)",
+        "cameras[0].rules[3].min_people: 1 is out of range",
+        "cameras[0].rules[3].running_body_per_s: -1.5 is out of range",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}

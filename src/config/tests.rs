@@ -57,14 +57,13 @@ fn a_good_file_loads_with_defaults() {
     let cfg = Config::from_toml(&good(), &base()).expect("valid");
     assert_eq!(cfg.cameras.len(), 2);
     assert_eq!(cfg.cameras[0].zones.len(), 1);
-    match &cfg.cameras[0].rules[0] {
-        RuleConfig::Intrusion(r) => {
-            assert_eq!(r.min_seconds, 2.0);
-            assert_eq!(r.cooldown_seconds, 15.0);
-            assert_eq!((r.margin_m, r.margin_body), (0.3, 0.15));
-            assert_eq!(r.incident_seconds, 30.0);
-        }
-    }
+    let RuleConfig::Intrusion(r) = &cfg.cameras[0].rules[0] else {
+        panic!("an intrusion rule: {:?}", cfg.cameras[0].rules[0]);
+    };
+    assert_eq!(r.min_seconds, 2.0);
+    assert_eq!(r.cooldown_seconds, 15.0);
+    assert_eq!((r.margin_m, r.margin_body), (0.3, 0.15));
+    assert_eq!(r.incident_seconds, 30.0);
     assert_eq!(cfg.cameras[1].name, "cam-2");
     assert_eq!(cfg.cameras[1].rtsp_transport, RtspTransport::Tcp);
     assert_eq!(cfg.class_id("person"), Some(0));

@@ -25,6 +25,14 @@ pub mod intrusion;
 #[cfg(test)]
 pub(crate) mod testing;
 
+// Movement rules (décret 2023-828: wrong way, excessive density, crowd movement) and their
+// shared plane motion.
+pub mod crowd_movement;
+pub mod density;
+pub mod group;
+pub mod motion;
+pub mod wrong_way;
+
 use crate::check::Problems;
 use crate::detect::Detection;
 use crate::frames::Frame;
@@ -96,6 +104,9 @@ macro_rules! rule_types {
 
 rule_types! {
     "intrusion" => Intrusion(intrusion::Config),
+    "wrong_way" => WrongWay(wrong_way::Config),
+    "density" => Density(density::Config),
+    "crowd_movement" => CrowdMovement(crowd_movement::Config),
 }
 
 impl RuleConfig {
