@@ -25,6 +25,7 @@ use super::context::{FrameContext, Length, Object};
 use super::dwell::{ns_to_seconds, seconds_to_ns, Change, Dwell, Level, PerTrack};
 use super::event::{Event, EventType, Measurement, Overlay};
 use super::group::{default_min_score, event_objects, persons, ranges};
+use super::incident::new_incident;
 use super::motion::{centroid, median, norm, Sample, Trail};
 use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
@@ -391,6 +392,7 @@ impl CrowdMovement {
             objects,
             confidence,
             people: Some(count),
+            incident: Some(new_incident()),
             overlay: Overlay::polygon(&zone.polygon).with_count(count),
             measurements: vec![
                 Measurement::new("people", n as f64, Some(f64::from(c.min_people)), "count"),

@@ -12,7 +12,8 @@
 //!   again.
 //! * **Alerts, one incident**: an incident opens when `warn` is reached (one alert) and lasts until
 //!   the density falls below `clear_ratio` × `warn`. Reaching `alarm` during it raises a second
-//!   alert (a higher severity: the operator must hear it), only once per incident; a density that
+//!   alert (a higher severity: the operator must hear it), an update of the same incident (its
+//!   `incident_id` is the first alert's), only once per incident; a density that
 //!   reaches `alarm` directly raises the alarm alert only. Nothing else is raised while the
 //!   incident lasts.
 //!
@@ -25,9 +26,10 @@ use serde::Deserialize;
 
 use super::context::{FrameContext, Object};
 use super::dwell::{ns_to_seconds, seconds_to_ns, Change, Dwell, Level};
-use super::event::{Event, EventType, Measurement, Overlay};
+use super::event::{Event, EventType, IncidentRef, Measurement, Overlay};
 use super::geometry::polygon_area;
 use super::group::{default_min_score, event_objects, persons, ranges};
+use super::incident::new_incident;
 use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 
@@ -201,8 +203,8 @@ pub struct Density {
     counts: VecDeque<(u64, u32)>,
     warn: Dwell,
     alarm: Dwell,
-    /// The highest level alerted in the open incident; `None`: no incident.
-    alerted: Option<Severity>,
+    /// The open incident: its id and the highest level alerted in it; `None`: no incident.
+    alerted: Option<(Severity, u64)>,
 }
 
 impl Rule for Density {
@@ -246,18 +248,27 @@ impl Rule for Density {
         let warn = self
             .warn
             .update(t, Level::of(density, c.warn, c.warn * c.clear_ratio), hold);
+        let level = self.alerted.map(|(s, _)| s);
         let fired = match (alarm, warn) {
-            (Change::Activated { since_ns }, _) if self.alerted != Some(Severity::Alarm) => {
+            (Change::Activated { since_ns }, _) if level != Some(Severity::Alarm) => {
                 Some((Severity::Alarm, since_ns))
             }
-            (_, Change::Activated { since_ns }) if self.alerted.is_none() => {
+            (_, Change::Activated { since_ns }) if level.is_none() => {
                 Some((Severity::Warn, since_ns))
             }
             _ => None,
         };
         if let Some((severity, since_ns)) = fired {
-            self.alerted = Some(severity);
-            out.push(self.event(cx, &people, density, severity, since_ns));
+            // Reaching alarm during a warn incident is an update of it: still an alert the
+            // operator hears, linked to the first one.
+            let incident = match self.alerted {
+                Some((_, id)) => IncidentRef { id, update: true },
+                None => new_incident(),
+            };
+            self.alerted = Some((severity, incident.id));
+            let mut event = self.event(cx, &people, density, severity, since_ns);
+            event.incident = Some(incident);
+            out.push(event);
         }
         if warn == Change::Deactivated {
             self.alerted = None;

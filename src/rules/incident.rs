@@ -12,12 +12,22 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::dwell::Cooldown;
+use super::event::IncidentRef;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A new incident id, unique in the process (the alert bus maps it to the first alert's id).
 pub fn next_incident_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A reference to a new incident (the event opens it: a new alert), for rules that keep their
+/// own incident state.
+pub fn new_incident() -> IncidentRef {
+    IncidentRef {
+        id: next_incident_id(),
+        update: false,
+    }
 }
 
 /// One person (one object) of an incident.

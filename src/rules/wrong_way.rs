@@ -31,6 +31,7 @@ use super::context::{FrameContext, Length, Object, Scene};
 use super::dwell::{ns_to_seconds, seconds_to_ns, PerTrack};
 use super::event::{Arrow, Event, EventType, Measurement, Overlay};
 use super::group::{default_min_score, event_objects, persons, ranges};
+use super::incident::new_incident;
 use super::motion::{
     angle_degrees, dot, image_direction, norm, plane_direction, unit, vertex_centroid, Sample,
     Trail,
@@ -527,6 +528,7 @@ impl Params {
             objects,
             confidence,
             people: Some(1),
+            incident: Some(new_incident()),
             overlay,
             measurements: vec![
                 Measurement::new("distance_against", dist, Some(min_dist), unit_name),

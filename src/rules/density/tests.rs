@@ -123,7 +123,7 @@ fn hysteresis_one_incident_while_it_lasts() {
 }
 
 #[test]
-fn reaching_alarm_during_an_incident_is_a_second_alert_and_the_last() {
+fn reaching_alarm_during_an_incident_is_a_second_alert_of_it_and_the_last() {
     let mut h = harness("");
     let n = |t: u64| match t / S {
         0..=59 => 5,    // warn at 30 s
@@ -136,6 +136,11 @@ fn reaching_alarm_during_an_incident_is_a_second_alert_and_the_last() {
     assert_eq!(events[0].measurements[0].threshold, Some(2.0));
     assert_eq!(events[1].measurements[0].threshold, Some(3.5));
     assert!(events[1].explanation.contains("alarm level"));
+    // The alarm is an update of the warn's incident (linked to its alert by the bus).
+    let (first, second) = (events[0].incident, events[1].incident);
+    assert_eq!(first.map(|i| i.update), Some(false), "{first:?}");
+    assert_eq!(second.map(|i| i.update), Some(true), "{second:?}");
+    assert_eq!(first.map(|i| i.id), second.map(|i| i.id));
     assert!(
         (90 * S..95 * S).contains(&events[1].t_ns),
         "{}",
@@ -146,6 +151,7 @@ fn reaching_alarm_during_an_incident_is_a_second_alert_and_the_last() {
     let events = h.run(timeline(&h, (0, 100), |_| 8));
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].measurements[0].threshold, Some(3.5));
+    assert_eq!(events[0].incident.map(|i| i.update), Some(false));
 }
 
 #[test]
