@@ -7,11 +7,14 @@
 //!   inference-only rate;
 //! - `detect_bgr_416`: preprocess + inference + decode + NMS from a 416x416 BGR frame.
 //!
-//! Needs `ORT_DYLIB_PATH` for the inference benches (skipped with a note otherwise) and the
-//! shared test data (`$VIGIE_SHARED` or `../shared`) for real outputs.
+//! Group "detect_model": `detect_tensor` of the float32 and int8 models side by side, at 1 and 2
+//! intra-op threads (`fp32_1t`, `int8_1t`, `fp32_2t`, `int8_2t`), on the same real input.
+//!
+//! Needs `ORT_DYLIB_PATH` for the inference benches (skipped with a note otherwise); the real
+//! input is the committed `tests/data/dog.nanodet-input.f32`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -28,13 +31,6 @@ fn frame(w: usize, h: usize) -> Vec<u8> {
     (0..h)
         .flat_map(|y| (0..w).flat_map(move |x| [(x * 7 + y) as u8, (y * 3) as u8, (x ^ y) as u8]))
         .collect()
-}
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("VIGIE_SHARED") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-    }
 }
 
 fn load_detector() -> Option<Detector> {
@@ -62,7 +58,7 @@ fn load_detector() -> Option<Detector> {
 
 /// The reference input tensor of dog.jpg, or a pre-processed synthetic frame.
 fn model_input() -> Vec<f32> {
-    let path = shared_dir().join("testdata/dog.nanodet-input.f32");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dog.nanodet-input.f32");
     match std::fs::read(&path) {
         Ok(bytes) if bytes.len() == 3 * 416 * 416 * 4 => bytes
             .chunks_exact(4)
@@ -152,6 +148,11 @@ fn bench_detect(c: &mut Criterion) {
     group.bench_function("decode_nms", |b| {
         b.iter(|| decode_nanodet(black_box(&views), 416, 0.3).map(|d| nms_per_class(d, 0.5)))
     });
+    // The engine runs the detector down to `[tracker] low_score` (0.1) for the tracker's second
+    // association stage.
+    group.bench_function("decode_nms_low_0.1", |b| {
+        b.iter(|| decode_nanodet(black_box(&views), 416, 0.1).map(|d| nms_per_class(d, 0.5)))
+    });
 
     if let Some(det) = detector.as_mut() {
         group.bench_function("inference_detect_tensor", |b| {
@@ -164,5 +165,40 @@ fn bench_detect(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_detect);
+fn bench_models(c: &mut Criterion) {
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        eprintln!("note: ORT_DYLIB_PATH not set, model benchmarks skipped");
+        return;
+    }
+    let input = model_input();
+    let manifest_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/models.toml");
+    let Ok(manifest) = Manifest::load(&manifest_path) else {
+        eprintln!("note: no model manifest, model benchmarks skipped");
+        return;
+    };
+    let mut group = c.benchmark_group("detect_model");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4));
+    for threads in [1, 2] {
+        for (tag, model) in [("fp32", "nanodet-m-416"), ("int8", "nanodet-m-416-int8")] {
+            let opts = DetectorOptions {
+                intra_threads: threads,
+                ..Default::default()
+            };
+            match Detector::load(&manifest, &manifest.model_dir(), model, opts) {
+                Ok(mut det) => {
+                    group.bench_function(format!("{tag}_{threads}t"), |b| {
+                        b.iter(|| det.detect_tensor(black_box(&input)))
+                    });
+                }
+                Err(e) => eprintln!("note: cannot load {model} ({e})"),
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_detect, bench_models);
 criterion_main!(benches);

@@ -16,8 +16,8 @@ use crate::metrics::Metrics;
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// Video clip to read (e.g. vtest.avi).
-    #[arg(long)]
-    pub clip: PathBuf,
+    #[arg(long, required = true)]
+    pub clip: Option<PathBuf>,
     /// How many cameras read the clip at once.
     #[arg(long, default_value_t = 4)]
     pub cameras: usize,
@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Model manifest.
     #[arg(long, default_value = "models/models.toml")]
     pub manifest: PathBuf,
+    /// Model name in the manifest (e.g. nanodet-m-416-int8).
+    #[arg(long, default_value = "nanodet-m-416")]
+    pub model: String,
     /// Inference-only phase length in seconds.
     #[arg(long, default_value_t = 10)]
     pub inference_seconds: u64,
@@ -65,13 +68,15 @@ struct PhaseResult {
 }
 
 fn bench_config(args: &BenchArgs) -> Result<Config, BenchError> {
-    let clip = std::fs::canonicalize(&args.clip)
-        .map_err(|e| BenchError::Config(format!("clip {}: {e}", args.clip.display())))?;
+    let clip = args.clip.as_deref().unwrap_or(Path::new(""));
+    let clip = std::fs::canonicalize(clip)
+        .map_err(|e| BenchError::Config(format!("clip {}: {e}", clip.display())))?;
     let manifest = std::fs::canonicalize(&args.manifest)
         .map_err(|e| BenchError::Config(format!("manifest {}: {e}", args.manifest.display())))?;
     let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[detector]\nmanifest = {:?}\nworkers = {}\nintra_threads = {}\nspinning = {}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n[detector]\nmanifest = {:?}\nmodel = {:?}\nworkers = {}\nintra_threads = {}\nspinning = {}\n",
         manifest.to_string_lossy(),
+        args.model,
         args.workers,
         args.intra_threads,
         args.spinning
@@ -126,7 +131,15 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
         })
     };
     let start = Instant::now();
-    let engine = Engine::start(config, bus, metrics, EngineOptions { decode_only })?;
+    let engine = Engine::start(
+        config,
+        bus,
+        metrics,
+        EngineOptions {
+            decode_only,
+            ..Default::default()
+        },
+    )?;
     let statuses = engine.statuses();
     while !engine.is_idle() && start.elapsed() < max {
         std::thread::sleep(Duration::from_millis(20));
@@ -208,7 +221,7 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
 
 /// The first frame of the first camera, decoded and scaled by the ingest pipeline.
 fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, BenchError> {
-    use crate::ingest::{spawn_camera, CameraSpec, CameraStatus, PipelineParams};
+    use crate::ingest::{spawn_camera, CameraSpec, CameraStatus};
     let cam = config
         .cameras
         .first()
@@ -225,22 +238,7 @@ fn first_frame(config: &Config, w: u32, h: u32) -> Result<crate::frames::Frame, 
         &source.redacted(),
     ));
     let handle = spawn_camera(
-        CameraSpec {
-            id: Arc::from(cam.id.as_str()),
-            params: PipelineParams {
-                source,
-                rtsp_transport: cam.rtsp_transport,
-                rtsp_latency_ms: cam.rtsp_latency_ms,
-                detect_fps: 0.0,
-                width: w,
-                height: h,
-                realtime: false,
-            },
-            looping: false,
-            decode_threads: 1,
-            stall_timeout: Duration::from_secs(10),
-            max_backoff: Duration::from_secs(1),
-        },
+        CameraSpec::read_once(&cam.id, source, (w, h)),
         queue.clone(),
         status,
         Metrics::new(),
@@ -280,9 +278,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     let config = bench_config(args)?;
     let max = Duration::from_secs(args.max_seconds);
     println!(
-        "vigie bench: {} camera(s) on {}, detection on every frame, {} worker(s) x {} intra-op thread(s), {} CPU(s)",
+        "vigie bench: {} camera(s) on {}, model {}, detection on every frame, {} worker(s) x {} intra-op thread(s), {} CPU(s)",
         args.cameras,
-        args.clip.display(),
+        args.clip.as_deref().unwrap_or(Path::new("")).display(),
+        args.model,
         args.workers,
         args.intra_threads,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)

@@ -57,7 +57,7 @@ pub enum BenchIngestError {
 }
 
 /// CPU time (user + system) of a process in seconds, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: &str) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces: fields are counted after its closing parenthesis.
     let rest = stat.rsplit_once(')')?.1;
@@ -72,7 +72,7 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 /// `VmRSS` and `VmHWM` of this process in MiB.
-fn memory_mib() -> (f64, f64) {
+pub(crate) fn memory_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -86,7 +86,7 @@ fn memory_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -24,4 +24,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod rtsp_server;
 pub mod rules;
+pub mod scene;
+#[doc(hidden)]
+pub mod testing;
+pub mod tools;
 pub mod track;

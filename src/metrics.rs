@@ -34,10 +34,37 @@ pub struct Metrics {
     pub health_fault_open: IntGaugeVec,
     /// Seconds since the camera's last decoded frame (updated every 500 ms).
     pub last_frame_age_seconds: GaugeVec,
+    /// Capture of a frame to the end of its analysis (tracking, rules and, for a frame that
+    /// raised one, the alert journaled), per camera; also for frames skipped by motion gating.
+    pub frame_to_decision_seconds: HistogramVec,
+    /// Frames not given to the detector, per camera and cause (`no_motion`).
+    pub frames_skipped: IntCounterVec,
+    /// 1 for the execution provider in use, with the one requested (`cpu`, `cuda`, `tensorrt`).
+    pub execution_provider: IntGaugeVec,
 }
 
+/// Raw latency samples in seconds, for benchmarks that need exact percentiles.
+#[derive(Debug, Default)]
+pub struct LatencySamples(std::sync::Mutex<Vec<f64>>);
+
+impl LatencySamples {
+    pub fn record(&self, seconds: f64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(seconds);
+    }
+
+    /// Every sample so far, emptying the store.
+    pub fn take(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Fine between 150 and 500 ms, where the frame-to-alert limit of a loaded machine lies.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0,
+    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.75,
+    1.0, 2.0, 5.0,
 ];
 
 impl Metrics {
@@ -139,8 +166,32 @@ impl Metrics {
         registry
             .register(Box::new(last_frame_age_seconds.clone()))
             .expect("unique metric");
+        let frame_to_decision_seconds = histogram(
+            "vigie_detect_frame_to_decision_seconds",
+            "From capture of a frame to the end of its analysis (alert journaled, if any).",
+            &["camera"],
+        );
+        let frames_skipped = counter(
+            "vigie_detect_frames_skipped_total",
+            "Frames not given to the detector, by cause (no_motion).",
+            &["camera", "cause"],
+        );
+        let execution_provider = IntGaugeVec::new(
+            Opts::new(
+                "vigie_detect_execution_provider",
+                "1 for the execution provider in use (used), with the one configured (requested).",
+            ),
+            &["requested", "used"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(execution_provider.clone()))
+            .expect("unique metric");
         Metrics {
             registry,
+            frame_to_decision_seconds,
+            frames_skipped,
+            execution_provider,
             frames_decoded,
             frames_dropped,
             frames_inferred,

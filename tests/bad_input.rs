@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use common::*;
 
+/// `vigie check-config FILE`: exit code and standard error.
+fn check_config(cfg: &std::path::Path) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(cfg)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn check_config_lists_every_error_with_its_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -19,13 +32,8 @@ fn check_config_lists_every_error_with_its_path() {
             header(dir.path())
         ),
     );
-    let out = Command::new(BIN)
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = check_config(&cfg);
+    assert_eq!(code, Some(2));
     for expected in [
         "colour: unknown key",
         "cameras[0].source: file /nonexistent/clip.avi does not exist",
@@ -271,4 +279,109 @@ fn check_config_names_every_bad_movement_rule_value() {
     ] {
         assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
     }
+}
+/// `POST path` with extra headers: status and JSON body, whatever the status.
+fn post(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let mut req = ureq::post(&format!("{base}{path}")).timeout(Duration::from_secs(60));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    match req.call() {
+        Ok(r) => (r.status(), r.into_json().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap_or_default()),
+        Err(e) => panic!("POST {path}: {e}"),
+    }
+}
+
+/// Issue 12 §5: an RTSP port above 65535 used to pass check-config and reload.
+#[test]
+fn an_impossible_rtsp_port_is_refused_by_check_config_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = |port: u32| {
+        format!("[[cameras]]\nid = \"quai\"\nsource = \"rtsp://127.0.0.1:{port}/cam\"\n")
+    };
+    let cfg = write_cameras(dir.path(), &camera(99999));
+    let (code, err) = check_config(&cfg);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("cameras[0].source") && err.contains("port"),
+        "{err}"
+    );
+
+    // A running server refuses the same file on reload, and keeps its camera.
+    let cfg = write_cameras(dir.path(), &camera(9));
+    let vigie = Vigie::start(&cfg);
+    write_cameras(dir.path(), &camera(99999));
+    let (code, body) = post(&vigie.base, "/api/config/reload", &[]);
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("cameras[0].source") && e.contains("port")),
+        "{body}"
+    );
+    assert_eq!(
+        vigie.get_json("/api/cameras")[0]["source"],
+        "rtsp://127.0.0.1:9/cam"
+    );
+}
+
+/// Issue 12 §4 on the real binary: listening on every address is logged as a risk; other web
+/// pages cannot reload the configuration, and a foreign Host name is refused (DNS rebinding).
+#[test]
+fn an_exposed_server_warns_and_refuses_foreign_pages_and_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_cameras(
+        dir.path(),
+        "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n",
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("127.0.0.1:0", "0.0.0.0:0");
+    std::fs::write(&cfg, text).unwrap();
+    let vigie = Vigie::start(&cfg);
+    // The console URL names 0.0.0.0; reach it on loopback.
+    let base = vigie.base.replace("0.0.0.0", "127.0.0.1");
+    let log = wait_for(Duration::from_secs(10), || {
+        let log = vigie.log();
+        log.contains("not a loopback address").then_some(log)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no warning about the exposed address; log:\n{}",
+            vigie.log()
+        )
+    });
+    assert!(log.contains("authentication"), "{log}");
+
+    let (code, body) = post(
+        &base,
+        "/api/config/reload",
+        &[("Origin", "http://evil.example")],
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("cross-site"),
+        "{body}"
+    );
+    let (code, body) = post(&base, "/api/config/reload", &[]);
+    assert_eq!(
+        code, 200,
+        "a client that is no browser still reloads: {body}"
+    );
+    match ureq::get(&format!("{base}/api/alerts"))
+        .set("Host", "evil.example")
+        .call()
+    {
+        Err(ureq::Error::Status(403, r)) => {
+            let v: serde_json::Value = r.into_json().unwrap();
+            assert!(
+                v["error"].as_str().unwrap().contains("allowed_hosts"),
+                "{v}"
+            );
+        }
+        other => panic!("a foreign Host was served: {other:?}"),
+    }
+    let ok = ureq::get(&format!("{base}/api/alerts")).call().unwrap();
+    assert_eq!(ok.header("x-frame-options"), Some("DENY"));
 }

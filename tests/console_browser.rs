@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -25,11 +24,7 @@ impl Driver {
                 "{bin} is missing: `make test` installs chromium and chromium-driver (deploy/setup.sh)"
             );
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -247,11 +242,7 @@ fn base64_decode(s: &str) -> Result<Vec<u8>, ()> {
 fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
     let dir = tempfile::tempdir().unwrap();
     // Nobody listens on this port: the camera never delivers a frame.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = write_cameras(
         dir.path(),
         &clip_camera(
@@ -288,4 +279,117 @@ fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
     assert!(card.contains("threshold 2 s"), "{card}");
     assert!(!card.contains("zone"), "{card}");
     assert!(!card.contains("confidence"), "{card}");
+}
+
+/// Writes `n` alerts from camera `camera_name` into a journal at `path` (the real journal code).
+fn journal_with(path: &std::path::Path, camera_name: &str, n: usize) -> String {
+    let journal = vigie::alerts::Journal::open(path).unwrap();
+    for _ in 0..n {
+        journal
+            .insert(&vigie::alerts::NewAlert {
+                camera_id: "mire".into(),
+                camera_name: camera_name.into(),
+                rule_id: "esplanade-intrusion".into(),
+                event_type: vigie::rules::EventType::Intrusion,
+                zone_id: Some("esplanade".into()),
+                frame_time_ms: 1_700_000_000_000,
+                stream_ts_ns: 0,
+                confidence: 0.8,
+                track_id: Some(1),
+                boxes: Vec::new(),
+                explanation: "person in zone esplanade for 1.0 s".into(),
+                measurements: Vec::new(),
+                people: Some(1),
+                incident: None,
+                incident_id: None,
+                snapshot_jpeg: Vec::new(),
+            })
+            .unwrap();
+    }
+    journal.id().to_string()
+}
+
+fn card_texts(driver: &Driver) -> Vec<String> {
+    driver
+        .script(
+            "return Array.from(document.querySelectorAll('.alert-card .camera')).map(e => e.textContent);",
+        )
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 12 §1: the journal is replaced while a console is open (a restore, a new path). The
+/// console used to stay "Live" and receive nothing: its last id belonged to the old journal. It
+/// now gets a reset, reloads the list from the new journal and says so. The page runs under the
+/// server's Content-Security-Policy (inline script allowed, framing forbidden) throughout.
+#[test]
+fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = dir.path().join("journal.db");
+    let old_id = journal_with(&db, "Ancien journal", 5);
+    // A camera that raises nothing: only the journals' own alerts are shown.
+    let camera = "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n\
+                  [cameras.health]\noffline_seconds = 0\nfrozen_seconds = 0\nobstructed_seconds = 0\n";
+    let text = header(dir.path()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}")) + camera;
+    let cfg = write_config(dir.path(), &text);
+    let vigie = Vigie::start(&cfg);
+    let driver = Driver::start();
+    driver.cmd("POST", "/url", json!({"url": format!("{}/", vigie.base)}));
+    wait_for(Duration::from_secs(30), || {
+        let s = driver.find("#live-state")?;
+        (driver.text(&s) == "Live" && card_texts(&driver).len() == 5).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the console never showed the first journal: {:?}",
+            card_texts(&driver)
+        )
+    });
+
+    // The journal is replaced by another one (fewer alerts, ids starting again at 1).
+    vigie.kill9();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let new_id = journal_with(&db, "Nouveau journal", 2);
+    assert_ne!(old_id, new_id);
+    let vigie = Vigie::start(&cfg);
+
+    let shown = wait_for(Duration::from_secs(60), || {
+        let notice = driver.script(
+            "const n = document.getElementById('journal-notice'); return n.classList.contains('shown') ? n.textContent : null;",
+        );
+        let cards = card_texts(&driver);
+        let fresh = cards.len() == 2 && cards.iter().all(|c| c == "Nouveau journal");
+        notice.as_str().filter(|_| fresh).map(str::to_string)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the console did not reload after the journal was replaced: cards {:?}, notice {}; log:\n{}",
+            card_texts(&driver),
+            driver.script("return document.getElementById('journal-notice').outerHTML;"),
+            vigie.log()
+        )
+    });
+    assert!(shown.contains("journal"), "{shown}");
+    // Connected again, to the new journal.
+    let state = wait_for(Duration::from_secs(20), || {
+        let s = driver.find("#live-state")?;
+        (driver.text(&s) == "Live").then_some(())
+    });
+    assert!(state.is_some(), "not live again");
+    // All of it ran under the server's policy, which forbids framing.
+    let page = ureq::get(&format!("{}/", vigie.base)).call().unwrap();
+    let csp = page
+        .header("content-security-policy")
+        .unwrap_or("")
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
 }

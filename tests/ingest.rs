@@ -475,3 +475,107 @@ fn http_mjpeg_camera_with_credentials_raises_alerts() {
     );
     assert!(!vigie.log().contains("s3cret"));
 }
+
+/// Offset just past the start of the `mdat` box of an MP4 (the index, `moov`, is before it in a
+/// file written with `faststart`).
+fn mdat_offset(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if &bytes[at + 4..at + 8] == b"mdat" {
+            return at + 8;
+        }
+        assert!(size >= 8, "unexpected box size {size} at {at}");
+        at += size;
+    }
+    panic!("no mdat box");
+}
+
+/// Without ANSI colours, so log fields read `key=value`.
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Issue 12 §2: a damaged file never leaves its camera `starting` for ever. Two damaged MP4s of
+/// the real clip loop next to healthy cameras: one cut at 40 % (its index, written last by
+/// mp4mux, is missing), one whose index is intact but whose frames are all cut off (it ends at
+/// once; the looping camera used to seek back to its start for ever, `starting`, no attempt
+/// counted). Both must be shown `reconnecting` with their error, attempts counted.
+#[test]
+fn damaged_looping_files_are_retried_and_shown_reconnecting_never_stuck_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = h264_clip(dir.path(), "whole.mp4", 768, 576, 300);
+    let bytes = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 40 / 100]).unwrap();
+    let faststart = dir.path().join("faststart.mp4");
+    gst_launch(&format!(
+        "filesrc location={} ! qtdemux ! h264parse ! mp4mux faststart=true ! filesink location={}",
+        whole.display(),
+        faststart.display()
+    ));
+    let bytes = std::fs::read(&faststart).unwrap();
+    let hollow = dir.path().join("hollow.mp4");
+    std::fs::write(&hollow, &bytes[..mdat_offset(&bytes) + 100]).unwrap();
+
+    let others: String = (1..=3)
+        .map(|i| {
+            camera(
+                &format!("ok{i}"),
+                &clip().to_string_lossy(),
+                "loop = true\ndetect_fps = 1",
+            )
+        })
+        .collect();
+    let cfg = write_cameras(
+        dir.path(),
+        &format!(
+            "{}{}{others}",
+            camera("cut", &cut.to_string_lossy(), "loop = true"),
+            camera("hollow", &hollow.to_string_lossy(), "loop = true"),
+        ),
+    );
+    let mut vigie = Vigie::start(&cfg);
+    for id in ["cut", "hollow"] {
+        let c = wait_for(Duration::from_secs(40), || {
+            let c = camera_json(&vigie, id);
+            (c["state"] == "reconnecting"
+                && c["last_error"].is_string()
+                && c["restarts"].as_u64().unwrap_or(0) >= 2)
+                .then_some(c)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "camera {id} not retried: {}; log:\n{}",
+                camera_json(&vigie, id),
+                vigie.log()
+            )
+        });
+        eprintln!("{id}: {c}");
+    }
+    for i in 1..=3 {
+        let c = camera_json(&vigie, &format!("ok{i}"));
+        assert_eq!(c["state"], "live", "{c}");
+    }
+    assert_running(&mut vigie);
+    // The start line counts detector workers only (the health thread is not one).
+    let log = plain(&vigie.log());
+    let line = log
+        .lines()
+        .find(|l| l.contains("engine started"))
+        .expect("engine started line");
+    assert!(line.contains("workers=1"), "{line}");
+}

@@ -53,6 +53,8 @@ pub struct Journal {
     path: PathBuf,
     /// Outputs to enqueue for, in the same transaction as each journal row.
     pub(super) outbox: Outbox,
+    /// Random id created with the journal file (see [`Journal::id`]).
+    id: String,
 }
 
 const SCHEMA_V1: &str = "
@@ -95,6 +97,14 @@ ALTER TABLE alerts ADD COLUMN incident_id INTEGER;
 ALTER TABLE alerts ADD COLUMN people INTEGER;
 ALTER TABLE alerts ADD COLUMN measurements TEXT;
 CREATE INDEX alerts_by_incident ON alerts(incident_id, id);
+";
+
+/// The journal's identity: a random id written once, when the file is created or first opened
+/// by a build that knows it (older journals get one then). Copies and backups keep it; a new
+/// file gets a new one. Independent of `user_version`: older builds ignore the table.
+const IDENTITY: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', lower(hex(randomblob(16))));
 ";
 
 /// Alert columns plus the latest decision (LEFT JOIN), in the order `alert_from_row` reads them.
@@ -281,15 +291,17 @@ impl Journal {
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(open_err)?;
-        Self::migrate(&mut conn, &path)?;
+        let id = Self::migrate(&mut conn, &path)?;
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
             outbox: Outbox::default(),
+            id,
         })
     }
 
-    fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    /// Brings the schema up to date; returns the journal's id.
+    fn migrate(conn: &mut Connection, path: &Path) -> Result<String, JournalError> {
         let open_err = |source| JournalError::Open {
             path: path.to_path_buf(),
             source,
@@ -320,7 +332,21 @@ impl Journal {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(open_err)?;
         }
-        tx.commit().map_err(open_err)
+        tx.execute_batch(IDENTITY).map_err(open_err)?;
+        let id: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(open_err)?;
+        tx.commit().map_err(open_err)?;
+        Ok(id)
+    }
+
+    /// The journal's identity, a random id created with the file: alert ids are only
+    /// comparable between two readers that see the same journal id (a replaced journal starts
+    /// its ids again; a restored backup has the same id but fewer alerts).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The file this journal lives in.
@@ -794,6 +820,42 @@ mod tests {
         drop(reopened);
         let again = Journal::open(&path).unwrap();
         assert_eq!(again.last_id().unwrap(), 4);
+    }
+
+    #[test]
+    fn a_journal_has_a_stable_identity_and_a_new_file_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let j = Journal::open(&path).unwrap();
+        let id = j.id().to_string();
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        drop(j);
+        // Reopened (or copied as a backup): the same identity.
+        assert_eq!(Journal::open(&path).unwrap().id(), id);
+        let copy = dir.path().join("backup.db");
+        std::fs::copy(&path, &copy).unwrap();
+        assert_eq!(Journal::open(&copy).unwrap().id(), id);
+        // A new file: another identity.
+        let other = Journal::open(dir.path().join("other.db")).unwrap();
+        assert_ne!(other.id(), id);
+    }
+
+    #[test]
+    fn a_journal_from_before_identities_gets_one_at_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // A version-1 journal as older builds wrote it: no meta table.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.id().len(), 32);
+        let id = j.id().to_string();
+        drop(j);
+        assert_eq!(Journal::open(&path).unwrap().id(), id);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{RtspTransport, Source};
+use super::{MotionConfig, RtspTransport, Source};
 use crate::check::Problems;
 use crate::rules::{Calibration, CalibrationError, CameraCheck, Line, RuleConfig, Scene, Zone};
 
@@ -103,7 +103,7 @@ pub struct CameraConfig {
     /// RTSP only: jitter buffer of `rtspsrc` in milliseconds.
     #[serde(default = "default_rtsp_latency_ms")]
     pub rtsp_latency_ms: u32,
-    /// Live sources: no decoded frame for this long restarts the pipeline.
+    /// No decoded frame for this long restarts the pipeline (every source, files included).
     #[serde(default = "default_stall_seconds")]
     pub stall_seconds: f32,
     /// Longest wait between two reconnection attempts (exponential backoff from 1 s).
@@ -127,6 +127,9 @@ pub struct CameraConfig {
     /// Fault alerts (offline, frozen, obstructed) thresholds.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Motion gating: skip the detector when nothing moves in the rules' zones.
+    #[serde(default)]
+    pub motion: MotionConfig,
     /// Ground calibration (`[cameras.calibration]`): rules measure in metres when present.
     #[serde(default)]
     pub calibration: Option<CalibrationConfig>,
@@ -335,6 +338,9 @@ impl CameraConfig {
             1.0,
             3600.0,
         );
+        for (field, message) in self.motion.check(self.detect_fps) {
+            problems.push(format!("{p}.motion.{field}"), message);
+        }
         if self.decode_threads > 64 {
             problems.push(
                 format!("{p}.decode_threads"),

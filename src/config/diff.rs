@@ -63,7 +63,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
             );)+
         };
     }
-    fields!(server: listen);
+    fields!(server: listen, allowed_hosts);
     check(
         "journal.path",
         old.journal_path().display().to_string(),
@@ -79,8 +79,8 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         old.resolve(&old.detector.manifest).display().to_string(),
         new.resolve(&new.detector.manifest).display().to_string(),
     );
-    fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
-    fields!(tracker: iou_threshold, min_hits, max_missed_seconds);
+    fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning, execution_provider);
+    fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
     // Compared by value, never printed: outputs hold secrets.
     if old.outputs != new.outputs {

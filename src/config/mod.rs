@@ -5,6 +5,7 @@
 
 mod camera;
 pub mod diff;
+mod motion;
 mod outputs;
 mod parse;
 mod source;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 pub use crate::check::ConfigError;
 use crate::check::{valid_id, Problems};
 pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, ZoneConfig};
+pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 use parse::{rule, section, take_array};
 pub use source::{redact_url, RtspTransport, Source};
@@ -59,6 +61,11 @@ pub struct ServerConfig {
     /// snapshot URLs in their messages are made absolute with it.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Other host names (or addresses) the server is reached by, e.g. `vigie.csu.local` behind a
+    /// reverse proxy. Requests naming another host are refused (DNS rebinding); the address of
+    /// `listen` (and `localhost` when it is loopback or 0.0.0.0) are always allowed.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +73,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: default_listen(),
             public_url: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -103,6 +111,8 @@ pub struct DetectorConfig {
     /// Let ONNX Runtime threads spin while idle (faster on dedicated cores, slower when the
     /// decoders share them).
     pub spinning: bool,
+    /// `cpu` (default), `cuda` or `tensorrt`; an unavailable provider falls back to CPU.
+    pub execution_provider: crate::detect::ExecutionProvider,
 }
 
 impl Default for DetectorConfig {
@@ -116,6 +126,7 @@ impl Default for DetectorConfig {
             nms_iou: 0.5,
             onnxruntime: None,
             spinning: false,
+            execution_provider: crate::detect::ExecutionProvider::Cpu,
         }
     }
 }
@@ -126,6 +137,11 @@ pub struct TrackerConfig {
     pub iou_threshold: f32,
     pub min_hits: u32,
     pub max_missed_seconds: f32,
+    /// Detections from this score up to `detector.score_threshold` only continue existing tracks
+    /// (ByteTrack's second stage); the detector runs down to the lower of the two.
+    pub low_score: f32,
+    /// A new track needs a detection scored at least `detector.score_threshold` + this.
+    pub new_track_margin: f32,
 }
 
 impl Default for TrackerConfig {
@@ -134,6 +150,8 @@ impl Default for TrackerConfig {
             iou_threshold: 0.3,
             min_hits: 2,
             max_missed_seconds: 1.5,
+            low_score: 0.1,
+            new_track_margin: 0.1,
         }
     }
 }
@@ -273,6 +291,7 @@ impl Config {
             score_threshold: d.score_threshold,
             nms_iou: d.nms_iou,
             spinning: d.spinning,
+            execution_provider: d.execution_provider,
         }
     }
 
@@ -320,6 +339,16 @@ impl Config {
                 ),
             );
         }
+        for (i, host) in self.server.allowed_hosts.iter().enumerate() {
+            // A bare host: no scheme, port, path or wildcard.
+            let bare = !host.contains([':', '/', '*']) || host.starts_with('[');
+            if !bare || url::Host::parse(host).is_err() {
+                problems.push(
+                    format!("server.allowed_hosts[{i}]"),
+                    format!("`{host}` is not a host name or address (no scheme, port or path)"),
+                );
+            }
+        }
         let d = &self.detector;
         if !(1..=16).contains(&d.workers) {
             problems.push(
@@ -343,6 +372,13 @@ impl Config {
             0.0,
             60.0,
         );
+        problems.fraction("tracker.low_score", t.low_score);
+        if !(t.new_track_margin >= 0.0 && t.new_track_margin < 1.0) {
+            problems.push(
+                "tracker.new_track_margin",
+                format!("{} is out of range 0..1", t.new_track_margin),
+            );
+        }
         if let Some(model) = &self.forecast.model {
             let path = self.resolve(model);
             if !path.is_file() {
@@ -360,6 +396,16 @@ impl Config {
         let manifest_path = self.resolve(&d.manifest);
         match crate::detect::Manifest::load(&manifest_path) {
             Ok(manifest) => match manifest.model(&d.model) {
+                Some(spec) if spec.kind != crate::detect::ModelKind::Detector => problems.push(
+                    "detector.model",
+                    format!(
+                        "model `{}` is a {} model in {} (kind = \"{}\"), not a detector",
+                        d.model,
+                        spec.kind,
+                        manifest_path.display(),
+                        spec.kind
+                    ),
+                ),
                 Some(spec) => return spec.labels.clone(),
                 None => problems.push(
                     "detector.model",

@@ -92,6 +92,10 @@ impl Source {
             if host.is_empty() {
                 return Err(format!("`{}` has no host", redact_url(s)));
             }
+            // The `url` crate checks the rest: ports above 65535, characters not allowed in a
+            // host, a malformed IPv6 address…
+            url::Url::parse(s)
+                .map_err(|e| format!("`{}` is not a valid URL: {e}", redact_url(s)))?;
             let url = s.to_string();
             return Ok(if is_rtsp {
                 Source::Rtsp { url }
@@ -205,5 +209,36 @@ mod tests {
         assert!(Source::parse("rtsp://u:p@/x", base)
             .unwrap_err()
             .contains("***"));
+    }
+
+    #[test]
+    fn urls_with_an_impossible_port_or_host_are_refused() {
+        let base = Path::new("/");
+        for bad in [
+            "rtsp://10.0.0.5:99999/stream1",
+            "rtsp://admin:s3cret@10.0.0.5:65536/x",
+            "http://cam.local:99999/video.mjpg",
+            "rtsp://10.0.0.5:port/x",
+            "rtsp://[::1/x",
+            "rtsp://cam local/x",
+        ] {
+            let err = Source::parse(bad, base).expect_err(bad);
+            assert!(
+                err.contains("not a valid URL") || err.contains("no host"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        assert!(Source::parse("rtsp://10.0.0.5:99999/x", base)
+            .unwrap_err()
+            .contains("port"));
+        for good in [
+            "rtsp://10.0.0.5:65535/x",
+            "rtsp://admin:p%40ss@10.0.0.5/x",
+            "rtsp://[::1]:8554/cam",
+            "https://cam.local/video.mjpg",
+        ] {
+            assert!(Source::parse(good, base).is_ok(), "{good}");
+        }
     }
 }

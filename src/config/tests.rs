@@ -462,3 +462,59 @@ incident_seconds = 30        # re-entries / new track ids of the same people upd
         vec!["cameras[0].rules[0].margin_m: -1 is out of range 0..=10".to_string()]
     );
 }
+#[test]
+fn allowed_hosts_are_bare_names_or_addresses() {
+    let with = |hosts: &str| {
+        good().replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:0\"\nallowed_hosts = {hosts}"),
+        )
+    };
+    let cfg = Config::from_toml(
+        &with(r#"["vigie.csu.local", "10.0.0.5", "[::1]"]"#),
+        &base(),
+    )
+    .expect("valid");
+    assert_eq!(cfg.server.allowed_hosts.len(), 3);
+    assert!(Config::from_toml(&good(), &base())
+        .unwrap()
+        .server
+        .allowed_hosts
+        .is_empty());
+    let errors = errors_of(&with(
+        r#"["http://vigie.local", "vigie.local:8080", "*.csu.local", "a b", ""]"#,
+    ));
+    for i in 0..5 {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("server.allowed_hosts[{i}]"))),
+            "{i}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn an_rtsp_port_above_65535_is_refused_with_its_path() {
+    let text = good().replace("127.0.0.1:8554/cam", "127.0.0.1:99999/cam");
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("cameras[1].source:"), "{errors:?}");
+    assert!(errors[0].contains("port"), "{errors:?}");
+    assert!(!errors[0].contains(":pw@"), "no credentials: {errors:?}");
+}
+
+#[test]
+fn a_pose_model_as_detector_is_an_error_naming_the_field() {
+    let text = good().replace(
+        "manifest = \"../models/models.toml\"",
+        "manifest = \"../models/models.toml\"\nmodel = \"movenet-multipose\"",
+    );
+    let errs = errors_of(&text);
+    assert!(
+        errs.iter().any(|e| e.starts_with("detector.model:")
+            && e.contains("`movenet-multipose` is a pose model")
+            && e.contains("not a detector")),
+        "{errs:#?}"
+    );
+}

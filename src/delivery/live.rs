@@ -2,6 +2,10 @@
 //! then live alerts from the bus, each exactly once and in id order. A subscriber that lags
 //! behind the broadcast (or sees a gap in ids) reads the journal again, so a slow console never
 //! silently misses an alert.
+//!
+//! Event ids are `<journal id>:<alert id>`. A console that resumes from an id of another journal
+//! (replaced, moved) or beyond the newest alert (a journal restored from a backup) is told so with
+//! a `reset` event instead of waiting in silence for ids that will never come.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +23,76 @@ pub enum LiveItem {
     Alert(Arc<Alert>),
     /// An alert whose status an operator just changed (best effort).
     Decision(Arc<Alert>),
+}
+
+/// Where a console says it stopped: `<journal>:<id>` (what this server sends), or a bare id
+/// (`?after=` from older consoles, `curl`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub journal: Option<String>,
+    pub id: i64,
+}
+
+impl ResumePoint {
+    /// `None` for anything else than `<id>` or `<journal>:<id>` (an id: digits, no sign, no
+    /// leading zero; a journal: 1 to 64 letters or digits).
+    pub fn parse(raw: &str) -> Option<ResumePoint> {
+        let (journal, id) = match raw.rsplit_once(':') {
+            Some((j, id)) => {
+                let ok =
+                    !j.is_empty() && j.len() <= 64 && j.chars().all(|c| c.is_ascii_alphanumeric());
+                (Some(ok.then(|| j.to_string())?), id)
+            }
+            None => (None, raw),
+        };
+        Some(ResumePoint {
+            journal,
+            id: super::parse_id(id, true)?,
+        })
+    }
+}
+
+/// Where a live stream starts, and why it could not start where the console asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    /// Alerts after this id are sent.
+    pub after: i64,
+    /// Set when the console's resume point does not belong to this journal: the console must
+    /// reload its list (its ids mean other alerts, or alerts that no longer exist).
+    pub reset: Option<String>,
+}
+
+/// Decides where to start: after the console's point when it belongs to `journal` (whose newest
+/// alert is `newest`), else after `newest` with the reason for a reset.
+pub fn start_point(resume: Option<&ResumePoint>, journal: &str, newest: i64) -> Start {
+    let Some(point) = resume else {
+        return Start {
+            after: newest,
+            reset: None,
+        };
+    };
+    let reset = match &point.journal {
+        Some(other) if other != journal => Some(format!(
+            "the console's last alert is from journal {other}, this server's journal is {journal} \
+             (replaced or moved): its alert ids are not comparable"
+        )),
+        _ if point.id > newest => Some(format!(
+            "the console's last alert id {} is beyond this journal's newest ({newest}): the journal \
+             was replaced or restored from a backup",
+            point.id
+        )),
+        _ => None,
+    };
+    match reset {
+        Some(reason) => Start {
+            after: newest,
+            reset: Some(reason),
+        },
+        None => Start {
+            after: point.id,
+            reset: None,
+        },
+    }
 }
 
 /// One console's position in the alert sequence.

@@ -3,6 +3,7 @@
 //!
 //! Recording a decision is the only write, and it only records: the engine never acts on its own.
 
+mod guard;
 mod live;
 pub mod mqtt;
 pub mod output;
@@ -32,7 +33,8 @@ use crate::ingest::{CameraSnapshot, CameraStatus};
 use crate::metrics::Metrics;
 use crate::rules::EventType;
 
-pub use live::{LiveFeed, LiveItem};
+pub use guard::{exposure_warning, Guard, CONTENT_SECURITY_POLICY};
+pub use live::{LiveFeed, LiveItem, ResumePoint};
 
 /// The operator console, one self-contained page (no CDN: the machine is offline).
 pub const CONSOLE_HTML: &str = include_str!("console.html");
@@ -99,6 +101,8 @@ pub struct AppState {
     pub forecast: Option<Arc<crate::forecast::ForecastModel>>,
     /// Hot reload of the configuration, when the engine offers it (`/api/config/reload`).
     pub reloader: Option<Arc<dyn Reloader>>,
+    /// Which Host names the server answers to (see [`Guard`]); loopback only by default.
+    pub guard: Arc<Guard>,
     /// Set by [`serve`] when it shuts down, so live streams end and connections drain.
     shutdown: Arc<watch::Sender<bool>>,
 }
@@ -116,6 +120,7 @@ impl AppState {
             live: LiveConfig::default(),
             forecast: None,
             reloader: None,
+            guard: Arc::new(Guard::loopback()),
             shutdown: Arc::new(shutdown),
         }
     }
@@ -127,6 +132,11 @@ impl AppState {
 
     pub fn with_reloader(mut self, reloader: Option<Arc<dyn Reloader>>) -> Self {
         self.reloader = reloader;
+        self
+    }
+
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Arc::new(guard);
         self
     }
 
@@ -147,9 +157,11 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API and console.
+/// The whole HTTP API and console, behind the [`Guard`] (Host allow-list, same-origin writes,
+/// anti-framing headers).
 pub fn app(state: AppState) -> Router {
     let forecast = crate::forecast::router(state.forecast.clone());
+    let guard = state.guard.clone();
     Router::new()
         .route("/", get(console))
         .route("/healthz", get(healthz))
@@ -167,6 +179,7 @@ pub fn app(state: AppState) -> Router {
         .merge(forecast)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then ends the live streams and
@@ -176,6 +189,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    if let Some(warning) = listener.local_addr().ok().and_then(exposure_warning) {
+        tracing::warn!("{warning}");
+    }
     let closer = state.clone();
     let signal = async move {
         shutdown.await;
@@ -245,13 +261,22 @@ where
     }
 }
 
+/// An id as this API writes it: decimal digits only, no sign, no leading zero, no spaces
+/// (`+1` and `01` are not `1`). Zero only when `zero_ok`.
+pub(crate) fn parse_id(raw: &str, zero_ok: bool) -> Option<i64> {
+    let canonical = !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw == "0" || !raw.starts_with('0'));
+    let id = raw.parse::<i64>().ok().filter(|_| canonical)?;
+    (id > 0 || zero_ok).then_some(id)
+}
+
 fn parse_alert_id(raw: &str) -> Result<i64, ApiError> {
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(ApiError::bad_request(format!(
-            "alert id must be a positive integer, got {raw:?}"
-        ))),
-    }
+    parse_id(raw, false).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "alert id must be a positive integer (digits only, no sign or leading zero), got {raw:?}"
+        ))
+    })
 }
 
 fn query_params(
@@ -263,18 +288,8 @@ fn query_params(
 }
 
 async fn console() -> impl IntoResponse {
-    (
-        [
-            (header::CACHE_CONTROL, "no-cache"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-                 script-src 'self' 'unsafe-inline'; connect-src 'self'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        Html(CONSOLE_HTML),
-    )
+    // Content-Security-Policy and the other security headers: added by the guard.
+    ([(header::CACHE_CONTROL, "no-cache")], Html(CONSOLE_HTML))
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -368,9 +383,9 @@ async fn list_alerts(
     };
     let before = match q.get("before") {
         None => None,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(id) if id > 0 => Some(id),
-            _ => {
+        Some(raw) => match parse_id(raw, false) {
+            Some(id) => Some(id),
+            None => {
                 return Err(ApiError::bad_request(format!(
                     "before must be a positive alert id, got {raw:?}"
                 )))
@@ -386,9 +401,12 @@ async fn list_alerts(
     } else {
         None
     };
-    Ok(Json(
-        json!({ "alerts": alerts, "next_before": next_before }),
-    ))
+    // The journal's identity lets a console resume the live stream only on the same journal.
+    Ok(Json(json!({
+        "alerts": alerts,
+        "next_before": next_before,
+        "journal": state.journal.id(),
+    })))
 }
 
 async fn get_alert(
@@ -417,7 +435,6 @@ async fn snapshot(
             (header::CONTENT_TYPE, "image/jpeg"),
             // A snapshot never changes once journaled.
             (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         jpeg,
     )
@@ -434,8 +451,10 @@ async fn decisions(
     Ok(Json(json!({ "alert_id": id, "decisions": history })))
 }
 
-/// Body of `POST /api/alerts/{id}/decision`.
+/// Body of `POST /api/alerts/{id}/decision`; any other field is refused (422), as in the
+/// configuration.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DecisionBody {
     decision: Option<String>,
     operator: Option<String>,
@@ -490,7 +509,10 @@ async fn decide(
 }
 
 /// `GET /api/alerts/live`: every alert after the last one the console saw (the `Last-Event-ID`
-/// header, else `?after=`, else only alerts from now on), then live ones, each exactly once.
+/// header, else `?after=`, each `<journal>:<id>` or a bare id; else only alerts from now on),
+/// then live ones, each exactly once. The first event, `hello`, names the journal and its newest
+/// alert. A resume point from another journal or beyond the newest alert gets a `reset` event
+/// right after it (the console reloads its list), then the alerts from now on.
 async fn live_alerts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -504,9 +526,9 @@ async fn live_alerts(
             if text.is_empty() {
                 None
             } else {
-                Some(parse_resume(text).ok_or_else(|| {
+                Some(ResumePoint::parse(text).ok_or_else(|| {
                     ApiError::bad_request(format!(
-                        "Last-Event-ID must be an alert id, got {text:?}"
+                        "Last-Event-ID must be an alert id or <journal>:<id>, got {text:?}"
                     ))
                 })?)
             }
@@ -514,9 +536,9 @@ async fn live_alerts(
     };
     let from_query = match q.get("after") {
         None => None,
-        Some(raw) => Some(parse_resume(raw).ok_or_else(|| {
+        Some(raw) => Some(ResumePoint::parse(raw).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "after must be an alert id (0 or more), got {raw:?}"
+                "after must be an alert id (0 or more) or <journal>:<id>, got {raw:?}"
             ))
         })?),
     };
@@ -526,24 +548,33 @@ async fn live_alerts(
         state.live.catchup_page,
         state.shutdown.subscribe(),
     );
-    let start = match from_header.or(from_query) {
-        Some(id) => id,
-        None => {
-            let journal = state.journal.clone();
-            blocking(move || journal.last_id()).await?
-        }
-    };
-    feed.start_after(start);
-    let delivered = state.metrics.alerts_delivered.with_label_values(&["sse"]);
-    let hello = Event::default()
+    let journal = state.journal.clone();
+    let newest = blocking(move || journal.last_id()).await?;
+    let journal_id: Arc<str> = Arc::from(state.journal.id());
+    let resume = from_header.or(from_query);
+    let start = live::start_point(resume.as_ref(), &journal_id, newest);
+    feed.start_after(start.after);
+    let mut first = vec![Event::default()
+        .event("hello")
+        .id(format!("{journal_id}:{}", start.after))
         .retry(Duration::from_secs(2))
-        .comment("vigie live alerts");
-    let events = stream::once(async move { hello })
+        .data(
+            json!({ "journal": &*journal_id, "newest_id": newest, "after": start.after })
+                .to_string(),
+        )];
+    if let Some(reason) = &start.reset {
+        tracing::warn!(%reason, "live console resumed from another journal: reset sent");
+        first.push(Event::default().event("reset").data(
+            json!({ "journal": &*journal_id, "newest_id": newest, "reason": reason }).to_string(),
+        ));
+    }
+    let delivered = state.metrics.alerts_delivered.with_label_values(&["sse"]);
+    let events = stream::iter(first)
         .chain(feed.into_stream().map(move |item| {
             if matches!(item, LiveItem::Alert(_)) {
                 delivered.inc();
             }
-            to_event(&item)
+            to_event(&item, &journal_id)
         }))
         .map(Ok::<_, Infallible>);
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(state.live.keep_alive));
@@ -557,19 +588,16 @@ async fn live_alerts(
         .into_response())
 }
 
-fn parse_resume(raw: &str) -> Option<i64> {
-    raw.trim().parse::<i64>().ok().filter(|id| *id >= 0)
-}
-
-fn to_event(item: &LiveItem) -> Event {
+fn to_event(item: &LiveItem, journal: &str) -> Event {
     let (kind, alert) = match item {
         LiveItem::Alert(a) => ("alert", a),
         LiveItem::Decision(a) => ("decision", a),
     };
     let event = Event::default().event(kind);
-    // Only alerts carry an id: the browser's Last-Event-ID is the last alert it saw.
+    // Only alerts carry an id: the browser's Last-Event-ID is the last alert it saw, with the
+    // journal it came from.
     let event = match item {
-        LiveItem::Alert(a) => event.id(a.id.to_string()),
+        LiveItem::Alert(a) => event.id(format!("{journal}:{}", a.id)),
         LiveItem::Decision(_) => event,
     };
     match event.json_data(&**alert) {

@@ -214,7 +214,9 @@ async fn next_alert_id(rx: &mut mpsc::UnboundedReceiver<SseEvent>) -> i64 {
         if ev.event == "alert" {
             let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
             let id = v["id"].as_i64().unwrap();
-            assert_eq!(ev.id.as_deref(), Some(id.to_string().as_str()));
+            // `<journal>:<id>`: the journal's identity, then the alert's id.
+            let (journal, n) = ev.id.as_deref().unwrap().rsplit_once(':').unwrap();
+            assert_eq!((journal.len(), n), (32, id.to_string().as_str()));
             return id;
         }
     }
@@ -653,4 +655,404 @@ async fn config_reload_answers_with_the_report_or_every_error() {
     let r = get(url).await;
     assert_eq!(r.status, 405, "{}", r.text());
     server.stop().await;
+}
+
+/// The first event of a live stream, `hello`, with its JSON.
+async fn hello(rx: &mut mpsc::UnboundedReceiver<SseEvent>) -> (Option<String>, serde_json::Value) {
+    let mut ev = next_event(rx).await;
+    if ev.event == "open" {
+        ev = next_event(rx).await;
+    }
+    assert_eq!(ev.event, "hello", "{ev:?}");
+    (ev.id, serde_json::from_str(&ev.data).unwrap())
+}
+
+/// The issue's repro: `Last-Event-ID: 99999999` (a console that outlived its journal) used to get
+/// a 200 and then nothing, ever. It now gets `reset`, then every new alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_resets_a_console_beyond_the_newest_alert() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(3);
+    let journal = s.state.journal.id().to_string();
+    let mut rx = sse_connect(format!("{}/api/alerts/live", s.base), Some("99999999"));
+    let (id, info) = hello(&mut rx).await;
+    assert_eq!(info["journal"], journal.as_str());
+    assert_eq!(info["newest_id"], 3);
+    assert_eq!(id, Some(format!("{journal}:3")));
+    let reset = next_event(&mut rx).await;
+    assert_eq!(reset.event, "reset", "{reset:?}");
+    let v: serde_json::Value = serde_json::from_str(&reset.data).unwrap();
+    assert_eq!(
+        (v["journal"].as_str(), v["newest_id"].as_i64()),
+        (Some(journal.as_str()), Some(3))
+    );
+    assert!(v["reason"].as_str().unwrap().contains("99999999"), "{v}");
+    assert_eq!(s.publish(2), vec![4, 5]);
+    assert_eq!(next_alert_id(&mut rx).await, 4);
+    assert_eq!(next_alert_id(&mut rx).await, 5);
+    // The same through `?after=`.
+    let mut rx = sse_connect(format!("{}/api/alerts/live?after=6", s.base), None);
+    hello(&mut rx).await;
+    assert_eq!(next_event(&mut rx).await.event, "reset");
+    assert_eq!(s.publish(1), vec![6]);
+    assert_eq!(next_alert_id(&mut rx).await, 6);
+    s.stop().await;
+}
+
+/// A journal replaced under a running console: its ids carry the old journal's identity, which
+/// this server answers with `reset` even when the id exists here; its own identity resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_resets_a_console_of_another_journal_and_resumes_its_own() {
+    let old = Server::start(DEFAULT_BUS_CAPACITY).await;
+    old.publish(1);
+    let old_id = old.state.journal.id().to_string();
+    old.stop().await;
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    s.publish(5);
+    let journal = s.state.journal.id().to_string();
+    assert_ne!(old_id, journal);
+
+    let mut rx = sse_connect(
+        format!("{}/api/alerts/live", s.base),
+        Some(&format!("{old_id}:1")),
+    );
+    let (_, info) = hello(&mut rx).await;
+    assert_eq!(info["after"], 5);
+    let reset = next_event(&mut rx).await;
+    assert_eq!(reset.event, "reset");
+    assert!(reset.data.contains(&old_id), "{reset:?}");
+    assert_eq!(s.publish(1), vec![6]);
+    assert_eq!(next_alert_id(&mut rx).await, 6);
+
+    // Its own identity: resumed exactly after the id, no reset.
+    let mut rx = sse_connect(
+        format!("{}/api/alerts/live", s.base),
+        Some(&format!("{journal}:4")),
+    );
+    let (id, _) = hello(&mut rx).await;
+    assert_eq!(id, Some(format!("{journal}:4")));
+    assert_eq!(next_alert_id(&mut rx).await, 5);
+    assert_eq!(next_alert_id(&mut rx).await, 6);
+    // The list names the journal, for consoles that start from it.
+    let v = get(format!("{}/api/alerts", s.base)).await.json();
+    assert_eq!(v["journal"], journal.as_str());
+    s.stop().await;
+}
+
+#[test]
+fn resume_points_parse_strictly_and_decide_where_to_start() {
+    use super::live::{start_point, ResumePoint};
+    let p = |raw: &str| ResumePoint::parse(raw);
+    assert_eq!(
+        p("7"),
+        Some(ResumePoint {
+            journal: None,
+            id: 7
+        })
+    );
+    assert_eq!(p("0").map(|r| r.id), Some(0));
+    assert_eq!(
+        p("ab12:7"),
+        Some(ResumePoint {
+            journal: Some("ab12".into()),
+            id: 7
+        })
+    );
+    for bad in [
+        "", "+7", "07", "-1", "x", ":7", "ab-1:7", "ab:", "ab:+7", "1.0",
+    ] {
+        assert_eq!(p(bad), None, "{bad:?}");
+    }
+    let own = ResumePoint::parse("j1:4").unwrap();
+    assert_eq!(start_point(Some(&own), "j1", 9).after, 4);
+    assert!(start_point(Some(&own), "j1", 9).reset.is_none());
+    assert!(start_point(Some(&own), "j2", 9).reset.is_some());
+    assert_eq!(start_point(Some(&own), "j2", 9).after, 9);
+    let beyond = ResumePoint::parse("12").unwrap();
+    assert!(start_point(Some(&beyond), "j1", 9).reset.is_some());
+    assert_eq!(start_point(None, "j1", 9).after, 9);
+}
+
+// ---- requests through `app()` without a socket (the guard, ids, bodies) -----------------------
+
+fn test_state() -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Arc::new(Journal::open(dir.path().join("journal.db")).unwrap());
+    let bus = AlertBus::new(journal, 16, Metrics::new());
+    bus.publish(new_alert("c1"), std::time::Instant::now())
+        .unwrap();
+    (dir, AppState::new(bus, Arc::new(RwLock::new(Vec::new()))))
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: serde_json::Value,
+}
+
+/// One request through `app(state)`; `headers` as (name, value); the body is JSON when given.
+async fn request(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Answer {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(axum::body::Body::from(body.unwrap_or("").to_string()))
+        .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    // A stream (the live feed) would never end: a bounded wait turns that into a failure.
+    let bytes = tokio::time::timeout(
+        Duration::from_secs(10),
+        axum::body::to_bytes(resp.into_body(), 1 << 20),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{method} {uri}: the body did not end"))
+    .unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+const HOST: (&str, &str) = ("host", "127.0.0.1:8080");
+
+#[tokio::test]
+async fn state_changing_requests_from_another_page_are_refused() {
+    let (_dir, state) = test_state();
+    let decision = r#"{"decision":"confirmed","operator":"Lou"}"#;
+    for (name, value) in [
+        ("origin", "http://evil.example"),
+        ("origin", "http://127.0.0.1:9999"),
+        ("origin", "null"),
+        ("referer", "http://evil.example/page.html"),
+    ] {
+        let a = request(
+            &state,
+            "POST",
+            "/api/config/reload",
+            &[HOST, (name, value)],
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 403, "{name}: {value}");
+        assert!(
+            a.body["error"].as_str().unwrap().contains("cross-site"),
+            "{}",
+            a.body
+        );
+        let a = request(
+            &state,
+            "POST",
+            "/api/alerts/1/decision",
+            &[HOST, (name, value)],
+            Some(decision),
+        )
+        .await;
+        assert_eq!(a.status, 403, "{name}: {value}");
+    }
+    assert!(
+        state.journal.decisions(1).unwrap().is_empty(),
+        "nothing recorded"
+    );
+    // The console itself (same origin), and clients that are not browsers, pass.
+    for extra in [
+        &[("origin", "http://127.0.0.1:8080")][..],
+        &[("referer", "http://127.0.0.1:8080/")][..],
+        &[][..],
+    ] {
+        let mut headers = vec![HOST];
+        headers.extend_from_slice(extra);
+        let a = request(&state, "POST", "/api/config/reload", &headers, None).await;
+        assert_eq!(a.status, 503, "{extra:?}: {}", a.body);
+    }
+    let a = request(
+        &state,
+        "POST",
+        "/api/alerts/1/decision",
+        &[HOST, ("origin", "http://127.0.0.1:8080")],
+        Some(decision),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Reading from another page is the browser's business (no CORS header is ever sent).
+    let a = request(
+        &state,
+        "GET",
+        "/api/alerts",
+        &[HOST, ("origin", "http://evil.example")],
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(a.headers.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn unknown_host_names_are_refused_even_for_reading() {
+    let (_dir, state) = test_state();
+    for host in ["evil.example", "evil.example:8080", "10.0.0.5:8080"] {
+        for path in [
+            "/api/alerts",
+            "/api/alerts/1/snapshot.jpg",
+            "/",
+            "/api/alerts/live",
+        ] {
+            let a = request(&state, "GET", path, &[("host", host)], None).await;
+            assert_eq!(a.status, 403, "{host} {path}");
+            assert!(
+                a.body["error"].as_str().unwrap().contains("allowed_hosts"),
+                "{}",
+                a.body
+            );
+        }
+    }
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "[::1]:8080",
+        "localhost",
+    ] {
+        let a = request(&state, "GET", "/api/alerts", &[("host", host)], None).await;
+        assert_eq!(a.status, 200, "{host}");
+    }
+    // A name from `[server] allowed_hosts`, on a server listening on every address.
+    let exposed = state.clone().with_guard(Guard::new(
+        "0.0.0.0:8080".parse().unwrap(),
+        &["vigie.csu.local".to_string()],
+    ));
+    for (host, status) in [
+        ("vigie.csu.local:8080", 200),
+        ("192.168.1.20:8080", 200),
+        ("evil.example", 403),
+    ] {
+        let a = request(&exposed, "GET", "/api/alerts", &[("host", host)], None).await;
+        assert_eq!(a.status, status, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_forbids_framing_and_sniffing() {
+    let (_dir, state) = test_state();
+    for (method, path, host) in [
+        ("GET", "/", "127.0.0.1:8080"),
+        ("GET", "/api/alerts", "127.0.0.1:8080"),
+        ("GET", "/api/alerts/1/snapshot.jpg", "127.0.0.1:8080"),
+        ("GET", "/forecast", "127.0.0.1:8080"),
+        ("GET", "/nope", "127.0.0.1:8080"),
+        ("DELETE", "/api/alerts/1", "127.0.0.1:8080"),
+        ("GET", "/api/alerts", "evil.example"),
+    ] {
+        let a = request(&state, method, path, &[("host", host)], None).await;
+        let h = |name: &str| {
+            a.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        assert!(
+            h("content-security-policy").contains("frame-ancestors 'none'"),
+            "{method} {path}"
+        );
+        assert_eq!(h("x-frame-options"), "DENY", "{method} {path}");
+        assert_eq!(h("x-content-type-options"), "nosniff", "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn alert_ids_are_read_only_in_their_canonical_form() {
+    let (_dir, state) = test_state();
+    let decision = r#"{"decision":"confirmed","operator":"Lou"}"#;
+    for id in [
+        "+1",
+        "%2B1",
+        "01",
+        "001",
+        "1.0",
+        "%201",
+        "-1",
+        "0",
+        "99999999999999999999",
+    ] {
+        for (method, path) in [
+            ("GET", format!("/api/alerts/{id}")),
+            ("GET", format!("/api/alerts/{id}/snapshot.jpg")),
+            ("GET", format!("/api/alerts/{id}/decisions")),
+            ("POST", format!("/api/alerts/{id}/decision")),
+        ] {
+            let body = (method == "POST").then_some(decision);
+            let a = request(&state, method, &path, &[HOST], body).await;
+            assert_eq!(a.status, 400, "{method} {path}: {}", a.body);
+            assert!(a.body["error"].is_string());
+        }
+    }
+    for q in ["before=+2", "before=02"] {
+        let a = request(&state, "GET", &format!("/api/alerts?{q}"), &[HOST], None).await;
+        assert_eq!(a.status, 400, "{q}");
+    }
+    let a = request(&state, "GET", "/api/alerts?after=01", &[HOST], None).await;
+    assert_eq!(a.status, 200, "unknown parameters of the list are ignored");
+    for q in ["after=%2B1", "after=+1", "after=01", "after=x-y:1"] {
+        let a = request(
+            &state,
+            "GET",
+            &format!("/api/alerts/live?{q}"),
+            &[HOST],
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 400, "{q}");
+    }
+    // The canonical form works; a well-formed unknown id is 404.
+    assert_eq!(
+        request(&state, "GET", "/api/alerts/1", &[HOST], None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        request(&state, "GET", "/api/alerts/2", &[HOST], None)
+            .await
+            .status,
+        404
+    );
+    assert!(state.journal.decisions(1).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_fields_in_a_decision_are_refused() {
+    let (_dir, state) = test_state();
+    for body in [
+        r#"{"decision":"confirmed","operator":"Lou","operater":"x"}"#,
+        r#"{"decision":"confirmed","operator":"Lou","comment":"ok","priority":1}"#,
+    ] {
+        let a = request(
+            &state,
+            "POST",
+            "/api/alerts/1/decision",
+            &[HOST],
+            Some(body),
+        )
+        .await;
+        assert_eq!(a.status, 422, "{body}");
+        let e = a.body["error"].as_str().unwrap();
+        assert!(e.contains("unknown field"), "{e}");
+    }
+    assert!(
+        state.journal.decisions(1).unwrap().is_empty(),
+        "nothing recorded"
+    );
 }

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::manifest::read_verified;
+use super::manifest::{ModelKind, ModelSpec};
 use super::postprocess::{decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor};
 use super::preprocess::preprocess_bgr;
+use super::provider::{self, ExecutionProvider};
 use super::{DetectError, Detection, Manifest, RawDetection};
 
 /// The loaded runtime: the library it came from and the process-wide environment.
@@ -107,6 +109,8 @@ pub struct DetectorOptions {
     /// Let ONNX Runtime's intra-op threads spin while waiting for work. Off by default: the
     /// cores are shared with the decoders, and spinning threads take CPU time from them.
     pub spinning: bool,
+    /// Where to run the model; an unavailable provider falls back to the CPU.
+    pub execution_provider: ExecutionProvider,
 }
 
 impl Default for DetectorOptions {
@@ -116,6 +120,7 @@ impl Default for DetectorOptions {
             score_threshold: 0.3,
             nms_iou: 0.5,
             spinning: false,
+            execution_provider: ExecutionProvider::Cpu,
         }
     }
 }
@@ -143,17 +148,60 @@ impl DetectorOptions {
     }
 }
 
+fn session_builder(env: &Environment, opts: &DetectorOptions) -> ort::Result<SessionBuilder> {
+    Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
+        .with_intra_threads(opts.intra_threads)?
+        .with_intra_op_spinning(opts.spinning)
+        .map_err(ort::Error::from)
+}
+
+/// A session on the requested execution provider, or on the CPU (one log line) when that
+/// provider is unavailable or cannot take the model. Returns the provider used.
 fn build_session(
     env: &Environment,
     model: &[u8],
-    threads: usize,
-    spinning: bool,
-) -> ort::Result<Session> {
-    let mut builder = Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::All)?
-        .with_intra_threads(threads)?
-        .with_intra_op_spinning(spinning)?;
-    builder.commit_from_memory(model)
+    opts: &DetectorOptions,
+) -> ort::Result<(Session, ExecutionProvider)> {
+    let wanted = opts.execution_provider;
+    if wanted != ExecutionProvider::Cpu {
+        let mut builder = session_builder(env, opts)?;
+        let reason = match provider::register(&mut builder, wanted) {
+            Ok(used) => match builder.commit_from_memory(model) {
+                Ok(session) => return Ok((session, used)),
+                Err(e) => e.to_string(),
+            },
+            Err(reason) => reason,
+        };
+        provider::log_fallback(wanted, &reason);
+    }
+    let session = session_builder(env, opts)?.commit_from_memory(model)?;
+    Ok((session, ExecutionProvider::Cpu))
+}
+
+/// What [`open_session`] returns: the manifest entry, the file path, the session and the
+/// execution provider it runs on.
+pub(super) type OpenedSession<'m> = (&'m ModelSpec, PathBuf, Session, ExecutionProvider);
+
+/// Finds model `name` of `kind` in `manifest`, checks its file's SHA-256 (before ONNX Runtime
+/// sees it) and builds a session with the options' threads, spinning and execution provider
+/// (falling back to the CPU with one log line when the provider is unavailable).
+pub(super) fn open_session<'m>(
+    manifest: &'m Manifest,
+    model_dir: &Path,
+    name: &str,
+    kind: ModelKind,
+    opts: &DetectorOptions,
+) -> Result<OpenedSession<'m>, DetectError> {
+    let spec = manifest.require_kind(name, kind)?;
+    let (path, bytes) = read_verified(model_dir, spec)?;
+    let rt = runtime()?;
+    let (session, provider) =
+        build_session(&rt.env, &bytes, opts).map_err(|e| DetectError::Session {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok((spec, path, session, provider))
 }
 
 /// An object detector: one ONNX Runtime session plus its reusable input buffer. `detect_*` take
@@ -170,6 +218,7 @@ pub struct Detector {
     labels: Vec<String>,
     decode: NanodetParams,
     opts: DetectorOptions,
+    provider: ExecutionProvider,
     input: Vec<f32>,
 }
 
@@ -197,18 +246,8 @@ impl Detector {
         opts: DetectorOptions,
     ) -> Result<Detector, DetectError> {
         opts.validate()?;
-        let spec = manifest.require_model(model_name)?;
-        let (path, bytes) = read_verified(model_dir, spec)?;
-        let rt = runtime()?;
-        let session =
-            build_session(&rt.env, &bytes, opts.intra_threads, opts.spinning).map_err(|e| {
-                DetectError::Session {
-                    path: path.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        drop(bytes);
-
+        let (spec, path, session, provider) =
+            open_session(manifest, model_dir, model_name, ModelKind::Detector, &opts)?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         if inputs != [spec.input.name.as_str()] {
             return Err(DetectError::ModelMismatch {
@@ -243,8 +282,14 @@ impl Detector {
             labels: spec.labels.clone(),
             decode: NanodetParams::from_spec(spec),
             opts,
+            provider,
             input: vec![0.0; 3 * input_w as usize * input_h as usize],
         })
+    }
+
+    /// The execution provider the session actually runs on (CPU after a fall-back).
+    pub fn execution_provider(&self) -> ExecutionProvider {
+        self.provider
     }
 
     /// Class labels, indexed by `class_id`.
@@ -351,7 +396,7 @@ impl Detector {
     }
 }
 
-fn inference(model: &str, e: impl std::fmt::Display) -> DetectError {
+pub(super) fn inference(model: &str, e: impl std::fmt::Display) -> DetectError {
     DetectError::Inference {
         model: model.to_string(),
         message: e.to_string(),
@@ -381,7 +426,11 @@ fn extract<'a>(
     Ok((shape, data))
 }
 
-fn to_usize_shape(model: &str, index: usize, shape: &[i64]) -> Result<Vec<usize>, DetectError> {
+pub(super) fn to_usize_shape(
+    model: &str,
+    index: usize,
+    shape: &[i64],
+) -> Result<Vec<usize>, DetectError> {
     shape
         .iter()
         .map(|&d| usize::try_from(d))
@@ -412,6 +461,55 @@ mod tests {
         assert!(DetectError::RuntimeNotConfigured
             .to_string()
             .contains("ORT_DYLIB_PATH"));
+    }
+
+    /// Here ONNX Runtime is the CPU-only wheel: asking for CUDA or TensorRT must give a working
+    /// CPU session with the same detections. (With a GPU build, the provider must be the one
+    /// asked for, with the same detections.)
+    #[test]
+    fn unavailable_provider_falls_back_to_cpu_with_same_detections() {
+        use ort::ep::ExecutionProvider as _;
+        let dylib = std::env::var_os("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH (make setup)");
+        init_runtime(Some(Path::new(&dylib))).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = Manifest::load(&root.join("models/models.toml")).unwrap();
+        let bytes = std::fs::read(root.join("tests/data/person.nanodet-input.f32")).unwrap();
+        let input: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let load = |ep| {
+            let opts = DetectorOptions {
+                execution_provider: ep,
+                ..Default::default()
+            };
+            Detector::load(&manifest, &manifest.model_dir(), "nanodet-m-416", opts).unwrap()
+        };
+        let mut cpu = load(ExecutionProvider::Cpu);
+        assert_eq!(cpu.execution_provider(), ExecutionProvider::Cpu);
+        let expected = cpu.detect_tensor(&input).unwrap();
+        assert!(!expected.is_empty());
+        for (ep, available) in [
+            (ExecutionProvider::Cuda, ort::ep::CUDA::is_available()),
+            (
+                ExecutionProvider::Tensorrt,
+                ort::ep::TensorRT::is_available(),
+            ),
+        ] {
+            let mut det = load(ep);
+            let want = if available.unwrap_or(false) {
+                ep
+            } else {
+                ExecutionProvider::Cpu
+            };
+            assert_eq!(det.execution_provider(), want, "{ep:?}");
+            let got = det.detect_tensor(&input).unwrap();
+            assert_eq!(got.len(), expected.len(), "{ep:?}");
+            for (a, b) in got.iter().zip(&expected) {
+                assert_eq!(a.class_id, b.class_id);
+                assert!((a.score - b.score).abs() < 1e-3 && (a.x1 - b.x1).abs() < 0.5);
+            }
+        }
     }
 
     #[test]

@@ -26,6 +26,32 @@ pub enum DetectError {
         message: String,
     },
 
+    /// A model declares a biometric use: the whole manifest is refused.
+    #[error(
+        "model manifest {}: model `{model}`: field `use`: `{declared}` is a biometric use; \
+         biometric models (face, re-identification, age, gender, emotion, ...) are refused \
+         (décret 2023-828: no biometric identification, no face recognition, no \
+         re-identification)",
+        path.display()
+    )]
+    BiometricModel {
+        path: PathBuf,
+        model: String,
+        declared: String,
+    },
+
+    /// A model of one kind was asked for as another (a pose model as `[detector] model`).
+    #[error(
+        "model `{model}` is a {kind} model (kind = \"{kind}\" in {}), not a {expected} model",
+        path.display()
+    )]
+    WrongKind {
+        path: PathBuf,
+        model: String,
+        kind: super::manifest::ModelKind,
+        expected: super::manifest::ModelKind,
+    },
+
     /// The requested model is not in the manifest.
     #[error("model `{name}` is not in the model manifest {} (it lists: {available})", path.display())]
     UnknownModel {

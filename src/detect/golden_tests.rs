@@ -33,7 +33,7 @@ struct RefDet {
 }
 
 /// The golden data committed with the repository (a fresh clone has everything it needs).
-fn data_dir() -> PathBuf {
+pub(super) fn data_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     assert!(
         dir.join("nanodet-reference.json").is_file(),
@@ -49,11 +49,12 @@ fn reference() -> Reference {
     serde_json::from_str(&text).unwrap()
 }
 
-fn manifest() -> Manifest {
+pub(super) fn manifest() -> Manifest {
     Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/models.toml")).unwrap()
 }
 
-fn detector() -> (Detector, ModelSpec) {
+/// Loads ONNX Runtime from `ORT_DYLIB_PATH`; panics with the way to install it when unset.
+pub(super) fn init_ort() {
     let dylib = std::env::var_os("ORT_DYLIB_PATH").unwrap_or_else(|| {
         panic!(
             "ORT_DYLIB_PATH is not set: the golden tests need the ONNX Runtime library \
@@ -62,6 +63,10 @@ fn detector() -> (Detector, ModelSpec) {
         )
     });
     init_runtime(Some(Path::new(&dylib))).unwrap();
+}
+
+fn detector() -> (Detector, ModelSpec) {
+    init_ort();
     let m = manifest();
     let spec = m.model("nanodet-m-416").unwrap().clone();
     let det = Detector::load(
@@ -162,7 +167,7 @@ fn to_image_coords(d: &RawDetection, w: u32, h: u32) -> BBox {
 /// `image` crate's decoder (zune-jpeg, used by [`load_image_bgr`]) rounds chroma upsampling
 /// differently, enough to flip a close class decision in person.jpg; the engine itself never
 /// decodes JPEG (GStreamer delivers BGR frames), so this is a test-only concern.
-fn decode_jpeg_bgr(path: &Path) -> (Vec<u8>, u32, u32) {
+pub(super) fn decode_jpeg_bgr(path: &Path) -> (Vec<u8>, u32, u32) {
     let jpeg = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let img = turbojpeg::decompress(&jpeg, turbojpeg::PixelFormat::BGR)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -31,6 +31,13 @@ pub struct Manifest {
 pub struct ModelSpec {
     /// Name used by the configuration, e.g. `nanodet-m-416`.
     pub name: String,
+    /// What the model outputs: boxes with `labels` (default) or poses with `keypoints`.
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// What the model may be used for (manifest key `use`). Defaults to `["object_detection"]`
+    /// for a detector; required for other kinds. A biometric use refuses the whole manifest.
+    #[serde(default, rename = "use")]
+    pub uses: Vec<ModelUse>,
     /// File name, relative to the model directory (the manifest's directory).
     pub file: String,
     /// Lower-case hex SHA-256 of the file; a file with another hash is refused.
@@ -41,8 +48,12 @@ pub struct ModelSpec {
     pub upstream: String,
     /// How the file was produced (conversion notes).
     pub provenance: String,
-    /// Class labels in the model's output order; the index is the class id.
+    /// Class labels in the model's output order; the index is the class id (detectors).
+    #[serde(default)]
     pub labels: Vec<String>,
+    /// Keypoint names in the model's output order (pose models: the 17 COCO keypoints).
+    #[serde(default)]
+    pub keypoints: Vec<String>,
     pub input: InputSpec,
     pub output: OutputSpec,
 }
@@ -53,15 +64,25 @@ pub struct ModelSpec {
 pub struct InputSpec {
     /// Tensor name in the ONNX graph.
     pub name: String,
-    /// `[1, 3, height, width]` for NCHW.
+    /// `[1, 3, height, width]` for NCHW, `[1, height, width, 3]` for NHWC.
     pub shape: [u32; 4],
     pub layout: Layout,
     pub channel_order: ChannelOrder,
-    /// Per-channel mean, in `channel_order`: `x = (pixel - mean) / std`.
+    /// Element type of the input tensor (default `float32`).
+    #[serde(default)]
+    pub dtype: InputType,
+    /// Per-channel mean, in `channel_order`: `x = (pixel - mean) / std` (float inputs; an
+    /// `int32` input takes raw 0..255 pixels and must leave the defaults 0 and 1).
+    #[serde(default)]
     pub mean: [f32; 3],
     /// Per-channel standard deviation, in `channel_order`.
+    #[serde(default = "unit_std")]
     pub std: [f32; 3],
     pub resize: ResizeMode,
+}
+
+fn unit_std() -> [f32; 3] {
+    [1.0; 3]
 }
 
 /// Tensor layout of the input.
@@ -69,6 +90,8 @@ pub struct InputSpec {
 pub enum Layout {
     #[serde(rename = "NCHW")]
     Nchw,
+    #[serde(rename = "NHWC")]
+    Nhwc,
 }
 
 /// Channel order of the input planes.
@@ -76,6 +99,109 @@ pub enum Layout {
 pub enum ChannelOrder {
     #[serde(rename = "BGR")]
     Bgr,
+    #[serde(rename = "RGB")]
+    Rgb,
+}
+
+/// Element type of the input tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    #[default]
+    Float32,
+    /// Raw pixel values 0..255 as 32-bit integers.
+    Int32,
+}
+
+/// What a model outputs, and so which part of the engine may load it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Boxes with class labels (`[detector] model`, `Detector`).
+    #[default]
+    Detector,
+    /// People's keypoints (`PoseEstimator`).
+    Pose,
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelKind::Detector => "detector",
+            ModelKind::Pose => "pose",
+        })
+    }
+}
+
+/// A declared use of a model (manifest key `use`). The biometric uses are listed so that a
+/// manifest declaring one is refused with a clear reason rather than an "unknown value": the
+/// project must never run biometric models (décret 2023-828).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelUse {
+    /// People, vehicles and objects (the decree's event types that need boxes).
+    ObjectDetection,
+    /// Body posture from keypoints (a person on the ground after a fall).
+    Posture,
+    /// Fire or smoke (a city-supplied model).
+    Fire,
+    /// Weapons (a city-supplied model).
+    Weapon,
+    // Biometric uses: always refused.
+    Face,
+    FaceDetection,
+    FaceRecognition,
+    FaceLandmarks,
+    #[serde(alias = "re_identification", alias = "reid")]
+    Reidentification,
+    Iris,
+    Age,
+    Gender,
+    Emotion,
+    Gait,
+    Biometric,
+}
+
+impl ModelUse {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelUse::ObjectDetection => "object_detection",
+            ModelUse::Posture => "posture",
+            ModelUse::Fire => "fire",
+            ModelUse::Weapon => "weapon",
+            ModelUse::Face => "face",
+            ModelUse::FaceDetection => "face_detection",
+            ModelUse::FaceRecognition => "face_recognition",
+            ModelUse::FaceLandmarks => "face_landmarks",
+            ModelUse::Reidentification => "reidentification",
+            ModelUse::Iris => "iris",
+            ModelUse::Age => "age",
+            ModelUse::Gender => "gender",
+            ModelUse::Emotion => "emotion",
+            ModelUse::Gait => "gait",
+            ModelUse::Biometric => "biometric",
+        }
+    }
+
+    /// Whether this use identifies, characterises or re-identifies people by their body.
+    pub fn is_biometric(self) -> bool {
+        !matches!(
+            self,
+            ModelUse::ObjectDetection | ModelUse::Posture | ModelUse::Fire | ModelUse::Weapon
+        )
+    }
+
+    /// Whether a model of `kind` may declare this use.
+    fn fits(self, kind: ModelKind) -> bool {
+        match kind {
+            ModelKind::Detector => matches!(
+                self,
+                ModelUse::ObjectDetection | ModelUse::Fire | ModelUse::Weapon
+            ),
+            ModelKind::Pose => self == ModelUse::Posture,
+        }
+    }
 }
 
 /// How a frame is brought to the input size.
@@ -92,10 +218,15 @@ pub enum ResizeMode {
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
     pub format: OutputFormat,
-    /// Feature-map strides, in input pixels.
+    /// Feature-map strides, in input pixels (detectors).
+    #[serde(default)]
     pub strides: Vec<u32>,
     /// Distribution bins per box side (NanoDet `reg_max + 1`).
+    #[serde(default)]
     pub bins_per_side: u32,
+    /// Most people one inference reports (pose models).
+    #[serde(default)]
+    pub max_people: u32,
 }
 
 /// Output decoding scheme.
@@ -105,6 +236,10 @@ pub enum OutputFormat {
     /// NanoDet: per stride a class tensor `[1, N, classes]` (sigmoid applied) and a box tensor
     /// `[1, N, 4 * bins]` (distribution over distances, softmax not applied).
     Nanodet,
+    /// MoveNet MultiPose: one tensor `[1, max_people, 3 * keypoints + 5]`: per person the
+    /// keypoints as (y, x, score), then (ymin, xmin, ymax, xmax, score), normalised to the input.
+    #[serde(rename = "movenet_multipose")]
+    MovenetMultipose,
 }
 
 impl Manifest {
@@ -125,6 +260,11 @@ impl Manifest {
                 message: e.to_string(),
             })?;
         manifest.path = origin.to_path_buf();
+        for m in &mut manifest.models {
+            if m.uses.is_empty() && m.kind == ModelKind::Detector {
+                m.uses.push(ModelUse::ObjectDetection);
+            }
+        }
         manifest.validate()?;
         Ok(manifest)
     }
@@ -146,6 +286,21 @@ impl Manifest {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+    }
+
+    /// Like [`Manifest::require_model`], and the model must be of `kind` (a pose model given as
+    /// `[detector] model`, or a detector given to the pose estimator, is refused).
+    pub fn require_kind(&self, name: &str, kind: ModelKind) -> Result<&ModelSpec, DetectError> {
+        let spec = self.require_model(name)?;
+        if spec.kind != kind {
+            return Err(DetectError::WrongKind {
+                path: self.path.clone(),
+                model: name.to_string(),
+                kind: spec.kind,
+                expected: kind,
+            });
+        }
+        Ok(spec)
     }
 
     /// The directory model files are relative to: the manifest's own directory.
@@ -211,6 +366,20 @@ impl Manifest {
                 if value.trim().is_empty() {
                     return Err(invalid(n, field, "empty".into()));
                 }
+            }
+            self.validate_uses(m)?;
+            if m.kind == ModelKind::Pose {
+                validate_pose(m).map_err(|(field, message)| invalid(n, field, message))?;
+                continue;
+            }
+            detector_input_format(&m.input)
+                .map_err(|(field, message)| invalid(n, field, message))?;
+            if m.output.format != OutputFormat::Nanodet {
+                return Err(invalid(
+                    n,
+                    "output.format",
+                    "a detector's output format must be `nanodet`".into(),
+                ));
             }
             if m.labels.is_empty() || m.labels.len() > usize::from(u16::MAX) {
                 return Err(invalid(
@@ -278,6 +447,139 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// Refuses biometric uses (with the reason) and uses that do not fit the model's kind.
+    fn validate_uses(&self, m: &ModelSpec) -> Result<(), DetectError> {
+        if let Some(&biometric) = m.uses.iter().find(|u| u.is_biometric()) {
+            return Err(DetectError::BiometricModel {
+                path: self.path.clone(),
+                model: m.name.clone(),
+                declared: biometric.as_str().to_string(),
+            });
+        }
+        let invalid = |message: String| DetectError::ManifestInvalid {
+            path: self.path.clone(),
+            model: m.name.clone(),
+            field: "use",
+            message,
+        };
+        if m.uses.is_empty() {
+            return Err(invalid(format!(
+                "required for a {} model (e.g. use = [\"posture\"])",
+                m.kind
+            )));
+        }
+        if let Some(u) = m.uses.iter().find(|u| !u.fits(m.kind)) {
+            return Err(invalid(format!(
+                "`{}` is not a use of a {} model",
+                u.as_str(),
+                m.kind
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The 17 COCO keypoints, in the order pose models output them.
+pub const COCO_KEYPOINTS: [&str; 17] = [
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+];
+
+/// A detector's input must be NCHW, BGR, float32 (what [`crate::detect::preprocess_bgr`] makes).
+fn detector_input_format(i: &InputSpec) -> Result<(), (&'static str, String)> {
+    if i.layout != Layout::Nchw {
+        return Err(("input.layout", "`NHWC`: a detector input is NCHW".into()));
+    }
+    if i.channel_order != ChannelOrder::Bgr {
+        return Err((
+            "input.channel_order",
+            "`RGB`: a detector input is BGR".into(),
+        ));
+    }
+    if i.dtype != InputType::Float32 {
+        return Err(("input.dtype", "`int32`: a detector input is float32".into()));
+    }
+    Ok(())
+}
+
+/// Checks a pose model's entry; the error is `(field, message)`.
+fn validate_pose(m: &ModelSpec) -> Result<(), (&'static str, String)> {
+    if m.keypoints != COCO_KEYPOINTS {
+        return Err((
+            "keypoints",
+            format!("must be the 17 COCO keypoints in order: {COCO_KEYPOINTS:?}"),
+        ));
+    }
+    if !m.labels.is_empty() {
+        return Err(("labels", "a pose model has keypoints, not labels".into()));
+    }
+    let i = &m.input;
+    if (i.layout, i.channel_order, i.dtype) != (Layout::Nhwc, ChannelOrder::Rgb, InputType::Int32) {
+        return Err((
+            "input",
+            "a pose model input must be layout = \"NHWC\", channel_order = \"RGB\", \
+             dtype = \"int32\""
+                .into(),
+        ));
+    }
+    if i.mean != [0.0; 3] || i.std != [1.0; 3] {
+        return Err((
+            "input.mean",
+            "an int32 input takes raw pixels: no mean/std".into(),
+        ));
+    }
+    let [batch, h, w, channels] = i.shape;
+    if batch != 1
+        || channels != 3
+        || h == 0
+        || w == 0
+        || !h.is_multiple_of(32)
+        || !w.is_multiple_of(32)
+        || h > 2048
+        || w > 2048
+    {
+        return Err((
+            "input.shape",
+            format!(
+                "{:?} is not [1, height, width, 3] with sides multiples of 32",
+                i.shape
+            ),
+        ));
+    }
+    if i.name.is_empty() {
+        return Err(("input.name", "empty".into()));
+    }
+    if m.output.format != OutputFormat::MovenetMultipose {
+        return Err((
+            "output.format",
+            "a pose model's output format must be `movenet_multipose`".into(),
+        ));
+    }
+    if !(1..=64).contains(&m.output.max_people) {
+        return Err((
+            "output.max_people",
+            format!("{} is not in 1..=64", m.output.max_people),
+        ));
+    }
+    Ok(())
+}
+
 impl ModelSpec {
     /// The class id of `label` (exact, case-sensitive match), if the model has it.
     pub fn class_id(&self, label: &str) -> Option<u16> {
@@ -294,7 +596,10 @@ impl ModelSpec {
 
     /// Input size `(width, height)` in pixels.
     pub fn input_size(&self) -> (u32, u32) {
-        (self.input.shape[3], self.input.shape[2])
+        match self.input.layout {
+            Layout::Nchw => (self.input.shape[3], self.input.shape[2]),
+            Layout::Nhwc => (self.input.shape[2], self.input.shape[1]),
+        }
     }
 
     /// Path of the model file inside `model_dir`.
@@ -412,6 +717,7 @@ mod tests {
         assert_eq!(spec.output.strides, vec![8, 16, 32]);
         assert_eq!(spec.output.bins_per_side, 11);
         assert!(m.model("movenet").is_none());
+        assert!(m.model("movenet-multipose").is_some());
         let err = m.require_model("nope").unwrap_err().to_string();
         assert!(
             err.contains("nanodet-m-416") && err.contains("models.toml"),
@@ -494,9 +800,167 @@ mod tests {
     }
 
     #[test]
-    fn shipped_model_file_matches_manifest() {
+    fn shipped_model_files_match_manifest() {
         let m = repo_manifest();
-        let spec = m.model("nanodet-m-416").unwrap();
-        verify_file(&m.model_dir(), spec).unwrap();
+        let names: Vec<&str> = m.models.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["nanodet-m-416", "nanodet-m-416-int8", "movenet-multipose"]
+        );
+        for spec in &m.models {
+            verify_file(&m.model_dir(), spec).unwrap();
+        }
+        // The int8 variant keeps the float model's interface.
+        let (a, b) = (
+            m.model("nanodet-m-416").unwrap(),
+            m.model("nanodet-m-416-int8").unwrap(),
+        );
+        assert_eq!(
+            (&a.labels, &a.input, &a.output, a.kind, &a.uses),
+            (&b.labels, &b.input, &b.output, b.kind, &b.uses)
+        );
+    }
+
+    fn repo_text() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/models.toml");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn kinds_and_uses_are_read_and_default_to_a_detector() {
+        let m = repo_manifest();
+        let det = m.model("nanodet-m-416").unwrap();
+        assert_eq!(
+            (det.kind, det.uses.as_slice()),
+            (ModelKind::Detector, &[ModelUse::ObjectDetection][..])
+        );
+        let pose = m.model("movenet-multipose").unwrap();
+        assert_eq!(
+            (pose.kind, pose.uses.as_slice()),
+            (ModelKind::Pose, &[ModelUse::Posture][..])
+        );
+        assert_eq!(pose.keypoints, COCO_KEYPOINTS);
+        assert_eq!(pose.input_size(), (256, 256));
+        assert_eq!(pose.input.dtype, InputType::Int32);
+        assert_eq!(pose.output.max_people, 6);
+        assert!(pose.labels.is_empty());
+
+        // The manifest as it was before kinds existed (no `kind`, no `use`) is still valid.
+        let old = repo_text()
+            .replace("kind = \"detector\"\n", "")
+            .replace("use = [\"object_detection\"]\n", "");
+        assert!(!old.contains("\"object_detection\"]"));
+        let m = Manifest::parse(&old, Path::new("old.toml")).unwrap();
+        let det = m.model("nanodet-m-416").unwrap();
+        assert_eq!(
+            (det.kind, det.uses.as_slice()),
+            (ModelKind::Detector, &[ModelUse::ObjectDetection][..])
+        );
+    }
+
+    #[test]
+    fn a_biometric_use_refuses_the_manifest() {
+        for declared in [
+            "face_recognition",
+            "reidentification",
+            "reid",
+            "age",
+            "face",
+            "emotion",
+        ] {
+            let text = repo_text().replace(
+                "use = [\"posture\"]",
+                &format!("use = [\"posture\", \"{declared}\"]"),
+            );
+            let err = Manifest::parse(&text, Path::new("m.toml")).unwrap_err();
+            assert!(matches!(err, DetectError::BiometricModel { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(
+                msg.contains("m.toml")
+                    && msg.contains("movenet-multipose")
+                    && msg.contains("`use`")
+                    && msg.contains("biometric")
+                    && msg.contains("2023-828"),
+                "{msg}"
+            );
+        }
+        // An unknown use is a parse error that lists the known ones.
+        let text = repo_text().replace("use = [\"posture\"]", "use = [\"dancing\"]");
+        let msg = Manifest::parse(&text, Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("dancing") && msg.contains("posture"), "{msg}");
+    }
+
+    #[test]
+    fn pose_entries_are_checked_naming_the_field() {
+        let text = repo_text();
+        let cases = [
+            (text.replace("use = [\"posture\"]\n", ""), "`use`"),
+            (
+                text.replace("use = [\"posture\"]", "use = [\"object_detection\"]"),
+                "`use`",
+            ),
+            (
+                text.replace("use = [\"object_detection\"]", "use = [\"posture\"]"),
+                "`use`",
+            ),
+            (text.replace("\"right_hip\", ", ""), "keypoints"),
+            (
+                text.replace("shape = [1, 256, 256, 3]", "shape = [1, 250, 256, 3]"),
+                "input.shape",
+            ),
+            (
+                text.replace("dtype = \"int32\"", "dtype = \"float32\""),
+                "`input`",
+            ),
+            (
+                text.replace("max_people = 6", "max_people = 0"),
+                "output.max_people",
+            ),
+            (
+                text.replace("format = \"movenet_multipose\"", "format = \"nanodet\""),
+                "output.format",
+            ),
+            (
+                text.replacen("format = \"nanodet\"", "format = \"movenet_multipose\"", 1),
+                "output.format",
+            ),
+            (
+                text.replacen("layout = \"NCHW\"", "layout = \"NHWC\"", 1),
+                "input.layout",
+            ),
+        ];
+        for (altered, needle) in cases {
+            assert_ne!(altered, text, "case {needle} did not alter the text");
+            let err = Manifest::parse(&altered, Path::new("m.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(needle) && err.contains("m.toml"),
+                "{needle}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn require_kind_refuses_the_other_kind() {
+        let m = repo_manifest();
+        assert!(m.require_kind("movenet-multipose", ModelKind::Pose).is_ok());
+        let err = m
+            .require_kind("movenet-multipose", ModelKind::Detector)
+            .unwrap_err();
+        assert!(matches!(err, DetectError::WrongKind { .. }));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`movenet-multipose` is a pose model")
+                && msg.contains("not a detector model"),
+            "{msg}"
+        );
+        let msg = m
+            .require_kind("nanodet-m-416", ModelKind::Pose)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("is a detector model"), "{msg}");
     }
 }

@@ -8,23 +8,34 @@
 //!   OpenCV-equal bilinear resize otherwise); [`load_image_bgr`] for image files.
 //! - [`decode_nanodet`] / [`nms_per_class`]: pure post-processing.
 //! - [`init_runtime`] and [`Detector`]: the ONNX Runtime session, one detector per inference thread.
+//! - [`pose`]: MoveNet MultiPose decoding, person crops and [`PoseEstimator`] (its own session,
+//!   one per inference thread); [`posture`]: torso angle, hip height, lying (pure geometry).
 
 mod detector;
 mod error;
 pub mod manifest;
+pub mod pose;
 pub mod postprocess;
+pub mod posture;
 pub mod preprocess;
+mod provider;
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod pose_golden_tests;
 
 pub use detector::{init_runtime, Detector, DetectorOptions, RawOutputs};
 pub use error::DetectError;
-pub use manifest::{verify_file, Manifest, ModelSpec};
+pub use manifest::{verify_file, Manifest, ModelKind, ModelSpec, ModelUse};
+pub use pose::{
+    Crop, Joint, Keypoint, Orientation, PersonPose, Pose, PoseEstimator, PoseImage, PoseOptions,
+};
 pub use postprocess::{
     decode_nanodet, decode_nanodet_with, nms_per_class, NanodetParams, OutputTensor, RawDetection,
 };
-pub use preprocess::{load_image_bgr, preprocess_bgr};
+pub use preprocess::{load_image_bgr, preprocess_bgr, preprocess_rgb_i32, resize_bgr};
+pub use provider::ExecutionProvider;
 
 /// An axis-aligned box in **normalised image coordinates** (0..1 of the frame's width and height),
 /// `x1 <= x2`, `y1 <= y2`.

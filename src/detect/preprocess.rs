@@ -40,6 +40,36 @@ fn checked_len(what: &'static str, w: u32, h: u32, per_pixel: usize) -> Result<u
         })
 }
 
+/// Checks that a buffer of `len` elements holds a `w x h` image of `per_pixel` elements each.
+fn check_buffer(
+    dims: &'static str,
+    what: &'static str,
+    len: usize,
+    (w, h): (u32, u32),
+    per_pixel: usize,
+) -> Result<(), DetectError> {
+    let expected = checked_len(dims, w, h, per_pixel)?;
+    if len != expected {
+        return Err(DetectError::BufferSize {
+            what,
+            expected,
+            actual: len,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a packed BGR source frame of `width x height`.
+pub(crate) fn check_source(src: &[u8], width: u32, height: u32) -> Result<(), DetectError> {
+    check_buffer(
+        "source frame",
+        "source BGR frame (width * height * 3 bytes)",
+        src.len(),
+        (width, height),
+        3,
+    )
+}
+
 /// Converts a packed BGR frame (`width * height * 3` bytes, row stride `width * 3`) into the
 /// model input: NCHW float32, planes B, G, R, `x = (pixel - mean) / std` (`mean` and `std` in
 /// B, G, R order). `out` must hold `3 * input_w * input_h` floats.
@@ -59,27 +89,82 @@ pub fn preprocess_bgr(
     std: [f32; 3],
     out: &mut [f32],
 ) -> Result<(), DetectError> {
-    let src_len = checked_len("source frame", width, height, 3)?;
-    if src.len() != src_len {
-        return Err(DetectError::BufferSize {
-            what: "source BGR frame (width * height * 3 bytes)",
-            expected: src_len,
-            actual: src.len(),
-        });
-    }
-    let out_len = checked_len("model input", input_w, input_h, 3)?;
-    if out.len() != out_len {
-        return Err(DetectError::BufferSize {
-            what: "input tensor (3 * input_w * input_h floats)",
-            expected: out_len,
-            actual: out.len(),
-        });
-    }
+    check_source(src, width, height)?;
+    check_buffer(
+        "model input",
+        "input tensor (3 * input_w * input_h floats)",
+        out.len(),
+        (input_w, input_h),
+        3,
+    )?;
     let lut = normalise_luts(mean, std);
     if width == input_w && height == input_h {
         normalise_same_size(src, &lut, out);
     } else {
-        resize_linear_normalise(src, width, height, input_w, input_h, &lut, out);
+        let plane = input_w as usize * input_h as usize;
+        resize_linear(src, width, height, input_w, input_h, |i, c, v| {
+            out[c * plane + i] = lut[c][usize::from(v)];
+        });
+    }
+    Ok(())
+}
+
+/// Converts a packed BGR frame into an NHWC int32 RGB tensor of raw pixel values (0..255), as
+/// MoveNet takes it: the whole frame stretched to `input_w x input_h` with the same OpenCV-equal
+/// bilinear resize as [`preprocess_bgr`]. `out` must hold `3 * input_w * input_h` values.
+pub fn preprocess_rgb_i32(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    input_w: u32,
+    input_h: u32,
+    out: &mut [i32],
+) -> Result<(), DetectError> {
+    check_source(src, width, height)?;
+    check_buffer(
+        "model input",
+        "input tensor (3 * input_w * input_h int32)",
+        out.len(),
+        (input_w, input_h),
+        3,
+    )?;
+    if (width, height) == (input_w, input_h) {
+        for (o, px) in out.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+            o.copy_from_slice(&[i32::from(px[2]), i32::from(px[1]), i32::from(px[0])]);
+        }
+    } else {
+        resize_linear(src, width, height, input_w, input_h, |i, c, v| {
+            out[i * 3 + 2 - c] = i32::from(v);
+        });
+    }
+    Ok(())
+}
+
+/// Resizes a packed 3-channel 8-bit image (`width * height * 3` bytes) to `out_w x out_h`
+/// (`out` holds `out_w * out_h * 3` bytes, same channel order) with the OpenCV-equal bilinear
+/// resize of [`preprocess_bgr`]; a copy when the sizes are equal.
+pub fn resize_bgr(
+    src: &[u8],
+    width: u32,
+    height: u32,
+    out_w: u32,
+    out_h: u32,
+    out: &mut [u8],
+) -> Result<(), DetectError> {
+    check_source(src, width, height)?;
+    check_buffer(
+        "resized image",
+        "resized image (out_w * out_h * 3 bytes)",
+        out.len(),
+        (out_w, out_h),
+        3,
+    )?;
+    if (width, height) == (out_w, out_h) {
+        out.copy_from_slice(src);
+    } else {
+        resize_linear(src, width, height, out_w, out_h, |i, c, v| {
+            out[i * 3 + c] = v
+        });
     }
     Ok(())
 }
@@ -167,20 +252,20 @@ fn vmix(s0: i32, s1: i32, b0: i32, b1: i32) -> u8 {
     v.clamp(0, 255) as u8
 }
 
-fn resize_linear_normalise(
+/// OpenCV-equal bilinear resize of a packed 3-channel 8-bit image; `put(pixel, channel, value)`
+/// receives each output sample (`pixel` = `y * input_w + x`), so callers write their own layout.
+fn resize_linear(
     src: &[u8],
     width: u32,
     height: u32,
     input_w: u32,
     input_h: u32,
-    lut: &[[f32; 256]; 3],
-    out: &mut [f32],
+    mut put: impl FnMut(usize, usize, u8),
 ) {
     let xtaps = taps(width, input_w, true);
     let ytaps = taps(height, input_h, false);
     let stride = width as usize * 3;
     let dst_w = input_w as usize;
-    let plane = dst_w * input_h as usize;
     let mut rows = [vec![0i32; dst_w * 3], vec![0i32; dst_w * 3]];
     let mut cached: [Option<usize>; 2] = [None, None];
 
@@ -205,8 +290,11 @@ fn resize_linear_normalise(
         let (r0, r1) = (&rows[0], &rows[1]);
         for dx in 0..dst_w {
             for c in 0..3 {
-                let v = vmix(r0[dx * 3 + c], r1[dx * 3 + c], t.w0, t.w1);
-                out[c * plane + base + dx] = lut[c][usize::from(v)];
+                put(
+                    base + dx,
+                    c,
+                    vmix(r0[dx * 3 + c], r1[dx * 3 + c], t.w0, t.w1),
+                );
             }
         }
     }

@@ -1,5 +1,5 @@
-//! One running camera: its frame queue, status, and the analysis state (tracker, rules, health)
-//! that only one worker at a time holds.
+//! One running camera: its frame queue, status, and the analysis state (tracker, rules, health,
+//! motion gate) that only one worker at a time holds.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use super::EngineError;
 use crate::config::{CameraConfig, Config};
+use crate::frames::motion::MotionGate;
 use crate::frames::{Frame, FrameQueue};
 use crate::health::HealthMonitor;
 use crate::ingest::{self, CameraHandle, CameraSpec, CameraStatus, PipelineParams};
 use crate::metrics::Metrics;
-use crate::rules::CameraRules;
+use crate::rules::{point_in_polygon, CameraRules};
 use crate::track::{Tracker, TrackerConfig};
 
 /// Analysis state of one camera: only one worker at a time holds it, so frames of a camera are
@@ -20,6 +21,8 @@ pub(super) struct Analysis {
     pub tracker: Tracker,
     pub rules: CameraRules,
     pub health: HealthMonitor,
+    /// `None` when the camera's motion gating is off.
+    pub motion: Option<MotionGate>,
 }
 
 pub(super) struct CameraCtx {
@@ -86,6 +89,7 @@ pub(super) fn start_camera(
             tracker: Tracker::new(tracker_config(config)),
             rules: camera_rules(config, cam),
             health: HealthMonitor::new(cam.health, Instant::now()),
+            motion: motion_gate(cam, (in_w, in_h)),
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so
         // they never get too old.
@@ -103,7 +107,26 @@ fn tracker_config(config: &Config) -> TrackerConfig {
         min_hits: config.tracker.min_hits,
         max_missed_seconds: config.tracker.max_missed_seconds,
         min_score: config.detector.score_threshold,
+        low_score: config.tracker.low_score,
+        new_track_margin: config.tracker.new_track_margin,
     }
+}
+
+/// The camera's motion gate (`None` when off): motion counts inside the zones its rules watch,
+/// or anywhere when a rule watches no zone.
+pub(super) fn motion_gate(cam: &CameraConfig, size: (u32, u32)) -> Option<MotionGate> {
+    let regions: Option<Vec<Vec<(f32, f32)>>> = cam
+        .rules
+        .iter()
+        .map(|r| {
+            let zone = cam.zones.iter().find(|z| Some(z.id.as_str()) == r.zone())?;
+            Some(zone.points.iter().map(|p| (p[0], p[1])).collect())
+        })
+        .collect();
+    MotionGate::new(&cam.motion, cam.detect_fps, size, |p| match &regions {
+        Some(zones) if !zones.is_empty() => zones.iter().any(|z| point_in_polygon(p, z)),
+        _ => true,
+    })
 }
 
 /// Builds a camera's rules from its (validated) configuration.

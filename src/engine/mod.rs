@@ -20,8 +20,8 @@ use crate::config::diff::{diff, restart_required, CameraChange, ReloadReport};
 use crate::config::{CameraConfig, Config};
 use crate::detect::{init_runtime, Detector, Manifest};
 use crate::ingest::{self, CameraHandle, CameraStatus};
-use crate::metrics::Metrics;
-use camera::{camera_rules, start_camera, CameraCtx};
+use crate::metrics::{LatencySamples, Metrics};
+use camera::{camera_rules, motion_gate, start_camera, CameraCtx};
 use worker::{health_ticker, worker, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,9 @@ pub enum EngineError {
 pub struct EngineOptions {
     /// Skip detection: frames are taken from the queues and thrown away (decode-only benchmark).
     pub decode_only: bool,
+    /// Also records every frame's capture-to-decision time here (benchmarks needing exact
+    /// percentiles; `/metrics` has the histogram).
+    pub decision_latency: Option<Arc<LatencySamples>>,
 }
 
 /// The current set of cameras: workers clone the inner `Arc` (a cheap snapshot) each round.
@@ -80,7 +83,8 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
         ingest::init()?;
-        let (detectors, input_size) = load_detectors(config, &options)?;
+        let (detectors, input_size) = load_detectors(config, &options, &metrics)?;
+        let worker_count = detectors.len();
         let mut cameras = Vec::new();
         let mut handles = Vec::new();
         for cam in config.cameras.iter().filter(|c| c.enabled) {
@@ -100,9 +104,11 @@ impl Engine {
             metrics: metrics.clone(),
             labels: Arc::new(config.labels.clone()),
             stop: stop.clone(),
+            latency: options.decision_latency.clone(),
         };
         let workers = spawn_workers(&cameras, detectors, &options, shared)?;
-        tracing::info!(cameras = count, workers = workers.len(), "engine started");
+        // Detector workers only: the health thread is not one.
+        tracing::info!(cameras = count, workers = worker_count, "engine started");
         Ok(Engine {
             cameras,
             statuses,
@@ -225,7 +231,11 @@ impl Engine {
                 Ok(Some(ctx))
             }
             (CameraChange::Updated, Some(ctx)) => {
-                lock(&ctx.analysis).rules = camera_rules(new, cam);
+                {
+                    let mut a = lock(&ctx.analysis);
+                    a.rules = camera_rules(new, cam);
+                    a.motion = motion_gate(cam, self.input_size);
+                }
                 *ctx.name.write().unwrap_or_else(|e| e.into_inner()) = cam.name.clone();
                 ctx.status.set_labels(&cam.name, &cam.location);
                 tracing::info!(camera = %cam.id, "camera zones and rules updated by reload");
@@ -281,6 +291,7 @@ fn read<T: Clone>(l: &RwLock<T>) -> T {
 fn load_detectors(
     config: &Config,
     options: &EngineOptions,
+    metrics: &Metrics,
 ) -> Result<(Vec<Detector>, (u32, u32)), EngineError> {
     let manifest_path = config.resolve(&config.detector.manifest);
     let manifest = Manifest::load(&manifest_path)?;
@@ -288,7 +299,9 @@ fn load_detectors(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let det_opts = config.detector_options();
+    let mut det_opts = config.detector_options();
+    // Down to the tracker's low score: those detections only continue tracks.
+    det_opts.score_threshold = det_opts.score_threshold.min(config.tracker.low_score);
     let mut detectors = Vec::new();
     if !options.decode_only {
         let dylib = config
@@ -304,6 +317,18 @@ fn load_detectors(
                 &config.detector.model,
                 det_opts,
             )?);
+        }
+        if let Some(d) = detectors.first() {
+            let (requested, used) = (det_opts.execution_provider, d.execution_provider());
+            metrics
+                .execution_provider
+                .with_label_values(&[requested.as_str(), used.as_str()])
+                .set(1);
+            tracing::info!(
+                requested = requested.as_str(),
+                used = used.as_str(),
+                "detector execution provider"
+            );
         }
     }
     let input_size = manifest

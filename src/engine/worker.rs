@@ -13,7 +13,7 @@ use crate::detect::{Detection, Detector};
 use crate::frames::Frame;
 use crate::health::FrameStats;
 use crate::ingest;
-use crate::metrics::Metrics;
+use crate::metrics::{LatencySamples, Metrics};
 use crate::rules::{Event, FrameInput};
 
 /// What every worker shares.
@@ -22,6 +22,8 @@ pub(super) struct Shared {
     pub metrics: Metrics,
     pub labels: Arc<Vec<String>>,
     pub stop: Arc<AtomicBool>,
+    /// Every frame's capture-to-decision time, when a benchmark asks for it.
+    pub latency: Option<Arc<LatencySamples>>,
 }
 
 pub(super) fn worker(
@@ -51,7 +53,7 @@ pub(super) fn worker(
             }
             if let Some(frame) = cam.queue.pop() {
                 if let Some(det) = detector.as_mut() {
-                    process(cam, frame, det, &shared);
+                    decide(cam, frame, det, &shared);
                 }
                 worked = true;
             }
@@ -65,14 +67,61 @@ pub(super) fn worker(
     }
 }
 
-/// One frame of one camera: health, age check, detection, tracking and rules, alerts.
-fn process(cam: &CameraCtx, frame: Frame, detector: &mut Detector, shared: &Shared) {
+/// What happens to a frame taken from a queue, before the detector.
+enum Admission {
+    /// Goes to the detector.
+    Analyse(Arc<Frame>),
+    /// Older than the camera's `max_frame_age_ms`: dropped and counted, never analysed late.
+    TooOld,
+    /// Motion gating: nothing moved in the rules' zones since the last analysed frame.
+    NoMotion,
+}
+
+/// One frame of one camera: admitted (or not), analysed, and the capture-to-decision time of a
+/// frame decided on (analysed or skipped for lack of motion) recorded.
+fn decide(cam: &CameraCtx, frame: Frame, detector: &mut Detector, shared: &Shared) {
+    let captured = frame.captured;
+    match admit(cam, frame, shared) {
+        Admission::Analyse(frame) => process(cam, &frame, detector, shared),
+        Admission::NoMotion => {}
+        Admission::TooOld => return,
+    }
+    let secs = captured.elapsed().as_secs_f64();
+    shared
+        .metrics
+        .frame_to_decision_seconds
+        .with_label_values(&[&cam.id])
+        .observe(secs);
+    if let Some(l) = &shared.latency {
+        l.record(secs);
+    }
+}
+
+/// Health statistics (every frame), the age limit, then motion gating.
+fn admit(cam: &CameraCtx, frame: Frame, shared: &Shared) -> Admission {
     let frame = Arc::new(frame);
     observe_health(cam, &frame, shared);
     if too_old(cam, &frame, &shared.metrics) {
-        return;
+        return Admission::TooOld;
     }
-    let Some(detections) = detect(cam, &frame, detector, &shared.metrics) else {
+    let gate = lock(&cam.analysis)
+        .motion
+        .as_mut()
+        .map(|g| g.decide(&frame.data, frame.width, frame.height, frame.pts_ns));
+    if gate.is_some_and(|d| !d.analyse()) {
+        shared
+            .metrics
+            .frames_skipped
+            .with_label_values(&[&cam.id, "no_motion"])
+            .inc();
+        return Admission::NoMotion;
+    }
+    Admission::Analyse(frame)
+}
+
+/// Detection, tracking and rules, alerts.
+fn process(cam: &CameraCtx, frame: &Arc<Frame>, detector: &mut Detector, shared: &Shared) {
+    let Some(detections) = detect(cam, frame, detector, &shared.metrics) else {
         return;
     };
     let events = {
@@ -83,11 +132,11 @@ fn process(cam: &CameraCtx, frame: Frame, detector: &mut Detector, shared: &Shar
             t_ns: frame.pts_ns,
             tracks,
             detections: &detections,
-            frame: Some(&frame),
+            frame: Some(frame),
             poses: &[],
         })
     };
-    publish_events(cam, &events, &frame, shared);
+    publish_events(cam, &events, frame, shared);
 }
 
 /// Health first, on every frame taken, even one too old to analyse: it is cheap, and fault

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -68,7 +69,18 @@ fn input_issue(column: Option<&str>, reason: String) -> InputIssue {
     }
 }
 
-async fn post_forecast(State(state): State<ForecastState>, body: Bytes) -> Response {
+async fn post_forecast(
+    State(state): State<ForecastState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // A body over the limit (413) or unreadable: JSON like every other error.
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let error = format!("cannot read the body: {}", e.body_text());
+            return (e.status(), Json(json!({ "error": error }))).into_response();
+        }
+    };
     let Some(model) = state.model else {
         return no_model();
     };

@@ -44,7 +44,8 @@ pub use model::{
 };
 pub use schema::{
     calendar_of, parse_date, Dataset, Factors, Location, Nature, PastEvent, PlannedEvent,
-    PlannedEventInput, Season, Sector, COLUMNS, MAX_ISSUES,
+    PlannedEventInput, Season, Sector, COLUMNS, MAX_DENSITY, MAX_ISSUES, MIN_DURATION_H,
+    MIN_FOOTPRINT_M2,
 };
 
 /// One problem found in an input: where (line, column) and why.

@@ -19,8 +19,15 @@ pub const MAX_ISSUES: usize = 50;
 pub const MAX_PARTICIPANTS: u64 = 10_000_000;
 /// Largest accepted `footprint_m2` (100 km², a whole city).
 pub const MAX_FOOTPRINT_M2: f64 = 1.0e8;
+/// Smallest accepted `footprint_m2` (a kiosk: below it, an event is not a public gathering).
+pub const MIN_FOOTPRINT_M2: f64 = 10.0;
 /// Largest accepted `duration_h` (a month).
 pub const MAX_DURATION_H: f64 = 24.0 * 31.0;
+/// Smallest accepted `duration_h` (six minutes).
+pub const MIN_DURATION_H: f64 = 0.1;
+/// Largest accepted density, participants per m² of footprint: beyond about 9 persons per m² a
+/// crowd cannot physically stand (crowd-safety literature); higher means a wrong figure.
+pub const MAX_DENSITY: f64 = 10.0;
 /// Longest accepted `id`.
 pub const MAX_ID_LEN: usize = 64;
 
@@ -269,22 +276,38 @@ fn parse_participants(s: &str) -> Result<u64, String> {
     Ok(v)
 }
 
-fn parse_positive(name: &str, unit: &str, s: &str, max: f64) -> Result<f64, String> {
+fn parse_positive(name: &str, unit: &str, s: &str, range: (f64, f64)) -> Result<f64, String> {
     let t = s.trim();
     let v: f64 = t
         .parse()
         .map_err(|_| format!("{name} `{t}` is not a number ({unit})"))?;
-    check_positive(name, v, max)
+    check_positive(name, v, range)
 }
 
-fn check_positive(name: &str, v: f64, max: f64) -> Result<f64, String> {
+/// A positive number within its physical bounds `(min, max)`.
+fn check_positive(name: &str, v: f64, (min, max): (f64, f64)) -> Result<f64, String> {
     if !v.is_finite() || v <= 0.0 {
         return Err(format!("{name} must be a number > 0, got {v}"));
+    }
+    if v < min {
+        return Err(format!("{name} {v} below the minimum {min}"));
     }
     if v > max {
         return Err(format!("{name} {v} above the limit {max}"));
     }
     Ok(v)
+}
+
+/// Participants per m² within [`MAX_DENSITY`].
+fn check_density(participants: u64, footprint_m2: f64) -> Result<(), String> {
+    let density = participants as f64 / footprint_m2;
+    if density > MAX_DENSITY {
+        return Err(format!(
+            "{participants} participants on {footprint_m2} m² is {density:.1} persons per m², \
+             above the physical limit of {MAX_DENSITY}"
+        ));
+    }
+    Ok(())
 }
 
 fn parse_score(s: &str) -> Result<f64, String> {
@@ -539,14 +562,19 @@ fn read_row(line_no: usize, fields: &[String], c: &Columns) -> Result<Row, Vec<I
         "footprint_m2",
         "m²",
         v,
-        MAX_FOOTPRINT_M2
+        (MIN_FOOTPRINT_M2, MAX_FOOTPRINT_M2)
     ));
     let duration = field!(c.duration, "duration_h", |v: &str| parse_positive(
         "duration_h",
         "hours",
         v,
-        MAX_DURATION_H
+        (MIN_DURATION_H, MAX_DURATION_H)
     ));
+    if let (Some(p), Some(f)) = (participants, footprint) {
+        if let Err(e) = check_density(p, f) {
+            issues.push(issue(line_no, Some("footprint_m2"), e));
+        }
+    }
     let score = match c.score {
         Some(i) => field!(i, "score", parse_score),
         None => None,
@@ -826,10 +854,17 @@ impl PlannedEventInput {
                 ),
             ));
         }
-        if let Err(e) = check_positive("footprint_m2", self.footprint_m2, MAX_FOOTPRINT_M2) {
-            issues.push(issue(0, Some("footprint_m2"), e));
+        let footprint = (MIN_FOOTPRINT_M2, MAX_FOOTPRINT_M2);
+        match check_positive("footprint_m2", self.footprint_m2, footprint) {
+            Ok(f) => {
+                if let Err(e) = check_density(self.participants, f) {
+                    issues.push(issue(0, Some("footprint_m2"), e));
+                }
+            }
+            Err(e) => issues.push(issue(0, Some("footprint_m2"), e)),
         }
-        if let Err(e) = check_positive("duration_h", self.duration_h, MAX_DURATION_H) {
+        let duration = (MIN_DURATION_H, MAX_DURATION_H);
+        if let Err(e) = check_positive("duration_h", self.duration_h, duration) {
             issues.push(issue(0, Some("duration_h"), e));
         }
         match calendar {

@@ -766,3 +766,79 @@ async fn http_forecast_route() {
     .await;
     results.expect("http checks");
 }
+
+#[test]
+fn planned_event_numbers_have_physical_bounds() {
+    let event = |footprint: f64, duration: f64, participants: u64| {
+        serde_json::from_value::<PlannedEventInput>(serde_json::json!({
+            "date": "2025-10-05", "location": "square", "participants": participants,
+            "nature": "demonstration", "sector": "centre", "footprint_m2": footprint,
+            "duration_h": duration
+        }))
+        .expect("well-formed")
+        .validate()
+    };
+    let reason = |r: Result<PlannedEvent, Vec<InputIssue>>, column: &str| {
+        let issues = r.expect_err("refused");
+        issues
+            .iter()
+            .find(|i| i.column.as_deref() == Some(column))
+            .unwrap_or_else(|| panic!("no issue on {column}: {issues:?}"))
+            .reason
+            .clone()
+    };
+    // The issue's case: 1e-300 m² used to be scored 29.4.
+    assert!(reason(event(1e-300, 3.0, 5000), "footprint_m2").contains("minimum"));
+    assert!(reason(event(5.0, 3.0, 10), "footprint_m2").contains("minimum"));
+    assert!(reason(event(0.0, 3.0, 10), "footprint_m2").contains("> 0"));
+    assert!(reason(event(2e8, 3.0, 10), "footprint_m2").contains("limit"));
+    assert!(reason(event(20000.0, 0.01, 5000), "duration_h").contains("minimum"));
+    // 5000 people on 100 m²: 50 persons per m² cannot stand.
+    assert!(reason(event(100.0, 3.0, 5000), "footprint_m2").contains("persons per m²"));
+    assert!(event(20000.0, 3.0, 5000).is_ok());
+    assert!(
+        event(MIN_FOOTPRINT_M2, MIN_DURATION_H, 100).is_ok(),
+        "limits are inclusive"
+    );
+
+    // The same bounds in a CSV history.
+    let csv = format!(
+        "{HEADER}\nE1,2024-06-01,square,500,concert,centre,1e-300,3,10\n\
+         E2,2024-06-02,square,50000,concert,centre,1000,3,10\n\
+         E3,2024-06-03,square,500,concert,centre,5000,0.01,10\n"
+    );
+    let (err, _, _) = input_issues(Dataset::from_csv_str(&csv, "past.csv"));
+    let at = |line: usize, col: &str| {
+        err.iter()
+            .find(|i| i.line == line && i.column.as_deref() == Some(col))
+            .unwrap_or_else(|| panic!("no issue at {line}/{col}: {err:?}"))
+            .reason
+            .clone()
+    };
+    assert!(at(2, "footprint_m2").contains("minimum"));
+    assert!(at(3, "footprint_m2").contains("persons per m²"));
+    assert!(at(4, "duration_h").contains("minimum"));
+}
+
+#[tokio::test]
+async fn an_oversized_forecast_body_gets_a_json_413() {
+    use tower::ServiceExt;
+    let body = format!("{{\"id\": \"{}\"}}", "x".repeat(3 << 20));
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/api/forecast")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let resp = router(None).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON body");
+    assert!(v["error"].as_str().unwrap().contains("length limit"), "{v}");
+}

@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use crossbeam_queue::ArrayQueue;
 
+pub mod motion;
+
 /// One decoded image, already scaled to the detector's input size, packed BGR (3 bytes a pixel,
 /// rows of `width * 3` bytes, no padding).
 #[derive(Clone)]

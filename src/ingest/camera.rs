@@ -1,5 +1,7 @@
 //! One camera's supervisor: builds its pipeline, watches the bus in one place, loops files,
-//! restarts live sources with backoff, and keeps the camera's status for the operator.
+//! restarts any source that fails or stops delivering frames (files included) with backoff,
+//! probes an unreachable network camera between restarts so it is rebuilt as soon as it answers
+//! again, and keeps the camera's status for the operator.
 //!
 //! The appsink callback only copies the frame and pushes it into the camera's queue (drop-oldest,
 //! never blocking). A file read as fast as possible (benchmarks) is pulled by the supervisor
@@ -17,6 +19,7 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
 use super::pipeline::{launch_description, split_credentials, PipelineParams};
+use super::probe::{Probe, PROBE_INTERVAL};
 use super::status::{CameraState, CameraStatus};
 use crate::config::Source;
 use crate::frames::{Frame, FrameQueue};
@@ -46,10 +49,33 @@ pub struct CameraSpec {
     pub looping: bool,
     /// Threads for libav decoders (0 = libav's own choice, one per core).
     pub decode_threads: i32,
-    /// Restart a live source that delivered no frame for this long.
+    /// Restart a source (live or file) that delivered no frame for this long.
     pub stall_timeout: Duration,
     /// Longest wait between two restarts.
     pub max_backoff: Duration,
+}
+
+impl CameraSpec {
+    /// A source read once, as fast as frames are taken from the queue (no frame dropped, none
+    /// decoded in vain), scaled to `width` x `height`: for benchmarks and tests on a file.
+    pub fn read_once(id: &str, source: crate::config::Source, (width, height): (u32, u32)) -> Self {
+        CameraSpec {
+            id: Arc::from(id),
+            params: PipelineParams {
+                source,
+                rtsp_transport: crate::config::RtspTransport::Tcp,
+                rtsp_latency_ms: 200,
+                detect_fps: 0.0,
+                width,
+                height,
+                realtime: false,
+            },
+            looping: false,
+            decode_threads: 1,
+            stall_timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A running camera; dropping it does not stop it, call [`CameraHandle::stop`].
@@ -159,6 +185,7 @@ fn supervise(
         got_frame: AtomicBool::new(false),
     });
     let cam = spec.id.to_string();
+    let probe = Probe::of(&spec.params.source);
     let mut attempt: u32 = 0;
     let mut first = true;
     loop {
@@ -191,16 +218,14 @@ fn supervise(
                 attempt = attempt.saturating_add(1);
                 let wait = backoff(attempt, spec.max_backoff);
                 tracing::warn!(camera = %cam, %reason, retry_in_ms = wait.as_millis() as u64, "camera pipeline stopped");
-                // A live source is expected to come back; a file that fails is broken, and is
-                // still retried (it may be replaced), but shown as failed.
-                let state = if spec.params.source.is_live() {
-                    CameraState::Reconnecting
-                } else {
-                    CameraState::Failed
-                };
-                set_state(&status, &metrics, state, Some(reason));
-                if sleep_unless_stopped(wait, &stop) {
-                    break;
+                // Files too are retried (a file may be replaced): reconnecting, like a camera.
+                set_state(&status, &metrics, CameraState::Reconnecting, Some(reason));
+                match wait_before_retry(wait, probe.as_ref(), &stop) {
+                    Wait::Stopped => break,
+                    Wait::Elapsed => {}
+                    Wait::CameraBack => {
+                        tracing::info!(camera = %cam, "camera answers again: reconnecting now");
+                    }
                 }
             }
             Err(e @ IngestError::Init(_)) => {
@@ -260,16 +285,42 @@ fn backoff(attempt: u32, cap: Duration) -> Duration {
     base + jitter
 }
 
-/// Sleeps in small steps; returns `true` when asked to stop meanwhile.
-fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) -> bool {
+/// How a wait between two pipeline runs ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Wait {
+    Stopped,
+    Elapsed,
+    /// The probe failed, then succeeded: the camera is back before the backoff ended.
+    CameraBack,
+}
+
+/// Waits `d` (backoff), in small steps. With a probe, knocks at the camera every
+/// [`PROBE_INTERVAL`]: once it has been seen unreachable, the first success ends the wait. A
+/// camera reachable from the start (it answers TCP but the stream fails) waits the full backoff,
+/// so a broken camera is never rebuilt faster than the backoff allows.
+fn wait_before_retry(d: Duration, probe: Option<&Probe>, stop: &AtomicBool) -> Wait {
     let until = Instant::now() + d;
+    let mut next_probe = Instant::now() + PROBE_INTERVAL.min(d / 2);
+    let mut seen_down = false;
     while Instant::now() < until {
         if stop.load(Ordering::SeqCst) {
-            return true;
+            return Wait::Stopped;
+        }
+        if let Some(probe) = probe.filter(|_| Instant::now() >= next_probe) {
+            next_probe = Instant::now() + PROBE_INTERVAL;
+            if !probe.reachable() {
+                seen_down = true;
+            } else if seen_down {
+                return Wait::CameraBack;
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    stop.load(Ordering::SeqCst)
+    if stop.load(Ordering::SeqCst) {
+        Wait::Stopped
+    } else {
+        Wait::Elapsed
+    }
 }
 
 fn build(
@@ -431,11 +482,13 @@ fn drive(
         .set_state(gst::State::Playing)
         .map_err(|_| first_error(&bus).unwrap_or_else(|| "cannot start the pipeline".into()))?;
     let is_file = matches!(spec.params.source, Source::File { .. });
-    let live = spec.params.source.is_live();
     let pull = spec.params.pull_mode();
     let scale = pipeline.by_name("scale");
     let mut last_progress = Instant::now();
     let mut last_seq = shared.seq.load(Ordering::Relaxed);
+    // Frame count at the start of this pass over the file: a pass without a frame is an error,
+    // not a loop to spin in forever.
+    let mut pass_start = last_seq;
     let mut pending: Option<Frame> = None;
     loop {
         if stop.load(Ordering::SeqCst) {
@@ -476,19 +529,18 @@ fn drive(
                     tracing::warn!(camera = %spec.id, %warning, "pipeline warning");
                 }
                 MessageView::Eos(_) => {
-                    if pull && pending.is_some() {
-                        // Let the last frame reach the queue first.
-                        while let Some(f) = pending.take() {
-                            if stop.load(Ordering::SeqCst) {
-                                return Ok(RunEnd::Stopped);
-                            }
-                            if let Err(f) = shared.queue.try_push(f) {
-                                pending = Some(f);
-                                std::thread::sleep(Duration::from_millis(1));
-                            }
-                        }
+                    if pull && !drain_pull(shared, appsink, scale.as_ref(), &mut pending, stop) {
+                        return Ok(RunEnd::Stopped);
+                    }
+                    if is_file && shared.seq.load(Ordering::Relaxed) == pass_start {
+                        return Ok(RunEnd::Retry(
+                            "the file ended without a single decodable frame (truncated or \
+                             damaged?)"
+                                .into(),
+                        ));
                     }
                     if is_file && spec.looping {
+                        pass_start = shared.seq.load(Ordering::Relaxed);
                         pipeline
                             .seek_simple(
                                 gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT,
@@ -513,11 +565,45 @@ fn drive(
                 set_state(&shared.status, &shared.metrics, CameraState::Live, None);
                 tracing::info!(camera = %spec.id, "camera live");
             }
-        } else if live && last_progress.elapsed() > spec.stall_timeout {
+        } else if pending.is_some() {
+            // A frame waiting for room in the queue: the detector's delay, not the source's.
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > spec.stall_timeout {
+            // Every source, files included: no state lasts without a frame, an error or a retry.
             return Ok(RunEnd::Retry(format!(
                 "no frame for {} s (stall)",
                 spec.stall_timeout.as_secs_f32()
             )));
+        }
+    }
+}
+
+/// At the end of a file read with back-pressure: hands the pending frame and those still in the
+/// appsink to the queue. `false` when asked to stop meanwhile.
+fn drain_pull(
+    shared: &Arc<Shared>,
+    appsink: &gst_app::AppSink,
+    scale: Option<&gst::Element>,
+    pending: &mut Option<Frame>,
+    stop: &AtomicBool,
+) -> bool {
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        let frame = match pending.take() {
+            Some(f) => f,
+            None => match appsink
+                .try_pull_sample(gst::ClockTime::ZERO)
+                .and_then(|s| frame_from_sample(shared, &s, scale))
+            {
+                Some(f) => f,
+                None => return true,
+            },
+        };
+        if let Err(f) = shared.queue.try_push(frame) {
+            *pending = Some(f);
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }

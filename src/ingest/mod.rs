@@ -5,6 +5,7 @@
 
 mod camera;
 mod pipeline;
+mod probe;
 mod status;
 
 pub use camera::{init, spawn_camera, CameraHandle, CameraSpec, IngestError};

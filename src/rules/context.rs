@@ -306,7 +306,8 @@ pub struct FrameContext<'a> {
     /// Every live track of the camera (tentative and missed ones included: check
     /// [`Object::is_evidence`]).
     pub objects: &'a [Object],
-    /// The detector's output for this frame, before tracking.
+    /// The detector's output for this frame, before tracking, down to `[tracker] low_score`
+    /// (below `[detector] score_threshold`: only used to continue tracks); check the score.
     pub detections: &'a [Detection],
     pub scene: &'a Scene,
     /// The analysed frame's pixels (BGR), for rules that look at the image itself.

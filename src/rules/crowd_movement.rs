@@ -109,6 +109,10 @@ impl RuleSpec for Config {
         &self.id
     }
 
+    fn zone(&self) -> Option<&str> {
+        Some(&self.zone)
+    }
+
     fn event_type(&self) -> EventType {
         EventType::CrowdMovement
     }

@@ -60,6 +60,10 @@ pub trait Rule: Send {
 pub trait RuleSpec {
     fn id(&self) -> &str;
     fn event_type(&self) -> EventType;
+    /// The zone the rule watches (motion gating looks there), `None`: the whole image.
+    fn zone(&self) -> Option<&str> {
+        None
+    }
     /// Every problem, each with its path under `path` (`cameras[0].rules[1]`).
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, problems: &mut Problems);
     /// The running rule. `None` (with a warning) only for a configuration that did not pass
@@ -115,6 +119,9 @@ impl RuleConfig {
     }
     pub fn event_type(&self) -> EventType {
         self.spec().event_type()
+    }
+    pub fn zone(&self) -> Option<&str> {
+        self.spec().zone()
     }
     pub fn validate(&self, cx: &CameraCheck<'_>, path: &str, problems: &mut Problems) {
         self.spec().validate(cx, path, problems)

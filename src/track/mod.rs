@@ -1,4 +1,4 @@
-//! Multi-object tracking per camera (SORT-like).
+//! Multi-object tracking per camera, ByteTrack-style.
 //!
 //! One [`Tracker`] per camera. Each call to [`Tracker::update`] takes the detections of one frame
 //! and the frame's capture timestamp (ns) and returns every live track.
@@ -7,16 +7,29 @@
 //!   filter per axis) and a random-walk filter on width and height (see `kalman.rs`). Tracks are
 //!   predicted to the frame's timestamp with `dt` taken from timestamps, never from frame counts,
 //!   because the detection rate varies.
-//! * **Association**: IoU between each track's *predicted* box and each detection **of the same
-//!   class**; pairs with IoU >= `iou_threshold` (and > 0) are matched greedily, highest IoU first
-//!   (ties: lower track id, then lower detection index). Greedy is not globally optimal but is
-//!   what SORT-style trackers do well enough at city-camera densities, and it is deterministic.
-//!   Every detection may continue an existing track; only detections with `score >= min_score`
-//!   start new (tentative) tracks.
-//! * **Life cycle**: a track is `confirmed` once it has `min_hits` matches (the first detection
-//!   counts) and stays confirmed. An unmatched track is kept, `missed == true`, with its predicted
-//!   box, until it has not been matched for more than `max_missed_seconds` (time-based, the same
-//!   rule for tentative and confirmed tracks); when re-matched it keeps its id.
+//! * **Association in three stages** (ByteTrack, Zhang et al., ECCV 2022), always between a
+//!   track's *predicted* box and detections **of the same class**, each stage an optimal
+//!   assignment on IoU (see `assign.rs`):
+//!   1. confirmed tracks, including lost ones (re-association after an occlusion), with the
+//!      *high* detections (`score >= min_score`), IoU >= `iou_threshold`, both boxes buffered
+//!      by [`BUFFER_PER_SECOND`] times the seconds since the track's last match (C-BIoU);
+//!   2. confirmed tracks still unmatched that were matched in the previous update, with the
+//!      *low* detections (`low_score <= score < min_score`), plain IoU >=
+//!      [`LOW_IOU_THRESHOLD`]: a person half hidden or blurred keeps their track instead of
+//!      losing it for a frame;
+//!   3. tentative tracks with the high detections left (buffered as in stage 1).
+//!
+//!   High detections left after that, with `score >= min_score + new_track_margin`, start new
+//!   tentative tracks; low detections never start a track (a cone or a shadow scored 0.2 must
+//!   not become an object).
+//! * **Life cycle**: a new track is *tentative*; it becomes `confirmed` after `min_hits`
+//!   consecutive matches (the first detection counts) and stays confirmed. A tentative track that
+//!   misses one update is dropped (a one-frame false detection never becomes a track). A confirmed
+//!   track that is not matched is *lost*: kept, `missed == true`, with its predicted box, and
+//!   matched again (same id) when a high detection overlaps its prediction. A track is removed
+//!   once it has gone `max_missed_seconds` without a *high* detection: low detections bridge a
+//!   gap but cannot keep a track alive on their own (else a bollard scored 0.3 next to where a
+//!   person stood would hold the person's track forever).
 //! * **Ids** are per tracker (one per camera), start at 1, increase monotonically and are never
 //!   reused, not even across [`Tracker::reset`]: downstream state keyed by track id can never
 //!   confuse two objects.
@@ -25,23 +38,45 @@
 //! Non-finite detections (NaN/inf score or coordinates) are ignored; detections with an empty box
 //! never start a track.
 
+mod assign;
 mod kalman;
 
 use crate::detect::{BBox, Detection};
+use assign::{Assigner, Candidate};
 use kalman::BoxFilter;
+
+/// Minimum IoU for the second stage (a low-score detection continuing a track). Stricter than
+/// the first stage, as in ByteTrack: a weak detection must sit right where the track is expected.
+pub const LOW_IOU_THRESHOLD: f32 = 0.5;
+
+/// How much the boxes compared in the first and third stages grow (fraction of their width and
+/// height) per second since the track's last match, as in C-BIoU (Yang et al., WACV 2023): the
+/// longer a track goes unseen (frame interval, occlusion), the less its constant-velocity
+/// prediction can be trusted, and the wider the match. 1.0: +10 % at 10 detections per second,
+/// double size after one second of occlusion.
+pub const BUFFER_PER_SECOND: f32 = 1.0;
 
 /// Tracker settings. `Default` gives the values documented on each field.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct TrackerConfig {
-    /// Minimum IoU between a predicted box and a detection to associate them (default 0.3).
+    /// Minimum IoU between a predicted box and a high detection to associate them (default 0.3).
     pub iou_threshold: f32,
-    /// Matches needed before a track is confirmed (default 2; 0 or 1: confirmed at once).
+    /// Consecutive matches needed before a track is confirmed (default 2; 0 or 1: at once).
     pub min_hits: u32,
-    /// A track not matched for longer than this is removed (default 1.5 s).
+    /// A confirmed track not matched to a *high* detection for longer than this is removed
+    /// (default 1.5 s): how long an occlusion may last and the person keep their id.
     pub max_missed_seconds: f32,
-    /// Minimum detection score to start a new track (default 0.0: the detector's own threshold).
+    /// *High* score: detections at or above it take part in the first stage and may start a
+    /// track (default 0.0; the engine sets the detector's `score_threshold`).
     pub min_score: f32,
+    /// *Low* score: detections in `low_score..min_score` only continue tracks that were matched
+    /// in the previous update (second stage); below it they are ignored (default 0.1).
+    pub low_score: f32,
+    /// A new track needs a detection at least `min_score + new_track_margin` (default 0.1, as
+    /// ByteTrack's `det_thresh`): objects that the detector only half believes in (a cone, a
+    /// bollard scored around the threshold) do not become tracks.
+    pub new_track_margin: f32,
 }
 
 impl Default for TrackerConfig {
@@ -51,6 +86,25 @@ impl Default for TrackerConfig {
             min_hits: 2,
             max_missed_seconds: 1.5,
             min_score: 0.0,
+            low_score: 0.1,
+            new_track_margin: 0.1,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// Out-of-range values clamped (`iou_threshold` to 0..=1, `max_missed_seconds` to >= 0),
+    /// non-finite ones replaced by the defaults.
+    fn sanitised(self) -> TrackerConfig {
+        let d = TrackerConfig::default();
+        let finite_or = |v: f32, default: f32| if v.is_finite() { v } else { default };
+        TrackerConfig {
+            iou_threshold: finite_or(self.iou_threshold, d.iou_threshold).clamp(0.0, 1.0),
+            min_hits: self.min_hits,
+            max_missed_seconds: finite_or(self.max_missed_seconds, d.max_missed_seconds).max(0.0),
+            min_score: finite_or(self.min_score, d.min_score),
+            low_score: finite_or(self.low_score, d.low_score),
+            new_track_margin: finite_or(self.new_track_margin, d.new_track_margin).max(0.0),
         }
     }
 }
@@ -63,13 +117,15 @@ pub struct Track {
     pub class_id: u16,
     /// The matched detection's box, or the predicted box while `missed`.
     pub bbox: BBox,
-    /// Score of the last matched detection.
+    /// Score of the last matched detection (below `min_score` when a low detection continued
+    /// the track).
     pub score: f32,
     /// Number of detections matched to this track, the first one included.
     pub hits: u32,
-    /// `hits >= min_hits` at some point; never goes back to false.
+    /// `min_hits` consecutive matches reached at some point; never goes back to false.
     pub confirmed: bool,
-    /// Not matched in this update.
+    /// Not matched in this update (a confirmed track that is lost; tentative tracks that miss
+    /// are dropped instead).
     pub missed: bool,
     /// Timestamp of the first detection.
     pub first_seen_ns: u64,
@@ -79,59 +135,63 @@ pub struct Track {
     pub velocity: (f32, f32),
 }
 
+/// Which detections and tracks an association stage considers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    /// Confirmed tracks (lost ones included) × high detections.
+    High,
+    /// Confirmed tracks matched in the previous update × low detections.
+    Low,
+    /// Tentative tracks × high detections.
+    Tentative,
+}
+
+/// What the tracker keeps about a track besides the public [`Track`].
+#[derive(Debug, Clone)]
+struct TrackState {
+    filter: BoxFilter,
+    /// Timestamp of the last match with a high detection.
+    last_high_ns: u64,
+    /// Matched in the previous update (eligible for the second stage).
+    was_matched: bool,
+}
+
 /// Multi-object tracker for one camera.
 #[derive(Debug, Clone)]
 pub struct Tracker {
     cfg: TrackerConfig,
     max_missed_ns: u64,
-    /// Live tracks, in increasing id order; `filters[i]` is the motion state of `tracks[i]`.
+    /// Live tracks, in increasing id order; `states[i]` is the rest of `tracks[i]`.
     tracks: Vec<Track>,
-    filters: Vec<BoxFilter>,
+    states: Vec<TrackState>,
     /// Time the filters were last predicted to.
     last_t_ns: Option<u64>,
     next_id: u64,
     // Scratch buffers, kept to avoid allocating on every frame.
-    pairs: Vec<(f32, u32, u32)>,
+    candidates: Vec<Candidate>,
+    pairs: Vec<(u32, u32)>,
     det_used: Vec<bool>,
     track_used: Vec<bool>,
+    assigner: Assigner,
 }
 
 impl Tracker {
     /// A tracker with `cfg`; out-of-range values are clamped (`iou_threshold` to 0..=1,
     /// `max_missed_seconds` to >= 0), non-finite ones replaced by the defaults.
     pub fn new(cfg: TrackerConfig) -> Self {
-        let d = TrackerConfig::default();
-        let iou_threshold = if cfg.iou_threshold.is_finite() {
-            cfg.iou_threshold.clamp(0.0, 1.0)
-        } else {
-            d.iou_threshold
-        };
-        let max_missed_seconds = if cfg.max_missed_seconds.is_finite() {
-            cfg.max_missed_seconds.max(0.0)
-        } else {
-            d.max_missed_seconds
-        };
-        let min_score = if cfg.min_score.is_finite() {
-            cfg.min_score
-        } else {
-            d.min_score
-        };
-        let cfg = TrackerConfig {
-            iou_threshold,
-            min_hits: cfg.min_hits,
-            max_missed_seconds,
-            min_score,
-        };
+        let cfg = cfg.sanitised();
         Tracker {
             cfg,
-            max_missed_ns: (f64::from(max_missed_seconds) * 1e9) as u64,
+            max_missed_ns: (f64::from(cfg.max_missed_seconds) * 1e9) as u64,
             tracks: Vec::new(),
-            filters: Vec::new(),
+            states: Vec::new(),
             last_t_ns: None,
             next_id: 1,
+            candidates: Vec::new(),
             pairs: Vec::new(),
             det_used: Vec::new(),
             track_used: Vec::new(),
+            assigner: Assigner::default(),
         }
     }
 
@@ -148,13 +208,36 @@ impl Tracker {
     /// Drop every track (ids keep increasing: they are never reused).
     pub fn reset(&mut self) {
         self.tracks.clear();
-        self.filters.clear();
+        self.states.clear();
         self.last_t_ns = None;
     }
 
-    /// Feed the detections of one frame captured at `t_ns`; returns all live tracks (matched this
-    /// frame, or in a miss shorter than `max_missed_seconds`), in increasing id order.
+    /// Feed the detections of one frame captured at `t_ns`; returns all live tracks (tentative,
+    /// confirmed and matched, or lost for at most `max_missed_seconds`), in increasing id order.
     pub fn update(&mut self, detections: &[Detection], t_ns: u64) -> &[Track] {
+        let dt = self.advance_clock(t_ns);
+        self.remove_stale(t_ns);
+        for (track, st) in self.tracks.iter_mut().zip(self.states.iter_mut()) {
+            st.was_matched = !track.missed;
+            st.filter.predict(dt);
+            track.bbox = st.filter.bbox();
+            track.velocity = st.filter.velocity();
+            track.missed = true;
+        }
+        self.det_used.clear();
+        self.det_used.resize(detections.len(), false);
+        self.track_used.clear();
+        self.track_used.resize(self.tracks.len(), false);
+        for stage in [Stage::High, Stage::Low, Stage::Tentative] {
+            self.associate(stage, detections, t_ns);
+        }
+        self.drop_missed_tentative();
+        self.start_tracks(detections, t_ns);
+        &self.tracks
+    }
+
+    /// Resets on a timestamp going backwards; returns the seconds since the previous update.
+    fn advance_clock(&mut self, t_ns: u64) -> f32 {
         if let Some(last) = self.last_t_ns {
             if t_ns < last {
                 tracing::debug!(t_ns, last, "tracker: timestamp went backwards, resetting");
@@ -166,102 +249,153 @@ impl Tracker {
             None => 0.0,
         };
         self.last_t_ns = Some(t_ns);
+        dt
+    }
 
-        // 1. Drop stale tracks, predict the others to `t_ns`.
-        self.remove_stale(t_ns);
-        for (track, filter) in self.tracks.iter_mut().zip(self.filters.iter_mut()) {
-            filter.predict(dt);
-            track.bbox = filter.bbox();
-            track.velocity = filter.velocity();
-            track.missed = true;
-        }
+    /// Detections from this score on are *high*: nothing below `low_score` is ever used.
+    fn high_score(&self) -> f32 {
+        self.cfg.min_score.max(self.cfg.low_score)
+    }
 
-        // 2. Candidate pairs: same class, IoU above threshold.
-        self.pairs.clear();
-        let thr = self.cfg.iou_threshold;
-        for (ti, track) in self.tracks.iter().enumerate() {
-            for (di, det) in detections.iter().enumerate() {
-                if det.class_id != track.class_id || !is_finite(det) {
-                    continue;
-                }
-                let iou = track.bbox.iou(&det.bbox);
-                if iou > 0.0 && iou >= thr {
-                    self.pairs.push((iou, ti as u32, di as u32));
-                }
+    /// One association stage: candidate pairs, optimal assignment, track updates.
+    fn associate(&mut self, stage: Stage, detections: &[Detection], t_ns: u64) {
+        let (lo, hi, thr) = match stage {
+            Stage::High | Stage::Tentative => {
+                (self.high_score(), f32::INFINITY, self.cfg.iou_threshold)
             }
-        }
-        // Highest IoU first; ties by track (= id order), then detection index.
-        self.pairs
-            .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-
-        // 3. Greedy assignment.
-        self.det_used.clear();
-        self.det_used.resize(detections.len(), false);
-        self.track_used.clear();
-        self.track_used.resize(self.tracks.len(), false);
-        let min_hits = self.cfg.min_hits;
-        for &(_, ti, di) in &self.pairs {
-            let (ti, di) = (ti as usize, di as usize);
-            if self.track_used[ti] || self.det_used[di] {
+            Stage::Low => (self.cfg.low_score, self.high_score(), LOW_IOU_THRESHOLD),
+        };
+        self.candidates.clear();
+        for (ti, track) in self.tracks.iter().enumerate() {
+            let eligible = match stage {
+                Stage::High => track.confirmed,
+                Stage::Low => track.confirmed && self.states[ti].was_matched,
+                Stage::Tentative => !track.confirmed,
+            };
+            if !eligible || self.track_used[ti] {
                 continue;
             }
-            self.track_used[ti] = true;
-            self.det_used[di] = true;
-            let det = &detections[di];
-            let filter = &mut self.filters[ti];
-            filter.update(&det.bbox);
-            let track = &mut self.tracks[ti];
-            track.bbox = det.bbox;
-            track.score = det.score;
-            track.hits = track.hits.saturating_add(1);
-            track.confirmed |= track.hits >= min_hits;
-            track.missed = false;
-            track.last_seen_ns = t_ns;
-            track.velocity = filter.velocity();
+            let unseen_s = (t_ns.saturating_sub(track.last_seen_ns) as f64 / 1e9) as f32;
+            let buffer = BUFFER_PER_SECOND * unseen_s;
+            for (di, det) in detections.iter().enumerate() {
+                if self.det_used[di]
+                    || det.class_id != track.class_id
+                    || !is_finite(det)
+                    || det.score < lo
+                    || det.score >= hi
+                {
+                    continue;
+                }
+                let iou = match stage {
+                    Stage::Low => track.bbox.iou(&det.bbox),
+                    _ => buffered_iou(&track.bbox, &det.bbox, buffer),
+                };
+                if iou > 0.0 && iou >= thr {
+                    self.candidates.push((iou, ti as u32, di as u32));
+                }
+            }
         }
+        self.pairs.clear();
+        self.assigner.assign(
+            &self.candidates,
+            thr,
+            self.tracks.len(),
+            detections.len(),
+            &mut self.pairs,
+        );
+        for k in 0..self.pairs.len() {
+            let (ti, di) = self.pairs[k];
+            self.apply_match(ti as usize, &detections[di as usize], t_ns);
+            self.det_used[di as usize] = true;
+        }
+    }
 
-        // 4. New tentative tracks from unmatched detections.
+    fn apply_match(&mut self, ti: usize, det: &Detection, t_ns: u64) {
+        self.track_used[ti] = true;
+        let st = &mut self.states[ti];
+        st.filter.update(&det.bbox);
+        if det.score >= self.cfg.min_score.max(self.cfg.low_score) {
+            st.last_high_ns = t_ns;
+        }
+        let track = &mut self.tracks[ti];
+        track.bbox = det.bbox;
+        track.score = det.score;
+        track.hits = track.hits.saturating_add(1);
+        track.confirmed |= track.hits >= self.cfg.min_hits;
+        track.missed = false;
+        track.last_seen_ns = t_ns;
+        track.velocity = st.filter.velocity();
+    }
+
+    /// A tentative track needs consecutive matches: one miss and it is gone.
+    fn drop_missed_tentative(&mut self) {
+        self.retain(|t, _| t.confirmed || !t.missed);
+    }
+
+    /// New tentative tracks from the high detections nobody took.
+    fn start_tracks(&mut self, detections: &[Detection], t_ns: u64) {
         for (di, det) in detections.iter().enumerate() {
             if self.det_used[di]
                 || !is_finite(det)
-                || det.score < self.cfg.min_score
+                || det.score < self.high_score() + self.cfg.new_track_margin
                 || det.bbox.area() <= 0.0
             {
                 continue;
             }
             let id = self.next_id;
             self.next_id += 1;
-            self.filters.push(BoxFilter::new(&det.bbox));
+            self.states.push(TrackState {
+                filter: BoxFilter::new(&det.bbox),
+                last_high_ns: t_ns,
+                was_matched: true,
+            });
             self.tracks.push(Track {
                 id,
                 class_id: det.class_id,
                 bbox: det.bbox,
                 score: det.score,
                 hits: 1,
-                confirmed: 1 >= min_hits,
+                confirmed: 1 >= self.cfg.min_hits,
                 missed: false,
                 first_seen_ns: t_ns,
                 last_seen_ns: t_ns,
                 velocity: (0.0, 0.0),
             });
         }
-        &self.tracks
     }
 
-    /// Remove tracks not matched for more than `max_missed_seconds`, keeping id order.
+    /// Remove tracks not matched to a high detection for more than `max_missed_seconds` (low
+    /// detections bridge gaps, they cannot keep a track alive on their own).
     fn remove_stale(&mut self, t_ns: u64) {
+        let max = self.max_missed_ns;
+        self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns) <= max);
+    }
+
+    /// Keeps the tracks (and their states) for which `keep` holds, in id order.
+    fn retain(&mut self, keep: impl Fn(&Track, &TrackState) -> bool) {
         let mut w = 0;
         for r in 0..self.tracks.len() {
-            let age = t_ns.saturating_sub(self.tracks[r].last_seen_ns);
-            if age <= self.max_missed_ns {
+            if keep(&self.tracks[r], &self.states[r]) {
                 self.tracks.swap(w, r);
-                self.filters.swap(w, r);
+                self.states.swap(w, r);
                 w += 1;
             }
         }
         self.tracks.truncate(w);
-        self.filters.truncate(w);
+        self.states.truncate(w);
     }
+}
+
+/// IoU of the two boxes each widened and heightened by the fraction `buffer` (C-BIoU).
+fn buffered_iou(a: &BBox, b: &BBox, buffer: f32) -> f32 {
+    if buffer <= 0.0 {
+        return a.iou(b);
+    }
+    let grow = |r: &BBox| {
+        let (dw, dh) = (r.width() * buffer * 0.5, r.height() * buffer * 0.5);
+        BBox::new(r.x1 - dw, r.y1 - dh, r.x2 + dw, r.y2 + dh)
+    };
+    grow(a).iou(&grow(b))
 }
 
 fn is_finite(d: &Detection) -> bool {
@@ -298,6 +432,50 @@ mod tests {
         assert_eq!(c.iou_threshold, 0.3);
         assert_eq!(c.min_hits, 2);
         assert_eq!(c.max_missed_seconds, 1.5);
+    }
+
+    /// A new track is reported but not confirmed until `min_hits` consecutive matches; one miss
+    /// before that and it is dropped, so the next detection starts over with a new id.
+    #[test]
+    fn unconfirmed_track_needs_consecutive_hits() {
+        let cfg = TrackerConfig {
+            min_hits: 3,
+            ..TrackerConfig::default()
+        };
+        let mut tr = Tracker::new(cfg);
+        let d = det(PERSON, 0.5, 0.5, 0.1, 0.3);
+        for k in 0..2u64 {
+            let t = tr.update(&[d], k * 100 * MS);
+            assert_eq!(ids(t), vec![1]);
+            assert!(!t[0].confirmed, "frame {k}");
+        }
+        assert!(tr.update(&[], 200 * MS).is_empty());
+        for k in 3..6u64 {
+            let t = tr.update(&[d], k * 100 * MS);
+            assert_eq!(ids(t), vec![2]);
+            assert_eq!(t[0].confirmed, k == 5, "frame {k}");
+        }
+    }
+
+    /// Two people walk in opposite directions; B is hidden (no detection at all) for 8 frames
+    /// (0.8 s) while passing behind a pillar, and comes out on the other side, next to where A
+    /// is. Both keep their ids: B's lost track is re-associated through its Kalman prediction.
+    #[test]
+    fn occlusion_of_eight_frames_keeps_the_id() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        for k in 0..30u64 {
+            let kf = k as f32;
+            let a = det(PERSON, 0.8 - 0.015 * kf, 0.52, 0.06, 0.2);
+            let b = det(PERSON, 0.2 + 0.02 * kf, 0.5, 0.06, 0.2);
+            let hidden = (12..20).contains(&k);
+            let dets = if hidden { vec![a] } else { vec![a, b] };
+            let t = tr.update(&dets, k * 100 * MS);
+            assert_eq!(ids(t), vec![1, 2], "frame {k}");
+            assert_eq!(t[1].missed, hidden, "frame {k}");
+            if !hidden {
+                assert_eq!((t[0].bbox, t[1].bbox), (a.bbox, b.bbox), "frame {k}");
+            }
+        }
     }
 
     #[test]
@@ -377,13 +555,27 @@ mod tests {
     fn different_classes_never_associate() {
         let mut tr = Tracker::new(TrackerConfig::default());
         tr.update(&[det(PERSON, 0.5, 0.5, 0.2, 0.3)], 0);
-        let tracks = tr.update(&[det(CAR, 0.5, 0.5, 0.2, 0.3)], 100 * MS);
+        tr.update(&[det(PERSON, 0.5, 0.5, 0.2, 0.3)], 100 * MS);
+        let mut car = det(CAR, 0.5, 0.5, 0.2, 0.3);
+        let tracks = tr.update(&[car], 200 * MS);
         assert_eq!(tracks.len(), 2);
         assert_eq!((tracks[0].id, tracks[0].class_id), (1, PERSON));
         assert!(tracks[0].missed);
-        assert_eq!(tracks[0].hits, 1);
+        assert_eq!(tracks[0].hits, 2);
         assert_eq!((tracks[1].id, tracks[1].class_id), (2, CAR));
         assert!(!tracks[1].missed);
+        // Nor in the second stage: a low-score car does not continue the person.
+        car.score = 0.2;
+        let cfg = TrackerConfig {
+            min_score: 0.5,
+            ..TrackerConfig::default()
+        };
+        let mut tr = Tracker::new(cfg);
+        tr.update(&[det(PERSON, 0.5, 0.5, 0.2, 0.3)], 0);
+        tr.update(&[det(PERSON, 0.5, 0.5, 0.2, 0.3)], 100 * MS);
+        let tracks = tr.update(&[car], 200 * MS);
+        assert_eq!(ids(tracks), vec![1]);
+        assert!(tracks[0].missed);
     }
 
     #[test]
@@ -474,21 +666,96 @@ mod tests {
     }
 
     #[test]
-    fn low_score_detection_continues_but_never_starts_a_track() {
+    fn low_score_detection_never_starts_a_track() {
         let cfg = TrackerConfig {
             min_score: 0.5,
             ..TrackerConfig::default()
         };
         let mut tr = Tracker::new(cfg);
-        let mut weak = det(PERSON, 0.5, 0.5, 0.1, 0.3);
-        weak.score = 0.3;
-        assert!(tr.update(&[weak], 0).is_empty());
+        // A bollard scored 0.3 (low) or 0.55 (high, but under min_score + new_track_margin)
+        // for 5 s: never a track.
+        for k in 0..50u64 {
+            let mut weak = det(PERSON, 0.5, 0.5, 0.05, 0.1);
+            weak.score = if k % 2 == 0 { 0.3 } else { 0.55 };
+            assert!(tr.update(&[weak], k * 100 * MS).is_empty(), "frame {k}");
+        }
+        // From 0.6 on it is a detection like any other.
+        let mut sure = det(PERSON, 0.5, 0.5, 0.05, 0.1);
+        sure.score = 0.6;
+        assert_eq!(ids(tr.update(&[sure], 5_000 * MS)), vec![1]);
+    }
+
+    /// ByteTrack's point: a person whose score drops under `min_score` for a few frames (half
+    /// hidden, blurred) keeps their track, matched and with the detection's box, instead of
+    /// being lost. With the second stage off (`low_score = min_score`) the same frames are misses.
+    #[test]
+    fn two_stage_keeps_track_through_low_score_frames() {
+        for second_stage in [true, false] {
+            let cfg = TrackerConfig {
+                min_score: 0.5,
+                low_score: if second_stage { 0.1 } else { 0.5 },
+                ..TrackerConfig::default()
+            };
+            let mut tr = Tracker::new(cfg);
+            for k in 0..12u64 {
+                let mut d = det(PERSON, 0.2 + 0.03 * k as f32, 0.5, 0.08, 0.25);
+                let weak = (4..8).contains(&k);
+                if weak {
+                    d.score = 0.2;
+                }
+                let t = tr.update(&[d], k * 100 * MS);
+                assert_eq!(ids(t), vec![1], "frame {k}");
+                assert_eq!(t[0].missed, weak && !second_stage, "frame {k}");
+                if weak && second_stage {
+                    assert_eq!((t[0].bbox, t[0].score), (d.bbox, 0.2), "frame {k}");
+                }
+            }
+        }
+    }
+
+    /// A tracker with `min_score` 0.5 and one confirmed person (id 1, seen at 0 and 100 ms),
+    /// with that person's detection at score 0.9 and at 0.3 (low).
+    fn confirmed_person_high_05() -> (Tracker, Detection, Detection) {
+        let cfg = TrackerConfig {
+            min_score: 0.5,
+            ..TrackerConfig::default()
+        };
+        let mut tr = Tracker::new(cfg);
         let strong = det(PERSON, 0.5, 0.5, 0.1, 0.3);
+        tr.update(&[strong], 0);
         tr.update(&[strong], 100 * MS);
-        let t = tr.update(&[weak], 200 * MS);
-        assert_eq!(ids(t), vec![1]);
-        assert!(!t[0].missed && t[0].confirmed);
-        assert_eq!(t[0].score, 0.3);
+        let mut weak = strong;
+        weak.score = 0.3;
+        (tr, strong, weak)
+    }
+
+    /// A low detection never takes a track it was not already following: only tracks matched
+    /// in the previous update take part in the second stage, and only with IoU >= 0.5.
+    #[test]
+    fn low_score_detection_only_continues_a_fresh_track() {
+        let (mut tr, strong, weak) = confirmed_person_high_05();
+        // Lost for a frame: the weak detection on the spot does not revive it.
+        assert!(tr.update(&[], 200 * MS)[0].missed);
+        assert!(tr.update(&[weak], 300 * MS)[0].missed);
+        // A strong one does (first stage, lost tracks included).
+        assert!(!tr.update(&[strong], 400 * MS)[0].missed);
+        // Overlapping by IoU 0.43 < 0.5: not enough for a weak detection.
+        let mut shifted = det(PERSON, 0.54, 0.5, 0.1, 0.3);
+        shifted.score = 0.3;
+        assert!(tr.update(&[shifted], 500 * MS)[0].missed);
+    }
+
+    /// Low detections bridge gaps but cannot keep a track alive alone: `max_missed_seconds`
+    /// after its last high detection the track is gone even if low ones keep coming.
+    #[test]
+    fn low_score_detections_alone_do_not_keep_a_track() {
+        let (mut tr, _, weak) = confirmed_person_high_05();
+        for k in 2..=16u64 {
+            let t = tr.update(&[weak], k * 100 * MS);
+            assert_eq!(ids(t), vec![1], "frame {k}");
+            assert!(!t[0].missed);
+        }
+        assert!(tr.update(&[weak], 1_700 * MS).is_empty());
     }
 
     #[test]
@@ -505,8 +772,9 @@ mod tests {
         nan.bbox.x1 = f32::NAN;
         let empty = det(PERSON, 0.3, 0.3, 0.0, 0.0);
         let t = tr.update(&[nan, empty], 0);
-        assert_eq!(ids(t), vec![1, 2]);
-        assert!(t.iter().all(|t| t.missed));
+        // Confirmed track 1 is lost; tentative track 2 missed once and is gone.
+        assert_eq!(ids(t), vec![1]);
+        assert!(t[0].missed);
     }
 
     #[test]
@@ -521,3 +789,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod mot_tests;

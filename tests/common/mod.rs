@@ -249,7 +249,8 @@ impl Sse {
                     .trim_end_matches(['\r', '\n'])
                     .to_string();
                 if let Some(v) = l.strip_prefix("id:") {
-                    id = v.trim().parse().ok();
+                    // `<journal>:<alert id>`.
+                    id = v.trim().rsplit(':').next().and_then(|n| n.parse().ok());
                 } else if let Some(v) = l.strip_prefix("event:") {
                     event = v.trim().to_string();
                 } else if let Some(v) = l.strip_prefix("data:") {
@@ -308,6 +309,14 @@ pub fn point_in_polygon(p: (f32, f32), poly: &[[f32; 2]]) -> bool {
         j = i;
     }
     inside
+}
+
+/// A TCP port of 127.0.0.1 free right now (to start a server where a client will expect it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Waits until `f` returns Some, polling.
