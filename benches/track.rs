@@ -1,6 +1,6 @@
-//! Tracker update and rule evaluation on a synthetic moving scene, with the detections the engine
-//! gives the tracker: the objects' own (mostly above the detector threshold, some frames below)
-//! plus as many low-score false detections (cones, bollards) as objects.
+//! Tracker update on a synthetic moving scene, with the detections the engine gives the
+//! tracker: the objects' own (mostly above the detector threshold, some frames below) plus as
+//! many low-score false detections (cones, bollards) as objects (rules: `benches/rules.rs`).
 //!
 //! `cargo bench --bench track`
 
@@ -9,8 +9,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use vigie::detect::{BBox, Detection};
-use vigie::rules::{IntrusionRule, RuleEngine, RuleSpec, Zone};
-use vigie::track::{Track, Tracker, TrackerConfig};
+use vigie::track::{Tracker, TrackerConfig};
 
 /// Frames in one period of the scene; the motion is periodic so cycling through them is seamless.
 const PERIOD: usize = 300;
@@ -95,87 +94,5 @@ fn bench_tracker(c: &mut Criterion) {
     g.finish();
 }
 
-/// Four intrusion rules, each on a concave zone in one quadrant.
-fn rule_engine() -> RuleEngine {
-    let zones: Vec<Zone> = (0..4)
-        .map(|i| {
-            let (x, y) = ((i % 2) as f32 * 0.5, (i / 2) as f32 * 0.5);
-            Zone {
-                id: format!("z{i}"),
-                name: format!("Zone {i}"),
-                // A concave pentagon in each quadrant.
-                polygon: vec![
-                    (x + 0.05, y + 0.05),
-                    (x + 0.45, y + 0.05),
-                    (x + 0.45, y + 0.45),
-                    (x + 0.25, y + 0.2),
-                    (x + 0.05, y + 0.45),
-                ],
-            }
-        })
-        .collect();
-    let rules: Vec<RuleSpec> = (0..4)
-        .map(|i| {
-            RuleSpec::Intrusion(IntrusionRule {
-                id: format!("r{i}"),
-                zone: i,
-                classes: vec![0, 2],
-                min_seconds: 3.0,
-                cooldown_seconds: 10.0,
-                min_score: 0.5,
-            })
-        })
-        .collect();
-    RuleEngine::new(zones, rules)
-}
-
-fn bench_rules(c: &mut Criterion) {
-    let mut g = c.benchmark_group("rules_evaluate");
-    g.sample_size(20);
-    for n in [20usize, 50] {
-        let frames = scene(n);
-        // The tracks of each frame, as the tracker returns them.
-        let mut tracker = Tracker::new(config());
-        let track_frames: Vec<Vec<Track>> = (0..PERIOD * 2)
-            .map(|k| {
-                tracker
-                    .update(&frames[k % PERIOD], k as u64 * FRAME_NS)
-                    .to_vec()
-            })
-            .skip(PERIOD)
-            .collect();
-        let mut engine = rule_engine();
-        let mut k = 0u64;
-        g.bench_function(format!("{n}_tracks_4_zones"), |b| {
-            b.iter(|| {
-                let tracks = &track_frames[k as usize % PERIOD];
-                let events = engine.evaluate(black_box(tracks), k * FRAME_NS);
-                k += 1;
-                black_box(events.len())
-            })
-        });
-    }
-    g.finish();
-}
-
-/// What the engine does per frame after inference, at the reference load of 20 tracks.
-fn bench_tracker_and_rules(c: &mut Criterion) {
-    let mut g = c.benchmark_group("tracker_and_rules");
-    g.sample_size(20);
-    let frames = scene(20);
-    let mut tracker = Tracker::new(config());
-    let mut engine = rule_engine();
-    let mut k = 0u64;
-    g.bench_function("20_tracks_4_zones", |b| {
-        b.iter(|| {
-            let tracks = tracker.update(black_box(&frames[k as usize % PERIOD]), k * FRAME_NS);
-            let events = engine.evaluate(tracks, k * FRAME_NS);
-            k += 1;
-            black_box(events.len())
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(benches, bench_tracker, bench_rules, bench_tracker_and_rules);
+criterion_group!(benches, bench_tracker);
 criterion_main!(benches);

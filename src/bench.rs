@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::alerts::{AlertBus, Journal};
 use crate::config::Config;
-use crate::detect::{init_runtime, Detector, DetectorOptions, Manifest};
+use crate::detect::{init_runtime, Detector, Manifest};
 use crate::engine::{Engine, EngineOptions};
 use crate::metrics::Metrics;
 
@@ -179,13 +179,7 @@ fn inference_only(config: &Config, seconds: u64) -> Result<(u64, f64), BenchErro
         .map(Path::to_path_buf)
         .unwrap_or_default();
     init_runtime(None)?;
-    let opts = DetectorOptions {
-        intra_threads: config.detector.intra_threads,
-        score_threshold: config.detector.score_threshold,
-        nms_iou: config.detector.nms_iou,
-        spinning: config.detector.spinning,
-        execution_provider: config.detector.execution_provider,
-    };
+    let opts = config.detector_options();
     let mut detectors = Vec::new();
     for _ in 0..config.detector.workers {
         detectors.push(Detector::load(

@@ -9,12 +9,12 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use vigie::alerts::{AlertBus, Journal};
+use vigie::app::FileReloader;
 use vigie::config::Config;
 use vigie::delivery::{self, AppState};
 use vigie::engine::{Engine, EngineOptions};
 use vigie::governance::gate::AlertingGate;
 use vigie::metrics::Metrics;
-use vigie::reload::FileReloader;
 
 #[derive(Parser)]
 #[command(
@@ -143,6 +143,9 @@ fn check_config(path: PathBuf) -> ExitCode {
                 rules,
                 plural(rules)
             );
+            for line in cfg.cameras.iter().filter_map(|c| c.calibration_summary()) {
+                println!("  {line}");
+            }
             print!(
                 "{}",
                 vigie::governance::authorisations::report(&cfg, vigie::alerts::now_ms())

@@ -69,6 +69,53 @@ fn the_example_and_demo_configs_pass_check_config() {
     }
 }
 
+/// A calibration: refused with its path when degenerate, its reprojection error printed when
+/// accepted; a line needs two points.
+#[test]
+fn check_config_judges_calibrations_and_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let camera = clip_camera("a", &clip().to_string_lossy(), true, "");
+    let calibrated = |image: &str| {
+        format!(
+            "{}{camera}[cameras.calibration]\nimage = {image}\n\
+             ground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0], [6.0, 6.67]]\n",
+            header(dir.path())
+        )
+    };
+    let check = |text: &str| {
+        let cfg = write_config(dir.path(), text);
+        Command::new(BIN)
+            .arg("check-config")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = check(&calibrated(
+        "[[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4], [0.5, 0.65]]",
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("camera a: ground calibration from 5 point pairs, RMS reprojection error"),
+        "{stdout}"
+    );
+    let bad = calibrated("[[0.1, 0.9], [0.5, 0.9], [0.9, 0.9], [0.3, 0.4], [0.5, 0.65]]")
+        + "[[cameras.lines]]\nid = \"kerb\"\npoints = [[0.5, 0.5]]\n";
+    let out = check(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "cameras[0].calibration.image: image points 0, 1 and 2 are on one line",
+        "cameras[0].lines[0].points: a line needs at least 2 points, got 1",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
 #[test]
 fn an_altered_model_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +237,45 @@ fn a_broken_camera_does_not_stop_the_others() {
     );
 }
 
+/// Issue 7's bad input for the movement rules: each is a `check-config` error with its path.
+#[test]
+fn check_config_names_every_bad_movement_rule_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "[[cameras.rules]]\nid = \"ww\"\ntype = \"wrong_way\"\nzone = \"path\"\n\
+                 classes = [\"pedestrian\"]\n\
+                 [[cameras.rules]]\nid = \"ww2\"\ntype = \"wrong_way\"\nzone = \"path\"\n\
+                 ground_direction = [0.0, 1.0]\n\
+                 [[cameras.rules]]\nid = \"d\"\ntype = \"density\"\nzone = \"path\"\n\
+                 warn = 4.0\nalarm = 3.5\n\
+                 [[cameras.rules]]\nid = \"c\"\ntype = \"crowd_movement\"\nzone = \"path\"\n\
+                 min_people = 1\nrunning_body_per_s = -1.5\n";
+    let cfg = write_cameras(
+        dir.path(),
+        &format!(
+            "[[cameras]]\nid = \"a\"\nsource = {:?}\n[[cameras.zones]]\nid = \"path\"\n\
+             points = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\n{rules}",
+            repo().join("Cargo.toml").to_string_lossy()
+        ),
+    );
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "cameras[0].rules[0].direction: missing: the allowed direction",
+        "cameras[0].rules[0].classes[0]: `pedestrian` is not a class",
+        "cameras[0].rules[1].ground_direction: camera `a` has no `[cameras.calibration]`",
+        "cameras[0].rules[2].area_m2: missing: the zone's area in m2",
+        "cameras[0].rules[2].alarm: 3.5 must be above warn (4)",
+        "cameras[0].rules[3].min_people: 1 is out of range",
+        "cameras[0].rules[3].running_body_per_s: -1.5 is out of range",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
 /// `POST path` with extra headers: status and JSON body, whatever the status.
 fn post(base: &str, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let mut req = ureq::post(&format!("{base}{path}")).timeout(Duration::from_secs(60));

@@ -15,9 +15,9 @@ use super::{Alert, AlertBox, AlertStatus, DecisionInput, NewAlert};
 use crate::detect::manifest::sha256_hex;
 
 /// Schema version written to `PRAGMA user_version`. 2: the life cycle (statuses `acknowledged`
-/// and `closed`, the `alert_transitions` history). 3: the hash chain (see [`chain`]), image
-/// hashes and configuration versions on alerts.
-pub const SCHEMA_VERSION: i64 = 3;
+/// and `closed`, the `alert_transitions` history). 3: incidents, people and measurements. 4: the
+/// hash chain (see [`chain`]), image hashes and configuration versions on alerts.
+pub const SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -105,10 +105,19 @@ CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 ";
 
-/// Version 3: each alert keeps the SHA-256 of its image (chained with the row, so a purge can
+/// Version 3: incidents (the id of the incident's first alert), people counted, and the measured
+/// values behind the explanation (JSON). Older rows read as no incident, no count, no values.
+const SCHEMA_V3: &str = "
+ALTER TABLE alerts ADD COLUMN incident_id INTEGER;
+ALTER TABLE alerts ADD COLUMN people INTEGER;
+ALTER TABLE alerts ADD COLUMN measurements TEXT;
+CREATE INDEX alerts_by_incident ON alerts(incident_id, id);
+";
+
+/// Version 4: each alert keeps the SHA-256 of its image (chained with the row, so a purge can
 /// delete the image and leave the row verifiable) and the configuration version in force when
 /// it fired. The chain's own tables come with the genesis (see [`chain::genesis`]).
-const SCHEMA_V3: &str = "
+const SCHEMA_V4: &str = "
 ALTER TABLE alerts ADD COLUMN snapshot_sha256 TEXT;
 ALTER TABLE alerts ADD COLUMN config_version INTEGER;
 ";
@@ -121,15 +130,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', lower(hex(randomblob(16))));
 ";
 
-/// Alert columns, then the current decision, acknowledgement and closing (see
-/// [`lifecycle::STEP_COLUMNS`], 13 columns from 15), then the configuration version, the
+/// Alert columns, the incident columns, then the current decision, acknowledgement and closing
+/// (see [`lifecycle::STEP_COLUMNS`], 13 columns from 18), then the configuration version, the
 /// model's hash and the image purge (from [`GOVERNANCE_FIRST`]), in the order `alert_from_row`
 /// reads them.
 fn select_alert() -> String {
     format!(
         "SELECT a.id, a.camera_id, a.camera_name, a.rule_id, a.event_type, a.zone_id,
             a.frame_time_ms, a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes,
-            a.explanation, a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0{},
+            a.explanation, a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
+            a.incident_id, a.people, a.measurements{},
             a.config_version, cv.model_sha256, pe.at_ms, json_extract(pe.body, '$.days')
          FROM alerts a {}
          LEFT JOIN config_versions cv ON cv.id = a.config_version
@@ -141,7 +151,7 @@ fn select_alert() -> String {
 }
 
 /// Index of `a.config_version` in [`select_alert`].
-const GOVERNANCE_FIRST: usize = 28;
+const GOVERNANCE_FIRST: usize = 31;
 
 /// Computes the SHA-256 of every image already in the journal (migration to version 3).
 fn backfill_image_hashes(tx: &Connection) -> rusqlite::Result<()> {
@@ -171,6 +181,18 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether `table` has a column named `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn u64_to_sql(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -188,7 +210,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let status = AlertStatus::parse(&status_text)
         .ok_or_else(|| corrupt(format!("alert {id}: unknown status {status_text:?}")))?;
     let has_snapshot: bool = row.get(14)?;
-    let (decision, acknowledged, closed) = lifecycle::steps_from_row(row, id, 15)?;
+    let (decision, acknowledged, closed) = lifecycle::steps_from_row(row, id, 18)?;
     let stream_ts: i64 = row.get(7)?;
     let track: Option<i64> = row.get(10)?;
     let confidence: f64 = row.get(9)?;
@@ -200,6 +222,13 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
                 .unwrap_or(0),
         }),
         None => None,
+    };
+    let people: Option<i64> = row.get(16)?;
+    let measurements: Option<String> = row.get(17)?;
+    let measurements = match measurements {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| corrupt(format!("alert {id}: measurements: {e}")))?,
+        None => Vec::new(),
     };
     Ok(Alert {
         id,
@@ -215,6 +244,9 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         track_id: track.map(|t| u64::try_from(t).unwrap_or(0)),
         boxes,
         explanation: row.get(12)?,
+        measurements,
+        people: people.and_then(|p| u32::try_from(p).ok()),
+        incident_id: row.get(15)?,
         status,
         snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
         image_purged,
@@ -237,11 +269,7 @@ fn map_err(e: rusqlite::Error) -> JournalError {
 }
 
 fn validate_new(new: &NewAlert) -> Result<(), JournalError> {
-    for (name, value) in [
-        ("camera_id", &new.camera_id),
-        ("rule_id", &new.rule_id),
-        ("event_type", &new.event_type),
-    ] {
+    for (name, value) in [("camera_id", &new.camera_id), ("rule_id", &new.rule_id)] {
         if value.trim().is_empty() {
             return Err(JournalError::Invalid(format!("{name} is empty")));
         }
@@ -324,10 +352,13 @@ impl Journal {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
         }
-        // Version 2, the life cycle (the status constraint, `alert_transitions`, the decisions
-        // of version 1 copied into it).
-        if version < 2 {
-            lifecycle::migrate(&tx).map_err(open_err)?;
+        // Version 2, the life cycle: checked on the tables themselves, whatever the version
+        // says, so it composes with other migrations.
+        lifecycle::migrate(&tx).map_err(open_err)?;
+        // Version 3, incidents: likewise checked on the table (a journal written by a
+        // development build may have them at version 2).
+        if !has_column(&tx, "alerts", "incident_id").map_err(open_err)? {
+            tx.execute_batch(SCHEMA_V3).map_err(open_err)?;
         }
         // The outbox's tables are created if missing, whatever the version.
         tx.execute_batch(outbox::SCHEMA).map_err(open_err)?;
@@ -337,13 +368,16 @@ impl Journal {
                 r.get(0)
             })
             .map_err(open_err)?;
-        // Version 3, the hash chain: its genesis adopts every row written before.
-        if version < 3 {
-            tx.execute_batch(SCHEMA_V3).map_err(open_err)?;
+        // Version 4, the hash chain: its genesis runs last and adopts every row written before
+        // (incident columns included). Checked on the tables, like the versions before it.
+        if !has_column(&tx, "alerts", "config_version").map_err(open_err)? {
+            tx.execute_batch(SCHEMA_V4).map_err(open_err)?;
             backfill_image_hashes(&tx).map_err(open_err)?;
+        }
+        if !chain::table_exists(&tx, "chain")? {
             chain::genesis(&tx, &id)?;
         }
-        // Later versions: `if version < 4 { ... }`.
+        // Later versions: checked likewise, before the genesis if they add chained rows.
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(open_err)?;
@@ -383,6 +417,14 @@ impl Journal {
         validate_new(new)?;
         let boxes = serde_json::to_string(&new.boxes)
             .map_err(|e| JournalError::Invalid(format!("boxes: {e}")))?;
+        // JSON has no NaN or infinity: such a value is left out rather than losing the alert.
+        let finite: Vec<_> = new
+            .measurements
+            .iter()
+            .filter(|m| m.value.is_finite() && m.threshold.is_none_or(f64::is_finite))
+            .collect();
+        let measurements = serde_json::to_string(&finite)
+            .map_err(|e| JournalError::Invalid(format!("measurements: {e}")))?;
         let snapshot = (!new.snapshot_jpeg.is_empty()).then_some(&new.snapshot_jpeg[..]);
         let snapshot_sha256 = snapshot.map(sha256_hex);
         let mut conn = self.lock();
@@ -390,13 +432,15 @@ impl Journal {
         tx.execute(
             "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
                  frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
-                 explanation, snapshot, status, snapshot_sha256, config_version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15)",
+                 explanation, snapshot, status, incident_id, people, measurements,
+                 snapshot_sha256, config_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15, ?16,
+                     ?17, ?18)",
             params![
                 new.camera_id,
                 new.camera_name,
                 new.rule_id,
-                new.event_type,
+                new.event_type.as_str(),
                 new.zone_id,
                 new.frame_time_ms,
                 u64_to_sql(new.stream_ts_ns),
@@ -406,11 +450,19 @@ impl Journal {
                 boxes,
                 new.explanation,
                 snapshot,
+                new.incident_id,
+                new.people,
+                measurements,
                 snapshot_sha256,
                 new.config_version,
             ],
         )?;
         let id = tx.last_insert_rowid();
+        if new.incident.is_some() && new.incident_id.is_none() {
+            // The alert opens its incident.
+            tx.execute("UPDATE alerts SET incident_id = id WHERE id = ?1", [id])?;
+        }
+        // Linked once the row is whole (its incident set): the link covers its final content.
         chain::link_row(&tx, "alert", "alerts", id)?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
         let queued = self.outbox.enqueue_alert(&tx, OutboxKind::Alert, &alert)?;
@@ -566,7 +618,7 @@ mod tests {
         assert_eq!(a.camera_id, "c1");
         assert_eq!(a.camera_name, "Camera c1");
         assert_eq!(a.rule_id, new.rule_id);
-        assert_eq!(a.event_type, new.event_type);
+        assert_eq!(a.event_type, new.event_type.as_str());
         assert_eq!(a.zone_id.as_deref(), Some("parvis"));
         assert_eq!(a.frame_time_ms, new.frame_time_ms);
         assert_eq!(a.stream_ts_ns, new.stream_ts_ns);
@@ -787,6 +839,184 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_journal_is_migrated_and_its_alerts_stay_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
+                     frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
+                     explanation, snapshot)
+                 VALUES ('c1', 'Cam', 'r', 'intrusion', 'z', 1, 2, 3, 0.5, 7, '[]', 'old', NULL);
+                 INSERT INTO decisions (alert_id, decision, operator, decided_at_ms)
+                 VALUES (1, 'confirmed', 'Agent', 4);
+                 UPDATE alerts SET status = 'confirmed' WHERE id = 1;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let old = j.get(1).unwrap().unwrap();
+        assert_eq!(old.explanation, "old");
+        assert_eq!(old.incident_id, None);
+        assert_eq!(old.people, None);
+        assert!(old.measurements.is_empty());
+        assert_eq!(old.status, AlertStatus::Confirmed);
+        assert_eq!(old.decision.map(|d| d.operator), Some("Agent".to_string()));
+        // New alerts carry the new fields; the version is now current.
+        let mut new = new_alert("c1");
+        new.incident = Some(crate::rules::IncidentRef {
+            id: 9,
+            update: false,
+        });
+        new.measurements
+            .push(crate::rules::Measurement::new("bad", f64::NAN, None, ""));
+        let a = j.insert(&new).unwrap();
+        assert_eq!(a.incident_id, Some(a.id));
+        assert_eq!(a.people, Some(1));
+        assert_eq!(a.measurements.len(), 1, "the NaN is left out");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let report = j.verify().unwrap();
+        assert!(report.intact(), "{:?}", report.problems);
+        assert_eq!(report.rows["alerts"], 2);
+    }
+
+    /// Version 2 as `main` wrote it (the life cycle, no incident columns), and version 2 as a
+    /// development build of the rules wrote it (incident columns, no life cycle): both open at
+    /// version 4 with every column, their alerts readable and chained.
+    #[test]
+    fn a_version_2_journal_is_migrated_to_version_4() {
+        let insert = "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type,
+                 frame_time_ms, stream_ts_ns, created_at_ms, confidence, boxes, explanation)
+             VALUES ('c1', 'Cam', 'r', 'intrusion', 1, 2, 3, 0.5, '[]', 'v2');
+             PRAGMA user_version = 2;";
+        for lifecycle_first in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v2.db");
+            {
+                let mut conn = Connection::open(&path).unwrap();
+                conn.execute_batch(SCHEMA_V1).unwrap();
+                let tx = conn.transaction().unwrap();
+                if lifecycle_first {
+                    lifecycle::migrate(&tx).unwrap();
+                } else {
+                    tx.execute_batch(SCHEMA_V3).unwrap();
+                }
+                tx.execute_batch(insert).unwrap();
+                tx.commit().unwrap();
+            }
+            let j = Journal::open(&path).unwrap();
+            let old = j.get(1).unwrap().unwrap();
+            assert_eq!(old.explanation, "v2");
+            assert_eq!((old.incident_id, old.people), (None, None));
+            let mut new = new_alert("c1");
+            new.incident = Some(crate::rules::IncidentRef {
+                id: 3,
+                update: false,
+            });
+            let a = j.insert(&new).unwrap();
+            assert_eq!(
+                a.incident_id,
+                Some(a.id),
+                "lifecycle first: {lifecycle_first}"
+            );
+            let take = TransitionInput {
+                action: Action::Take,
+                reason: None,
+                comment: None,
+            };
+            let taken = j.transition(1, &take, &supervisor("Sam")).unwrap().0;
+            assert_eq!(taken.status, AlertStatus::Acknowledged);
+            let version: i64 = j
+                .lock()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let report = j.verify().unwrap();
+            assert!(report.intact(), "{:?}", report.problems);
+            assert_eq!(report.rows["alerts"], 2);
+        }
+    }
+
+    /// Version 3 (incidents, people, measurements): version 4 adopts its rows, incident links
+    /// and measured values included, and an update of an incident is chained like any alert.
+    #[test]
+    fn a_version_3_journal_is_migrated_to_version_4() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(SCHEMA_V1).unwrap();
+            lifecycle::migrate(&tx).unwrap();
+            tx.execute_batch(SCHEMA_V3).unwrap();
+            tx.execute_batch(outbox::SCHEMA).unwrap();
+            tx.execute_batch(IDENTITY).unwrap();
+            tx.execute_batch(
+                "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, frame_time_ms,
+                     stream_ts_ns, created_at_ms, confidence, boxes, explanation, snapshot,
+                     people, measurements)
+                 VALUES ('c1', 'Cam', 'd', 'density', 1, 2, 3, 0.5, '[]', 'warn', x'ffd8ffd9',
+                         12, '[{\"name\":\"density\",\"value\":2.5,\"threshold\":2.0,\"unit\":\"p/m2\"}]');
+                 UPDATE alerts SET incident_id = 1 WHERE id = 1;
+                 INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, frame_time_ms,
+                     stream_ts_ns, created_at_ms, confidence, boxes, explanation, incident_id,
+                     people)
+                 VALUES ('c1', 'Cam', 'd', 'density', 4, 5, 6, 0.7, '[]', 'alarm', 1, 20);
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let version: i64 = j
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 4);
+        let report = j.verify().unwrap();
+        assert!(report.intact(), "{:?}", report.problems);
+        assert_eq!(report.rows["alerts"], 2);
+        assert_eq!(report.images_checked, 1);
+        let old = j.get(2).unwrap().unwrap();
+        assert_eq!((old.incident_id, old.people), (Some(1), Some(20)));
+        assert_eq!(j.get(1).unwrap().unwrap().measurements.len(), 1);
+        // A new incident opened, then updated: both chained with their incident id.
+        let bus =
+            super::super::AlertBus::new(std::sync::Arc::new(j), 8, crate::metrics::Metrics::new());
+        let mut new = new_alert("c1");
+        new.incident = Some(crate::rules::IncidentRef {
+            id: 9,
+            update: false,
+        });
+        let first = bus.publish(new.clone(), std::time::Instant::now()).unwrap();
+        new.incident = Some(crate::rules::IncidentRef {
+            id: 9,
+            update: true,
+        });
+        let update = bus.publish(new, std::time::Instant::now()).unwrap();
+        assert_eq!(update.incident_id, Some(first.id));
+        let report = bus.journal().verify().unwrap();
+        assert!(report.intact(), "{:?}", report.problems);
+        // Editing the incident link behind the engine's back is found.
+        bus.journal()
+            .lock()
+            .execute(
+                "UPDATE alerts SET incident_id = NULL WHERE id = ?1",
+                [update.id],
+            )
+            .unwrap();
+        let report = bus.journal().verify().unwrap();
+        assert!(!report.intact());
     }
 
     #[test]

@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::detect::BBox;
+use crate::frames::Frame;
 use crate::metrics::Metrics;
+use crate::rules::{Event, EventType, IncidentRef, Measurement};
 
 pub use journal::{Journal, JournalError, SCHEMA_VERSION};
 pub use lifecycle::{Action, Actor, Conflict, FalseAlarmReason, Step, Transition, TransitionInput};
@@ -71,13 +73,13 @@ impl AlertBox {
     }
 }
 
-/// An alert as the rules stage hands it to the journal.
+/// An alert as the rules stage hands it to the journal ([`NewAlert::from_event`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAlert {
     pub camera_id: String,
     pub camera_name: String,
     pub rule_id: String,
-    pub event_type: String,
+    pub event_type: EventType,
     pub zone_id: Option<String>,
     /// Wall clock of the triggering frame, milliseconds since the Unix epoch.
     pub frame_time_ms: i64,
@@ -88,10 +90,86 @@ pub struct NewAlert {
     pub boxes: Vec<AlertBox>,
     /// Plain-language reason, shown to the operator.
     pub explanation: String,
+    /// The measured values and thresholds behind the explanation.
+    pub measurements: Vec<Measurement>,
+    /// How many people the alert is about, when the rule counts them.
+    pub people: Option<u32>,
+    /// The rule's incident: opened by this alert, or updated by it.
+    pub incident: Option<IncidentRef>,
+    /// The journal id of the incident's first alert, for an update; [`AlertBus::publish`] fills
+    /// it in from `incident`. The journal stores the alert's own id for an alert that opens an
+    /// incident.
+    pub incident_id: Option<i64>,
     /// JPEG bytes from [`render_snapshot`]; empty when there is no image.
     pub snapshot_jpeg: Vec<u8>,
     /// The configuration version in force when the alert fired ([`Journal::record_config`]).
     pub config_version: Option<i64>,
+}
+
+/// Where and when an event was seen: what its alert needs besides the event itself.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertOrigin<'a> {
+    pub camera_id: &'a str,
+    pub camera_name: &'a str,
+    /// The detector's labels, by class id, to name the boxes.
+    pub labels: &'a [String],
+    /// The frame the snapshot is drawn on; `None`: the alert has no image.
+    pub frame: Option<&'a Frame>,
+    /// Wall clock of the alert's moment, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// Stream timestamp of the alert's moment.
+    pub stream_ts_ns: u64,
+    /// The configuration version the camera's rules come from ([`Journal::record_config`]).
+    pub config_version: Option<i64>,
+}
+
+impl NewAlert {
+    /// The one way an event becomes an alert, rule events and camera faults alike: boxes named
+    /// with their labels, the snapshot drawn with the event's overlay.
+    pub fn from_event(event: &Event, origin: &AlertOrigin<'_>) -> NewAlert {
+        let label = |class_id: u16| {
+            origin
+                .labels
+                .get(usize::from(class_id))
+                .cloned()
+                .unwrap_or_else(|| format!("class {class_id}"))
+        };
+        let boxes: Vec<AlertBox> = event
+            .objects
+            .iter()
+            .map(|o| AlertBox::new(o.class_id, label(o.class_id), o.score, o.bbox))
+            .collect();
+        let snapshot_jpeg = origin
+            .frame
+            .map(|f| {
+                let drawn: Vec<(BBox, String)> =
+                    boxes.iter().map(|b| (b.to_bbox(), b.label.clone())).collect();
+                render_snapshot(f, &drawn, &event.overlay).unwrap_or_else(|e| {
+                    tracing::error!(camera = %origin.camera_id, error = %e, "snapshot failed; alert kept without it");
+                    Vec::new()
+                })
+            })
+            .unwrap_or_default();
+        NewAlert {
+            camera_id: origin.camera_id.to_string(),
+            camera_name: origin.camera_name.to_string(),
+            rule_id: event.rule_id.clone(),
+            event_type: event.event_type,
+            zone_id: event.zone_id.clone(),
+            frame_time_ms: origin.time_ms,
+            stream_ts_ns: origin.stream_ts_ns,
+            confidence: event.confidence,
+            track_id: event.track_id(),
+            boxes,
+            explanation: event.explanation.clone(),
+            measurements: event.measurements.clone(),
+            people: event.people,
+            incident: event.incident,
+            incident_id: None,
+            snapshot_jpeg,
+            config_version: origin.config_version,
+        }
+    }
 }
 
 /// Where an alert stands in its life cycle (see [`lifecycle`]).
@@ -216,6 +294,13 @@ pub struct Alert {
     pub track_id: Option<u64>,
     pub boxes: Vec<AlertBox>,
     pub explanation: String,
+    /// The measured values and thresholds behind the explanation (empty for older alerts).
+    pub measurements: Vec<Measurement>,
+    /// How many people the alert is about, when the rule counts them.
+    pub people: Option<u32>,
+    /// The id of the incident's first alert (its own id for that first alert); `None` for an
+    /// alert that belongs to no incident.
+    pub incident_id: Option<i64>,
     pub status: AlertStatus,
     /// `/api/alerts/{id}/snapshot.jpg`, or `None` when the alert has no image (any more).
     pub snapshot_url: Option<String>,
@@ -241,10 +326,34 @@ pub struct AlertBus {
     alerts: broadcast::Sender<Arc<Alert>>,
     decisions: broadcast::Sender<Arc<Alert>>,
     metrics: Metrics,
-    /// Held across "insert then send" so subscribers see alerts in id order.
-    order: Arc<Mutex<()>>,
+    /// Held across "insert then send" so subscribers see alerts in id order; holds the journal
+    /// ids of the incidents' first alerts.
+    order: Arc<Mutex<IncidentIds>>,
     /// Decides, before anything is journaled, whether an event may become an alert.
     gate: Option<Arc<dyn Gate>>,
+}
+
+/// Journal id of the first alert of each recent incident (rule incident id → alert id), the
+/// oldest forgotten beyond [`IncidentIds::CAPACITY`].
+#[derive(Default)]
+struct IncidentIds {
+    ids: std::collections::HashMap<u64, i64>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl IncidentIds {
+    const CAPACITY: usize = 4096;
+
+    fn insert(&mut self, incident: u64, alert: i64) {
+        if self.ids.insert(incident, alert).is_none() {
+            self.order.push_back(incident);
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
 }
 
 /// What stands between an event and an alert: the authorisations in force and the stop switch
@@ -269,7 +378,7 @@ impl AlertBus {
             alerts,
             decisions,
             metrics,
-            order: Arc::new(Mutex::new(())),
+            order: Arc::new(Mutex::new(IncidentIds::default())),
             gate: None,
         }
     }
@@ -289,13 +398,15 @@ impl AlertBus {
     }
 
     /// Passes the gate (`Withheld` when it refuses: nothing is journaled), journals the alert
-    /// (committed when this returns), then broadcasts it. No subscriber is fine. Records `frame_to_alert_seconds` from `frame_captured` and counts the alert.
+    /// (committed when this returns), then broadcasts it. No subscriber is
+    /// fine. An update of an incident is linked to the incident's first alert (one that this bus
+    /// no longer knows of opens a new incident). Records `frame_to_alert_seconds` from
+    /// `frame_captured` and counts the alert.
     pub fn publish(
         &self,
-        new: NewAlert,
+        mut new: NewAlert,
         frame_captured: Instant,
     ) -> Result<Arc<Alert>, JournalError> {
-        // A poisoned lock only means a panic elsewhere; the unit guard holds no data.
         if let Some(gate) = &self.gate {
             if let Err(reason) = gate.admit(&new) {
                 self.metrics
@@ -305,8 +416,18 @@ impl AlertBus {
                 return Err(JournalError::Withheld(reason));
             }
         }
-        let _order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        // A poisoned lock only means a panic elsewhere; the map is still whole.
+        let mut incidents = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inc) = new.incident {
+            new.incident_id = inc
+                .update
+                .then(|| incidents.ids.get(&inc.id).copied())
+                .flatten();
+        }
         let alert = Arc::new(self.journal.insert(&new)?);
+        if let (Some(inc), Some(first)) = (new.incident, alert.incident_id) {
+            incidents.insert(inc.id, first);
+        }
         let labels = [alert.camera_id.as_str(), alert.rule_id.as_str()];
         self.metrics
             .frame_to_alert_seconds
@@ -364,7 +485,7 @@ pub(crate) mod test_support {
             camera_id: camera.to_string(),
             camera_name: format!("Camera {camera}"),
             rule_id: "zone-intrusion".to_string(),
-            event_type: "intrusion".to_string(),
+            event_type: EventType::Intrusion,
             zone_id: Some("parvis".to_string()),
             frame_time_ms: 1_700_000_000_000,
             stream_ts_ns: 12_000_000_000,
@@ -377,6 +498,10 @@ pub(crate) mod test_support {
                 BBox::new(0.1, 0.2, 0.3, 0.9),
             )],
             explanation: "person in zone parvis for 3.0 s".to_string(),
+            measurements: vec![Measurement::new("dwell", 3.0, Some(1.0), "s")],
+            people: Some(1),
+            incident: None,
+            incident_id: None,
             snapshot_jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
             config_version: None,
         }
@@ -432,6 +557,34 @@ mod tests {
         let bus = AlertBus::new(journal.clone(), 4, Metrics::new());
         let alert = bus.publish(new_alert("c1"), Instant::now()).unwrap();
         assert_eq!(journal.get(alert.id).unwrap(), Some((*alert).clone()));
+    }
+
+    #[test]
+    fn incident_updates_are_linked_to_the_first_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(dir.path().join("j.db")).unwrap());
+        let bus = AlertBus::new(journal.clone(), 4, Metrics::new());
+        let with = |id: u64, update: bool| {
+            let mut a = new_alert("c1");
+            a.incident = Some(IncidentRef { id, update });
+            a
+        };
+        let first = bus.publish(with(501, false), Instant::now()).unwrap();
+        assert_eq!(first.incident_id, Some(first.id));
+        let other = bus.publish(with(502, false), Instant::now()).unwrap();
+        let update = bus.publish(with(501, true), Instant::now()).unwrap();
+        assert_eq!(update.incident_id, Some(first.id));
+        assert_eq!(other.incident_id, Some(other.id));
+        // An update of an incident the bus never saw (e.g. before a restart) opens its own.
+        let orphan = bus.publish(with(777, true), Instant::now()).unwrap();
+        assert_eq!(orphan.incident_id, Some(orphan.id));
+        // No incident at all (a camera fault).
+        let fault = bus.publish(new_alert("c1"), Instant::now()).unwrap();
+        assert_eq!(fault.incident_id, None);
+        assert_eq!(
+            journal.get(update.id).unwrap().unwrap().incident_id,
+            Some(first.id)
+        );
     }
 
     #[test]

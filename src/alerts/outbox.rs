@@ -470,7 +470,7 @@ mod tests {
         let (_d, j) = open(&["hook"]);
         let mut fault = new_alert("gate");
         fault.rule_id = "camera_health".into();
-        fault.event_type = "camera_offline".into();
+        fault.event_type = crate::rules::EventType::CameraOffline;
         let f = j.insert(&fault).unwrap();
         let input = DecisionInput {
             decision: DecisionKind::Confirmed,

@@ -1,11 +1,13 @@
 //! The image an operator sees with an alert: the triggering frame at the camera's aspect ratio,
-//! with the zone outlined and the objects boxed. No text is drawn (no font needed).
+//! with the rule's [`Overlay`] (zone outlines, lines, direction arrows, a count drawn as
+//! seven-segment digits) and the objects boxed. No text is drawn (no font needed).
 
 use image::codecs::jpeg::JpegEncoder;
 use image::ExtendedColorType;
 
 use crate::detect::BBox;
 use crate::frames::Frame;
+use crate::rules::{Arrow, Overlay};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
@@ -24,16 +26,19 @@ pub const BOX_THICKNESS: u32 = 3;
 pub const BOX_COLOURS: [[u8; 3]; 4] = [[255, 0, 0], [0, 255, 0], [0, 160, 255], [255, 0, 255]];
 /// Zone outline colour (RGB).
 pub const ZONE_COLOUR: [u8; 3] = [255, 255, 0];
+/// Line and arrow colour (RGB).
+pub const LINE_COLOUR: [u8; 3] = [0, 255, 255];
+/// Count digits colour (RGB), on a black plate.
+pub const COUNT_COLOUR: [u8; 3] = [255, 255, 255];
 
-/// Snapshot of `frame` with `boxes` (normalised, with their label) and an optional zone polygon
-/// (normalised vertices), as JPEG bytes.
+/// Snapshot of `frame` with `boxes` (normalised, with their label) and `overlay`, as JPEG bytes.
 ///
 /// The detector frame is stretched to its input size; the snapshot is scaled back to the source
 /// aspect ratio: height = `frame.height`, width = `round(frame.height * source_w / source_h)`.
 pub fn render_snapshot(
     frame: &Frame,
     boxes: &[(BBox, String)],
-    zone: Option<&[(f32, f32)]>,
+    overlay: &Overlay,
 ) -> Result<Vec<u8>, AlertError> {
     let (w, h) = (frame.width as usize, frame.height as usize);
     if w == 0 || h == 0 {
@@ -63,15 +68,12 @@ pub fn render_snapshot(
         h: out_h,
         rgb: resample_rows_bgr_to_rgb(&frame.data[..expected], w, h, out_w),
     };
-    if let Some(points) = zone.filter(|p| p.len() >= 2) {
-        let px: Vec<(i64, i64)> = points.iter().map(|&(x, y)| img.to_px(x, y)).collect();
-        for i in 0..px.len() {
-            let (a, b) = (px[i], px[(i + 1) % px.len()]);
-            img.line(a, b, ZONE_COLOUR);
-        }
-    }
+    img.overlay(overlay);
     for (i, (bbox, _label)) in boxes.iter().enumerate() {
         img.rect(bbox, BOX_COLOURS[i % BOX_COLOURS.len()]);
+    }
+    if let Some(n) = overlay.count {
+        img.count(n);
     }
     let mut jpeg = Vec::with_capacity(out_w * out_h / 4);
     let width = u32::try_from(out_w).map_err(|e| AlertError::BadFrame(e.to_string()))?;
@@ -173,6 +175,96 @@ impl Canvas {
         }
     }
 
+    /// A line 2 pixels thick.
+    fn thick_line(&mut self, a: (i64, i64), b: (i64, i64), c: [u8; 3]) {
+        self.line(a, b, c);
+        if (b.0 - a.0).abs() >= (b.1 - a.1).abs() {
+            self.line((a.0, a.1 + 1), (b.0, b.1 + 1), c);
+        } else {
+            self.line((a.0 + 1, a.1), (b.0 + 1, b.1), c);
+        }
+    }
+
+    /// A polyline through normalised points, closed or not.
+    fn polyline(&mut self, points: &[(f32, f32)], closed: bool, c: [u8; 3]) {
+        if points.len() < 2 {
+            return;
+        }
+        let px: Vec<(i64, i64)> = points.iter().map(|&(x, y)| self.to_px(x, y)).collect();
+        for w in px.windows(2) {
+            self.thick_line(w[0], w[1], c);
+        }
+        if closed {
+            self.thick_line(px[px.len() - 1], px[0], c);
+        }
+    }
+
+    /// A shaft and two head strokes at 30 degrees, a quarter of the shaft long (at least 8 px).
+    fn arrow(&mut self, a: &Arrow, c: [u8; 3]) {
+        let (from, to) = (self.to_px(a.from.0, a.from.1), self.to_px(a.to.0, a.to.1));
+        self.thick_line(from, to, c);
+        let (dx, dy) = ((from.0 - to.0) as f32, (from.1 - to.1) as f32);
+        let len = dx.hypot(dy);
+        if len < 1.0 {
+            return;
+        }
+        let head = (len / 4.0).max(8.0) / len;
+        for angle in [0.52f32, -0.52] {
+            let (s, co) = angle.sin_cos();
+            let (hx, hy) = ((dx * co - dy * s) * head, (dx * s + dy * co) * head);
+            self.thick_line(to, (to.0 + hx.round() as i64, to.1 + hy.round() as i64), c);
+        }
+    }
+
+    fn overlay(&mut self, o: &Overlay) {
+        for p in &o.polygons {
+            self.polyline(p, true, ZONE_COLOUR);
+        }
+        for l in &o.lines {
+            self.polyline(l, false, LINE_COLOUR);
+        }
+        for a in &o.arrows {
+            self.arrow(a, LINE_COLOUR);
+        }
+    }
+
+    /// `n` in seven-segment digits on a black plate, top left; digit height 1/10 of the image.
+    fn count(&mut self, n: u32) {
+        // Segments a..g as bits 0..6.
+        const DIGITS: [u8; 10] = [0x3F, 0x06, 0x5B, 0x4F, 0x66, 0x6D, 0x7D, 0x07, 0x7F, 0x6F];
+        let text = n.to_string();
+        let h = (self.h as i64 / 10).max(10);
+        let (w, t, gap) = (h / 2, (h / 8).max(2), h / 4);
+        let (x0, y0) = (gap, gap);
+        let plate_w = text.len() as i64 * (w + gap) + gap;
+        self.fill(
+            x0 - gap / 2,
+            y0 - gap / 2,
+            x0 + plate_w - gap / 2,
+            y0 + h + gap / 2,
+            [0, 0, 0],
+        );
+        for (i, ch) in text.bytes().enumerate() {
+            let bits = DIGITS[usize::from(ch - b'0')];
+            let x = x0 + i as i64 * (w + gap);
+            let m = y0 + h / 2;
+            let segments = [
+                (x, y0, x + w, y0 + t),               // a: top
+                (x + w - t, y0, x + w, m),            // b: top right
+                (x + w - t, m, x + w, y0 + h),        // c: bottom right
+                (x, y0 + h - t, x + w, y0 + h),       // d: bottom
+                (x, m, x + t, y0 + h),                // e: bottom left
+                (x, y0, x + t, m),                    // f: top left
+                (x, m - t / 2, x + w, m + t - t / 2), // g: middle
+            ];
+            for (k, &(a, b, c, d)) in segments.iter().enumerate() {
+                if bits & (1 << k) != 0 {
+                    self.fill(a, b, c, d, COUNT_COLOUR);
+                }
+            }
+        }
+    }
+
     /// Outline `BOX_THICKNESS` pixels thick, drawn inside the box edges.
     fn rect(&mut self, b: &BBox, c: [u8; 3]) {
         let (x0, y0) = self.to_px(b.x1.min(b.x2), b.y1.min(b.y2));
@@ -217,8 +309,8 @@ mod tests {
     fn snapshot_restores_aspect_and_draws_boxes() {
         let frame = grey_frame(416, 416, 1920, 1080);
         let bbox = BBox::new(0.25, 0.25, 0.75, 0.75);
-        let zone = [(0.1, 0.1), (0.9, 0.1), (0.9, 0.9)];
-        let jpeg = render_snapshot(&frame, &[(bbox, "person".into())], Some(&zone)).unwrap();
+        let zone = Overlay::polygon(&[(0.1, 0.1), (0.9, 0.1), (0.9, 0.9)]);
+        let jpeg = render_snapshot(&frame, &[(bbox, "person".into())], &zone).unwrap();
         assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
         let img = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg)
             .unwrap()
@@ -242,7 +334,7 @@ mod tests {
         for px in frame.data.chunks_exact_mut(3) {
             px.copy_from_slice(&[200, 30, 10]); // BGR: blue
         }
-        let jpeg = render_snapshot(&frame, &[], None).unwrap();
+        let jpeg = render_snapshot(&frame, &[], &Overlay::none()).unwrap();
         let img = image::load_from_memory(&jpeg).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (8, 8));
         let p = img.get_pixel(4, 4).0;
@@ -254,7 +346,7 @@ mod tests {
         let mut frame = grey_frame(4, 4, 4, 4);
         frame.data.truncate(10);
         assert!(matches!(
-            render_snapshot(&frame, &[], None),
+            render_snapshot(&frame, &[], &Overlay::none()),
             Err(AlertError::BadFrame(_))
         ));
     }
@@ -266,9 +358,38 @@ mod tests {
         let jpeg = render_snapshot(
             &frame,
             &[(bbox, "car".into())],
-            Some(&[(0.0, 0.0), (5.0, -9.0)]),
+            &Overlay::polygon(&[(0.0, 0.0), (5.0, -9.0)]).with_count(12),
         );
         let img = image::load_from_memory(&jpeg.unwrap()).unwrap();
         assert_eq!((img.width(), img.height()), (32, 16));
+    }
+
+    #[test]
+    fn lines_arrows_and_count_are_drawn() {
+        let frame = grey_frame(200, 100, 200, 100);
+        let overlay = Overlay {
+            lines: vec![vec![(0.1, 0.8), (0.9, 0.8)]],
+            arrows: vec![Arrow {
+                from: (0.5, 0.5),
+                to: (0.9, 0.5),
+            }],
+            count: Some(8),
+            ..Overlay::default()
+        };
+        let jpeg = render_snapshot(&frame, &[], &overlay).unwrap();
+        let img = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        // The line at y = 80, the arrow's shaft at y = 50.
+        assert!(near(&img.get_pixel(100, 80).0, LINE_COLOUR, 70));
+        assert!(near(&img.get_pixel(150, 50).0, LINE_COLOUR, 70));
+        // The head: a stroke going back and up from the tip (180, 50).
+        assert!(near(&img.get_pixel(174, 47).0, LINE_COLOUR, 90));
+        // Digit 8 at the top left (plate from ~(2, 2)): its middle bar at y ~ 2 + 5.
+        assert!(
+            near(&img.get_pixel(4, 7).0, COUNT_COLOUR, 90),
+            "{:?}",
+            img.get_pixel(4, 7)
+        );
+        // The plate is black around it, the background grey far from everything.
+        assert!(near(&img.get_pixel(100, 20).0, [100, 100, 100], 12));
     }
 }

@@ -573,8 +573,8 @@ mod tests {
             "[[outputs]]\ntype = \"webhook\"\nid = \"w\"\nurl = \"http://h/x\"\nsecret = \"k2\"\n",
         )
         .unwrap();
-        assert!(crate::reload::restart_required(&old, &old.clone()).is_empty());
-        let fields = crate::reload::restart_required(&old, &new);
+        assert!(crate::config::diff::restart_required(&old, &old.clone()).is_empty());
+        let fields = crate::config::diff::restart_required(&old, &new);
         assert_eq!(
             fields,
             vec!["[[outputs]]".to_string()],
@@ -585,7 +585,7 @@ mod tests {
             "[[outputs]]\ntype = \"webhook\"\nid = \"w\"\nurl = \"http://h/x\"\nsecret = \"k1\"\n",
         )
         .unwrap();
-        let fields = crate::reload::restart_required(&old, &moved);
+        let fields = crate::config::diff::restart_required(&old, &moved);
         assert!(
             fields.iter().any(|f| f.starts_with("journal.path")),
             "{fields:?}"

@@ -1,4 +1,5 @@
 use super::*;
+use crate::rules::RuleConfig;
 
 /// The repository's own folder, so the real model manifest is used.
 fn base() -> PathBuf {
@@ -56,8 +57,13 @@ fn a_good_file_loads_with_defaults() {
     let cfg = Config::from_toml(&good(), &base()).expect("valid");
     assert_eq!(cfg.cameras.len(), 2);
     assert_eq!(cfg.cameras[0].zones.len(), 1);
-    assert_eq!(cfg.cameras[0].rules[0].min_seconds, 2.0);
-    assert_eq!(cfg.cameras[0].rules[0].cooldown_seconds, 30.0);
+    let RuleConfig::Intrusion(r) = &cfg.cameras[0].rules[0] else {
+        panic!("an intrusion rule: {:?}", cfg.cameras[0].rules[0]);
+    };
+    assert_eq!(r.min_seconds, 2.0);
+    assert_eq!(r.cooldown_seconds, 15.0);
+    assert_eq!((r.margin_m, r.margin_body), (0.3, 0.15));
+    assert_eq!(r.incident_seconds, 30.0);
     assert_eq!(cfg.cameras[1].name, "cam-2");
     assert_eq!(cfg.cameras[1].rtsp_transport, RtspTransport::Tcp);
     assert_eq!(cfg.class_id("person"), Some(0));
@@ -278,6 +284,184 @@ fn reconnect_settings_have_defaults_and_are_checked_with_their_path() {
     assert!(src.is_live());
 }
 
+/// `good()` with `extra` appended to the first camera (before the second).
+fn with_first_camera(extra: &str) -> String {
+    good().replace(
+        "\n[[cameras]]\nid = \"cam-2\"",
+        &format!("\n{extra}\n[[cameras]]\nid = \"cam-2\""),
+    )
+}
+
+const CALIBRATION: &str = "[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4]]\nground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0]]\n";
+
+#[test]
+fn lines_and_a_calibration_load_and_the_scene_is_on_the_ground() {
+    let text = with_first_camera(&format!(
+        "[[cameras.lines]]\nid = \"kerb\"\nname = \"Bordure\"\npoints = [[0.1, 0.6], [0.9, 0.55]]\n{CALIBRATION}"
+    ));
+    let cfg = Config::from_toml(&text, &base()).expect("valid");
+    let cam = &cfg.cameras[0];
+    assert_eq!(cam.lines[0].name, "Bordure");
+    let cal = cam.fitted_calibration.as_ref().expect("fitted");
+    assert!(cal.rms_error_m < 1e-6);
+    let summary = cam.calibration_summary().expect("summary");
+    assert!(
+        summary.contains("4 point pairs") && summary.contains("add a fifth"),
+        "{summary}"
+    );
+    let scene = cam.scene();
+    assert!(scene.is_calibrated());
+    // The kerb on the ground, in metres, between the near and far sides.
+    assert!(scene.lines[0].plane.iter().all(|p| p.1 > 0.0 && p.1 < 20.0));
+    assert!(cfg.cameras[1].fitted_calibration.is_none());
+}
+
+#[test]
+fn bad_lines_and_calibrations_are_errors_with_their_path() {
+    let cases = [
+        (
+            "[[cameras.lines]]\nid = \"kerb\"\npoints = [[0.1, 0.6]]\n",
+            "cameras[0].lines[0].points: a line needs at least 2 points, got 1",
+        ),
+        (
+            "[[cameras.lines]]\nid = \"k\"\npoints = [[0.1, 0.6], [1.1, 0.6]]\n[[cameras.lines]]\nid = \"k\"\npoints = [[0.1, 0.6], [0.2, 0.6]]\n",
+            "cameras[0].lines[0].points[1]: [1.1, 0.6] is outside the image",
+        ),
+        (
+            "[[cameras.lines]]\nid = \"k\"\npoints = [[0.1, 0.6], [0.9, 0.6]]\n[[cameras.lines]]\nid = \"k\"\npoints = [[0.1, 0.6], [0.2, 0.6]]\n",
+            "cameras[0].lines[1].id: `k` is used by another line",
+        ),
+        (
+            "[cameras.calibration]\nimage = [[0.1, 0.9], [0.5, 0.9], [0.9, 0.9], [0.3, 0.4]]\nground = [[0.0, 0.0], [6.0, 0.0], [12.0, 0.0], [0.0, 20.0]]\n",
+            "cameras[0].calibration.image: image points 0, 1 and 2 are on one line",
+        ),
+        (
+            "[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4]]\nground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0]]\n",
+            "cameras[0].calibration.ground: 4 image points but 3 ground points",
+        ),
+        (
+            "[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.7, 0.4]]\nground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0]]\n",
+            "cameras[0].calibration.image: 3 point pairs: a ground calibration needs at least 4",
+        ),
+        (
+            // A fifth pair 4 m away from where the first four put it.
+            "[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4], [0.5, 0.65]]\nground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0], [10.0, 6.67]]\n",
+            "cameras[0].calibration: RMS reprojection error",
+        ),
+        (
+            "[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4]]\nground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0]]\nheight = 3\n",
+            "cameras[0].calibration.height: unknown key `height`",
+        ),
+    ];
+    for (extra, want) in cases {
+        let errs = errors_of(&with_first_camera(extra));
+        assert!(
+            errs.iter().any(|e| e.starts_with(want)),
+            "{want}: {errs:#?}"
+        );
+    }
+    // Ground corners listed in another order than the image's.
+    let errs = errors_of(&with_first_camera("[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.7, 0.4], [0.3, 0.4]]\nground = [[0.0, 0.0], [12.0, 20.0], [12.0, 0.0], [0.0, 20.0]]\n"));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("cameras[0].calibration") && e.contains("order")),
+        "{errs:#?}"
+    );
+    // A 12 m x 20 m square whose far side looks 4 times narrower: the sides of the trapezoid
+    // meet at y = 0.9 - 0.5 * 4 / 3 ≈ 0.233, the horizon. A zone reaching the top of the image
+    // is not on the ground.
+    let steep = "[cameras.calibration]\nimage = [[0.1, 0.9], [0.9, 0.9], [0.6, 0.4], [0.4, 0.4]]\nground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0]]\n";
+    let text = with_first_camera(steep).replace(
+        "points = [[0.1, 0.5], [0.5, 0.5], [0.5, 0.9]]",
+        "points = [[0.1, 0.0], [0.5, 0.5], [0.5, 0.9]]",
+    );
+    let errs = errors_of(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .starts_with("cameras[0].zones[0].points[0]: [0.1, 0] is at or above the horizon")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_rule_without_a_known_type_is_named() {
+    let errs = errors_of(&good().replace("type = \"intrusion\"\n", ""));
+    assert!(
+        errs.iter().any(|e| e
+            .starts_with("cameras[0].rules[0].type: missing: the rule type, one of `intrusion`")),
+        "{errs:#?}"
+    );
+    let errs = errors_of(&good().replace("type = \"intrusion\"", "type = 3"));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("cameras[0].rules[0].type: expected a string")),
+        "{errs:#?}"
+    );
+}
+
+/// The intrusion part of the shared contract (`rules-spec.md`) as written there.
+#[test]
+fn the_shared_contract_example_parses() {
+    let text = format!(
+        r#"
+[detector]
+manifest = "../models/models.toml"
+
+[[cameras]]
+id = "vtest"
+source = "{clip}"
+
+[[cameras.zones]]            # unchanged: polygon, normalised image coords (0..1, origin top left)
+id = "square"
+name = "Esplanade"
+points = [[0.57, 0.41], [1.0, 0.41], [1.0, 0.73]]
+
+[[cameras.lines]]            # new: a polyline, >= 2 points, normalised image coords
+id = "kerb"
+name = "Bordure"
+points = [[0.1, 0.6], [0.9, 0.55]]
+
+[cameras.calibration]        # new, optional: image points (normalised) and their ground coords (m)
+image  = [[0.1, 0.9], [0.9, 0.9], [0.8, 0.4], [0.2, 0.4]]   # >= 4, no 3 collinear
+ground = [[0.0, 0.0], [12.0, 0.0], [12.0, 20.0], [0.0, 20.0]]
+max_error_m = 0.5           # reprojection error (RMS, metres) above which check-config refuses
+
+[[cameras.rules]]            # every rule: id (unique per camera), type, and its own keys
+id = "square-intrusion"
+type = "intrusion"           # one of: intrusion, wrong_way, density, crowd_movement
+zone = "square"
+classes = ["person"]
+min_score = 0.4
+min_seconds = 1.0
+margin_m = 0.3               # calibrated cameras: ground point inside by this much (m)
+margin_body = 0.15           # uncalibrated: inside by this fraction of the box height
+cooldown_seconds = 15        # per incident, never zone-wide
+incident_seconds = 30        # re-entries / new track ids of the same people update the incident
+"#,
+        clip = clip()
+    );
+    let cfg = Config::from_toml(&text, &base()).unwrap_or_else(|e| panic!("{e:#?}"));
+    let cam = &cfg.cameras[0];
+    assert!(cam.fitted_calibration.is_some());
+    assert_eq!(cam.rules[0].id(), "square-intrusion");
+    // Out of range values of the rule's own keys are named with their path.
+    let errs = errors_of(
+        &text
+            .replace("margin_m = 0.3", "margin_m = -1")
+            .replace("incident_seconds = 30", "incident_seconds = \"long\""),
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("cameras[0].rules[0].incident_seconds: invalid type")),
+        "{errs:#?}"
+    );
+    let errs = errors_of(&text.replace("margin_m = 0.3", "margin_m = -1"));
+    assert_eq!(
+        errs,
+        vec!["cameras[0].rules[0].margin_m: -1 is out of range 0..=10".to_string()]
+    );
+}
 #[test]
 fn allowed_hosts_are_bare_names_or_addresses() {
     let with = |hosts: &str| {

@@ -39,6 +39,7 @@ use crate::alerts::{AlertBus, Journal, JournalError};
 use crate::auth::{Auth, Permission};
 use crate::ingest::{CameraSnapshot, CameraStatus};
 use crate::metrics::Metrics;
+use crate::rules::EventType;
 
 use access::Caller;
 pub use access::{Peer, MAX_BODY};
@@ -208,6 +209,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/security/events", get(access::security_events))
         .route("/api/stats", get(stats))
         .route("/api/cameras", get(cameras))
+        .route("/api/event-types", get(event_types))
         .route("/api/alerts", get(list_alerts))
         .route("/api/alerts/live", get(live_alerts))
         .route("/api/alerts/{id}", get(get_alert))
@@ -456,6 +458,22 @@ async fn metrics(
         state.metrics.render(),
     )
         .into_response())
+}
+
+/// Every event type with its French and English labels (the console names alerts with them).
+async fn event_types() -> Json<serde_json::Value> {
+    let types: Vec<serde_json::Value> = EventType::ALL
+        .iter()
+        .map(|t| {
+            json!({
+                "type": t.as_str(),
+                "label_fr": t.label_fr(),
+                "label_en": t.label_en(),
+                "camera_fault": t.is_camera_fault(),
+            })
+        })
+        .collect();
+    Json(json!(types))
 }
 
 async fn cameras(

@@ -637,6 +637,27 @@ async fn health_metrics_cameras_and_console() {
     assert_eq!(v[0]["name"], "Parvis nord");
     assert_eq!(v[0]["state"], "starting");
 
+    let r = get(format!("{}/api/event-types", s.base)).await;
+    assert_eq!(r.status, 200);
+    let types = r.json();
+    let intrusion = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "intrusion")
+        .cloned()
+        .unwrap();
+    assert_eq!(intrusion["label_fr"], "Intrusion en zone interdite");
+    assert_eq!(intrusion["camera_fault"], false);
+    assert_eq!(types.as_array().unwrap().len(), 12);
+
+    // An alert carries its incident, people count and measurements.
+    let a = get(format!("{}/api/alerts/1", s.base)).await.json();
+    assert_eq!(a["people"], 1);
+    assert_eq!(a["measurements"][0]["name"], "dwell");
+    assert_eq!(a["measurements"][0]["threshold"], 1.0);
+    assert!(a["incident_id"].is_null());
+
     let r = get(format!("{}/", s.base)).await;
     assert_eq!(r.status, 200);
     assert!(r.content_type.starts_with("text/html"));

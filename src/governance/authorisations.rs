@@ -8,14 +8,6 @@ use crate::config::Config;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-/// The event type a rule raises, read from its configuration's `type` (one name for both).
-fn event_type(rule: &impl serde::Serialize) -> String {
-    serde_json::to_value(rule)
-        .ok()
-        .and_then(|v| v["type"].as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 /// Lines for `check-config`, each ending with a newline.
 pub fn report(cfg: &Config, now_ms: i64) -> String {
     if cfg.authorisations.is_empty() {
@@ -47,7 +39,7 @@ pub fn report(cfg: &Config, now_ms: i64) -> String {
     }
     for cam in &cfg.cameras {
         for rule in &cam.rules {
-            let ev = event_type(rule);
+            let ev = rule.event_type().as_str().to_string();
             let covering: Vec<_> = views
                 .iter()
                 .filter(|v| v.record.covers(&cam.id, &ev))
@@ -70,7 +62,7 @@ pub fn report(cfg: &Config, now_ms: i64) -> String {
                     None => format!("INACTIVE: no authorisation covers {ev} on this camera"),
                 },
             };
-            out.push_str(&format!("rule {}/{} ({ev}): {line}\n", cam.id, rule.id));
+            out.push_str(&format!("rule {}/{} ({ev}): {line}\n", cam.id, rule.id()));
         }
     }
     out

@@ -359,7 +359,7 @@ impl Gate for AlertingGate {
         if let Err(e) = self.refresh(now) {
             tracing::error!(error = %e, "cannot journal an authorisation state change");
         }
-        self.decide(&new.camera_id, &new.event_type, now)
+        self.decide(&new.camera_id, new.event_type.as_str(), now)
     }
 }
 

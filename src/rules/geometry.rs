@@ -1,4 +1,6 @@
-//! Geometry shared by the rules: point in polygon.
+//! Geometry shared by the rules: point in polygon, signed distance to a polygon's edge, distance
+//! to a polyline, area. Works in any plane: normalised image coordinates, image-height units or
+//! metres on the ground.
 
 /// Distance (normalised image units) within which a point counts as lying on a polygon edge:
 /// about 0.002 pixel on a 1920-pixel-wide frame, i.e. "exactly on the line" up to `f32` rounding.
@@ -53,6 +55,82 @@ fn on_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> bool {
     }
     let dot = dx * qx + dy * qy; // = projection × len
     dot >= -BOUNDARY_EPSILON * len && dot <= len * len + BOUNDARY_EPSILON * len
+}
+
+/// Distance from `p` to the segment `a`–`b`.
+pub fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (p.0 - (a.0 + t * dx)).hypot(p.1 - (a.1 + t * dy))
+}
+
+/// Distance from `p` to the nearest point of a polyline (open: the last point is not joined to
+/// the first). Infinite for fewer than 2 points.
+pub fn polyline_distance(p: (f32, f32), points: &[(f32, f32)]) -> f32 {
+    points
+        .windows(2)
+        .map(|w| segment_distance(p, w[0], w[1]))
+        .fold(f32::INFINITY, f32::min)
+}
+
+/// How far `p` is inside `polygon`: the distance to the nearest edge, positive inside (the
+/// boundary counts as inside, depth 0), negative outside. `-inf` for a degenerate polygon or a
+/// non-finite point. Same units as the coordinates.
+pub fn signed_depth(p: (f32, f32), polygon: &[(f32, f32)]) -> f32 {
+    signed_depth_open(p, polygon, &[])
+}
+
+/// [`signed_depth`] ignoring the edges marked `open` (`open[i]`: the edge from vertex `i` to the
+/// next), e.g. a zone's edges along the image border, which nobody crosses. `+inf` inside a
+/// polygon whose edges are all open.
+pub fn signed_depth_open(p: (f32, f32), polygon: &[(f32, f32)], open: &[bool]) -> f32 {
+    if polygon.len() < 3 || !p.0.is_finite() || !p.1.is_finite() {
+        return f32::NEG_INFINITY;
+    }
+    let n = polygon.len();
+    let d = (0..n)
+        .filter(|&i| !open.get(i).copied().unwrap_or(false))
+        .map(|i| segment_distance(p, polygon[i], polygon[(i + 1) % n]))
+        .fold(f32::INFINITY, f32::min);
+    if point_in_polygon(p, polygon) {
+        d
+    } else {
+        -d
+    }
+}
+
+/// For each edge of a polygon in normalised image coordinates (from vertex `i` to the next):
+/// whether it lies along the image border (both ends on the same side, within 0.2 %).
+pub fn border_edges(polygon: &[(f32, f32)]) -> Vec<bool> {
+    const E: f32 = 0.002;
+    let on = |a: f32, b: f32, v: f32| (a - v).abs() <= E && (b - v).abs() <= E;
+    let n = polygon.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (polygon[i], polygon[(i + 1) % n]);
+            on(a.0, b.0, 0.0) || on(a.0, b.0, 1.0) || on(a.1, b.1, 0.0) || on(a.1, b.1, 1.0)
+        })
+        .collect()
+}
+
+/// Area of a simple polygon (shoelace formula), in the square of the coordinates' unit.
+pub fn polygon_area(polygon: &[(f32, f32)]) -> f32 {
+    let n = polygon.len();
+    if n < 3 {
+        return 0.0;
+    }
+    let twice: f64 = (0..n)
+        .map(|i| {
+            let (a, b) = (polygon[i], polygon[(i + 1) % n]);
+            f64::from(a.0) * f64::from(b.1) - f64::from(b.0) * f64::from(a.1)
+        })
+        .sum();
+    (twice.abs() / 2.0) as f32
 }
 
 #[cfg(test)]
@@ -145,5 +223,37 @@ mod tests {
         assert!(point_in_polygon((0.2, 0.2), &tri));
         assert!(point_in_polygon((0.5, 0.5), &tri), "on the hypotenuse");
         assert!(!point_in_polygon((0.51, 0.51), &tri));
+    }
+
+    #[test]
+    fn signed_depth_distance_and_area() {
+        // Square 0.2..0.6: depth is the distance to the nearest edge, negative outside.
+        assert!((signed_depth((0.4, 0.4), &SQUARE) - 0.2).abs() < 1e-6);
+        assert!((signed_depth((0.25, 0.4), &SQUARE) - 0.05).abs() < 1e-6);
+        assert!((signed_depth((0.1, 0.4), &SQUARE) + 0.1).abs() < 1e-6);
+        assert!((signed_depth((0.7, 0.7), &SQUARE) + 0.02f32.sqrt()).abs() < 1e-6);
+        assert!(signed_depth((0.4, 0.2), &SQUARE).abs() < 1e-6);
+        assert_eq!(signed_depth((0.4, 0.4), &SQUARE[..2]), f32::NEG_INFINITY);
+        // Concave: the notch is outside, its depth measured to the nearest arm.
+        assert!((signed_depth((0.5, 0.3), &U) + 0.1).abs() < 1e-6);
+        assert!((polyline_distance((0.5, 1.0), &[(0.0, 0.0), (1.0, 0.0)]) - 1.0).abs() < 1e-6);
+        assert!((polyline_distance((2.0, 0.0), &[(0.0, 0.0), (1.0, 0.0)]) - 1.0).abs() < 1e-6);
+        assert_eq!(polyline_distance((0.0, 0.0), &[(1.0, 1.0)]), f32::INFINITY);
+        assert!((polygon_area(&SQUARE) - 0.16).abs() < 1e-6);
+        // A zone against the right border of the image: that edge is not a boundary.
+        let against = [(0.5, 0.2), (1.0, 0.2), (1.0, 0.6), (0.5, 0.6)];
+        let open = border_edges(&against);
+        assert_eq!(open, vec![false, true, false, false]);
+        assert!((signed_depth((0.99, 0.4), &against) - 0.01).abs() < 1e-6);
+        assert!((signed_depth_open((0.99, 0.4), &against, &open) - 0.2).abs() < 1e-6);
+        assert_eq!(
+            signed_depth_open(
+                (0.5, 0.5),
+                &[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)],
+                &[true; 4]
+            ),
+            f32::INFINITY
+        );
+        assert!((polygon_area(&reversed(&U)) - (0.6 * 0.8 - 0.2 * 0.5)).abs() < 1e-6);
     }
 }

@@ -134,14 +134,14 @@ fn the_bus_journals_nothing_the_gate_refuses() {
         .with_gate(gate.clone());
     gate.stop(None, "sup", "supervisor", "test").unwrap();
     let mut new = crate::alerts::test_support::new_alert("parvis");
-    new.event_type = "intrusion".into();
+    new.event_type = crate::rules::EventType::Intrusion;
     let e = bus
         .publish(new.clone(), std::time::Instant::now())
         .unwrap_err();
     assert!(matches!(e, JournalError::Withheld(_)), "{e}");
     assert_eq!(j.last_id().unwrap(), 0);
     let mut fault = new.clone();
-    fault.event_type = "camera_offline".into();
+    fault.event_type = crate::rules::EventType::CameraOffline;
     fault.rule_id = "camera_health".into();
     assert!(bus.publish(fault, std::time::Instant::now()).is_ok());
     gate.resume(None, "sup", "supervisor").unwrap();

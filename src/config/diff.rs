@@ -1,21 +1,13 @@
-//! Hot reload of the configuration: what changes between two validated configurations, camera
-//! by camera, and the glue that re-reads the file and applies it to a running [`Engine`].
+//! What a reload changes between two validated configurations, camera by camera.
 //!
-//! Only `[[cameras]]` (with their zones and rules) can change at run time. `state_dir`,
-//! `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]`, `[retention]` and
-//! `[[outputs]]` are read
-//! once at start: a reload that
-//! changes any of them is refused as a whole ("restart required", naming the field) and changes
-//! nothing.
-
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+//! Only `[[cameras]]` (with their zones, lines, calibration and rules) can change at run time.
+//! `state_dir`, `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]`, `[retention]`
+//! and `[[outputs]]` are read once at start: a reload that changes any of them is refused as a whole
+//! ("restart required", naming the field) and changes nothing.
 
 use serde::Serialize;
 
-use crate::config::{CameraConfig, Config};
-use crate::delivery::{ReloadError, Reloader};
-use crate::engine::{Engine, EngineError};
+use super::{CameraConfig, Config};
 
 /// What a reload did, camera ids in configuration order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -87,7 +79,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         old.resolve(&old.detector.manifest).display().to_string(),
         new.resolve(&new.detector.manifest).display().to_string(),
     );
-    fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning);
+    fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning, execution_provider);
     fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
     fields!(retention: images_days, journal_days);
@@ -118,21 +110,27 @@ fn dbg<T: std::fmt::Debug>(v: &T) -> String {
     format!("{v:?}")
 }
 
-/// The camera's settings that its pipeline is built from: everything except zones, rules, name
-/// and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
+/// The camera's settings that its pipeline is built from: everything except zones, lines,
+/// calibration, rules, name and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
 /// queue_capacity, enabled, and any setting added later) restarts the camera.
 fn pipeline_key(c: &CameraConfig) -> String {
     let mut c = c.clone();
     c.name.clear();
     c.location.clear();
     c.zones.clear();
+    c.lines.clear();
     c.rules.clear();
+    c.calibration = None;
+    c.fitted_calibration = None;
     c.parsed_source = None;
     dbg(&c)
 }
 
 fn analysis_key(c: &CameraConfig) -> String {
-    format!("{:?}|{:?}|{:?}|{:?}", c.name, c.location, c.zones, c.rules)
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        c.name, c.location, c.zones, c.lines, c.calibration, c.rules
+    )
 }
 
 /// Compares two validated configurations camera by camera (by id). A camera counts only when
@@ -159,71 +157,6 @@ pub fn diff(old: &Config, new: &Config) -> Vec<(String, CameraChange)> {
         }
     }
     out
-}
-
-/// Re-reads the configuration file the engine was started with, validates it and applies it.
-/// Reloads are serialised: two at once cannot interleave.
-pub struct FileReloader {
-    path: PathBuf,
-    engine: Arc<Engine>,
-    lock: Mutex<()>,
-    /// Told each configuration the engine applied (the governance gate's authorisations).
-    on_applied: Option<OnApplied>,
-}
-
-/// See [`FileReloader::with_on_applied`].
-pub type OnApplied = Box<dyn Fn(&Config) + Send + Sync>;
-
-impl FileReloader {
-    pub fn new(path: PathBuf, engine: Arc<Engine>) -> Self {
-        FileReloader {
-            path,
-            engine,
-            lock: Mutex::new(()),
-            on_applied: None,
-        }
-    }
-
-    /// Calls `f` with each configuration once the engine has applied it.
-    pub fn with_on_applied(mut self, f: OnApplied) -> Self {
-        self.on_applied = Some(f);
-        self
-    }
-
-    /// Loads, validates and applies the file.
-    pub fn reload_report(&self) -> Result<ReloadReport, ReloadError> {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let config = Config::load(&self.path).map_err(|e| ReloadError::Invalid {
-            message: format!(
-                "{}: {} error{} in configuration; nothing was changed",
-                e.file.display(),
-                e.errors.len(),
-                if e.errors.len() == 1 { "" } else { "s" }
-            ),
-            errors: e.errors.iter().map(ToString::to_string).collect(),
-        })?;
-        let applied = self.engine.apply(&config).map_err(|e| match e {
-            EngineError::RestartRequired(fields) => ReloadError::Refused {
-                message: format!(
-                    "restart required: {} cannot change while running; nothing was changed",
-                    fields.join(", ")
-                ),
-                errors: fields,
-            },
-            other => ReloadError::Failed(other.to_string()),
-        })?;
-        if let Some(f) = &self.on_applied {
-            f(&config);
-        }
-        Ok(applied)
-    }
-}
-
-impl Reloader for FileReloader {
-    fn reload(&self) -> Result<serde_json::Value, ReloadError> {
-        let report = self.reload_report()?;
-        serde_json::to_value(&report).map_err(|e| ReloadError::Failed(e.to_string()))
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,254 @@
+//! Detector workers (one ONNX Runtime session each) serving the cameras round-robin, and the
+//! health ticker that notices cameras sending nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::camera::{Analysis, CameraCtx};
+use super::publish::{publish, publish_fault, Moment};
+use super::{lock, read, CameraSet};
+use crate::alerts::AlertBus;
+use crate::detect::{Detection, Detector};
+use crate::frames::Frame;
+use crate::health::FrameStats;
+use crate::ingest;
+use crate::metrics::{LatencySamples, Metrics};
+use crate::rules::{Event, FrameInput};
+
+/// What every worker shares.
+pub(super) struct Shared {
+    pub bus: AlertBus,
+    pub metrics: Metrics,
+    pub labels: Arc<Vec<String>>,
+    pub stop: Arc<AtomicBool>,
+    /// Every frame's capture-to-decision time, when a benchmark asks for it.
+    pub latency: Option<Arc<LatencySamples>>,
+}
+
+pub(super) fn worker(
+    index: usize,
+    camera_set: CameraSet,
+    mut detector: Option<Detector>,
+    shared: Shared,
+) {
+    let mut cursor = index;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let mut worked = false;
+        // The current set, re-read each round: a reload adds or removes cameras between rounds.
+        let cameras = read(&camera_set);
+        let n = cameras.len();
+        // Round-robin: one frame from the next camera that has one, so a busy camera cannot
+        // starve the others.
+        for k in 0..n {
+            let i = (cursor + k) % n;
+            let cam = &cameras[i];
+            if cam.queue.is_empty()
+                || cam
+                    .busy
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+            {
+                continue;
+            }
+            if let Some(frame) = cam.queue.pop() {
+                if let Some(det) = detector.as_mut() {
+                    decide(cam, frame, det, &shared);
+                }
+                worked = true;
+            }
+            cam.busy.store(false, Ordering::Release);
+            cursor = (i + 1) % n.max(1);
+            break;
+        }
+        if !worked {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// What happens to a frame taken from a queue, before the detector.
+enum Admission {
+    /// Goes to the detector.
+    Analyse(Arc<Frame>),
+    /// Older than the camera's `max_frame_age_ms`: dropped and counted, never analysed late.
+    TooOld,
+    /// Motion gating: nothing moved in the rules' zones since the last analysed frame.
+    NoMotion,
+}
+
+/// One frame of one camera: admitted (or not), analysed, and the capture-to-decision time of a
+/// frame decided on (analysed or skipped for lack of motion) recorded.
+fn decide(cam: &CameraCtx, frame: Frame, detector: &mut Detector, shared: &Shared) {
+    let captured = frame.captured;
+    match admit(cam, frame, shared) {
+        Admission::Analyse(frame) => process(cam, &frame, detector, shared),
+        Admission::NoMotion => {}
+        Admission::TooOld => return,
+    }
+    let secs = captured.elapsed().as_secs_f64();
+    shared
+        .metrics
+        .frame_to_decision_seconds
+        .with_label_values(&[&cam.id])
+        .observe(secs);
+    if let Some(l) = &shared.latency {
+        l.record(secs);
+    }
+}
+
+/// Health statistics (every frame), the age limit, then motion gating.
+fn admit(cam: &CameraCtx, frame: Frame, shared: &Shared) -> Admission {
+    let frame = Arc::new(frame);
+    observe_health(cam, &frame, shared);
+    if too_old(cam, &frame, &shared.metrics) {
+        return Admission::TooOld;
+    }
+    let gate = lock(&cam.analysis)
+        .motion
+        .as_mut()
+        .map(|g| g.decide(&frame.data, frame.width, frame.height, frame.pts_ns));
+    if gate.is_some_and(|d| !d.analyse()) {
+        shared
+            .metrics
+            .frames_skipped
+            .with_label_values(&[&cam.id, "no_motion"])
+            .inc();
+        return Admission::NoMotion;
+    }
+    Admission::Analyse(frame)
+}
+
+/// Detection, tracking and rules, alerts.
+fn process(cam: &CameraCtx, frame: &Arc<Frame>, detector: &mut Detector, shared: &Shared) {
+    let Some(detections) = detect(cam, frame, detector, &shared.metrics) else {
+        return;
+    };
+    let (events, config_version) = {
+        let mut a = lock(&cam.analysis);
+        let Analysis {
+            tracker,
+            rules,
+            config_version,
+            ..
+        } = &mut *a;
+        let tracks = tracker.update(&detections, frame.pts_ns);
+        let events = rules.evaluate(FrameInput {
+            t_ns: frame.pts_ns,
+            tracks,
+            detections: &detections,
+            frame: Some(frame),
+            poses: &[],
+        });
+        (events, *config_version)
+    };
+    publish_events(cam, &events, frame, shared, config_version);
+}
+
+/// Health first, on every frame taken, even one too old to analyse: it is cheap, and fault
+/// alerts must not degrade when the machine cannot keep up.
+fn observe_health(cam: &CameraCtx, frame: &Arc<Frame>, shared: &Shared) {
+    let stats = FrameStats::compute(&frame.data, frame.width, frame.height);
+    let fault = lock(&cam.analysis)
+        .health
+        .observe_frame(stats, frame.captured);
+    *lock(&cam.last_frame) = Some(frame.clone());
+    if let Some(ev) = fault {
+        publish_fault(cam, ev, Some(frame), &shared.bus, &shared.metrics);
+    }
+}
+
+/// Drops (and counts) a frame older than the camera's limit.
+fn too_old(cam: &CameraCtx, frame: &Frame, metrics: &Metrics) -> bool {
+    let Some(max) = cam.max_frame_age else {
+        return false;
+    };
+    let age = frame.captured.elapsed();
+    if age <= max {
+        return false;
+    }
+    cam.status.frame_dropped_too_old();
+    metrics
+        .frames_dropped
+        .with_label_values(&[&cam.id, "too_old"])
+        .inc();
+    tracing::debug!(camera = %cam.id, age_ms = age.as_millis() as u64, "frame too old, dropped");
+    true
+}
+
+fn detect(
+    cam: &CameraCtx,
+    frame: &Frame,
+    detector: &mut Detector,
+    metrics: &Metrics,
+) -> Option<Vec<Detection>> {
+    let t0 = Instant::now();
+    let detections = detector
+        .detect_bgr(&frame.data, frame.width, frame.height)
+        .map_err(|e| tracing::error!(camera = %cam.id, error = %e, "detection failed"))
+        .ok()?;
+    metrics
+        .inference_seconds
+        .with_label_values(&[&cam.id])
+        .observe(t0.elapsed().as_secs_f64());
+    metrics.frames_inferred.with_label_values(&[&cam.id]).inc();
+    cam.status.frames_inferred.fetch_add(1, Ordering::Relaxed);
+    Some(detections)
+}
+
+fn publish_events(
+    cam: &CameraCtx,
+    events: &[Event],
+    frame: &Frame,
+    shared: &Shared,
+    config_version: Option<i64>,
+) {
+    for ev in events {
+        publish(
+            cam,
+            ev,
+            Some(frame),
+            Moment::of(frame),
+            &shared.labels,
+            &shared.bus,
+            config_version,
+        );
+    }
+}
+
+/// Every 500 ms: offline detection (it must fire when no frame comes at all) and the last frame
+/// age gauge.
+pub(super) fn health_ticker(
+    cameras: CameraSet,
+    bus: AlertBus,
+    metrics: Metrics,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::SeqCst) {
+        let current = read(&cameras).clone();
+        for cam in current.iter() {
+            let age = cam.status.last_frame_age();
+            if let Some(a) = age {
+                metrics
+                    .last_frame_age_seconds
+                    .with_label_values(&[&cam.id])
+                    .set(a.as_secs_f64());
+            }
+            // A file at its end (or a camera being stopped) is not a fault.
+            if cam.status.state() == ingest::CameraState::Stopped {
+                continue;
+            }
+            let ev = lock(&cam.analysis).health.tick(Instant::now(), age);
+            if let Some(ev) = ev {
+                let last = lock(&cam.last_frame).clone();
+                publish_fault(cam, ev, last.as_deref(), &bus, &metrics);
+            }
+        }
+        for _ in 0..10 {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
