@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use super::pose::PoseClock;
 use super::EngineError;
 use crate::config::{CameraConfig, Config};
 use crate::frames::motion::MotionGate;
@@ -23,6 +24,8 @@ pub(super) struct Analysis {
     pub health: HealthMonitor,
     /// `None` when the camera's motion gating is off.
     pub motion: Option<MotionGate>,
+    /// When the pose model last ran for this camera.
+    pub pose_clock: PoseClock,
 }
 
 pub(super) struct CameraCtx {
@@ -90,6 +93,7 @@ pub(super) fn start_camera(
             rules: camera_rules(config, cam),
             health: HealthMonitor::new(cam.health, Instant::now()),
             motion: motion_gate(cam, (in_w, in_h)),
+            pose_clock: PoseClock::default(),
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so
         // they never get too old.
