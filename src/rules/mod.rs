@@ -22,6 +22,7 @@ pub mod event;
 pub mod geometry;
 pub mod incident;
 pub mod intrusion;
+pub mod person_on_ground;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -143,6 +144,7 @@ rule_types! {
     "wrong_way" => WrongWay(wrong_way::Config),
     "density" => Density(density::Config),
     "crowd_movement" => CrowdMovement(crowd_movement::Config),
+    "person_on_ground" => PersonOnGround(person_on_ground::Config),
 }
 
 impl RuleConfig {
