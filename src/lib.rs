@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod app;
 pub mod bench;
 pub mod bench_ingest;
+pub mod bench_pose;
 pub mod check;
 pub mod config;
 pub mod delivery;

@@ -258,3 +258,14 @@ fn crowd_movement_fires_on_the_built_fast_clip() {
     at_least(r, "recall", 1.0);
     at_least(r, "precision", 0.5);
 }
+
+/// Issue 8's false-alarm test for falls: `person_on_ground` over the whole of vtest.avi
+/// (pedestrians, nobody falls) with the pose model running at the rule's rate: no alert.
+#[test]
+fn no_person_on_ground_alert_on_vtest() {
+    let report = eval_json(&["tests/scenarios/fall-negative"]);
+    assert_eq!(frames(&report, "fall-negative", 5.0), 398);
+    let r = rule(&report, "fall-negative", 5.0, "fall");
+    assert_eq!(r["fp"], 0, "{r}");
+    assert_eq!(r["tp"], 0, "{r}");
+}

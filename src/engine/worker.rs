@@ -155,7 +155,18 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
     };
     // Outside the lock: the health ticker and reloads need not wait for the pose model.
     let found = need.map_or_else(Vec::new, |n| {
-        pose::estimate(poses, &n, frame, &pose::people(&tracks, person))
+        let people = pose::people(&tracks, person);
+        let t0 = Instant::now();
+        let found = pose::estimate(poses, &n, frame, &people);
+        let m = &shared.metrics;
+        m.pose_seconds
+            .with_label_values(&[&cam.id])
+            .observe(t0.elapsed().as_secs_f64());
+        m.pose_frames.with_label_values(&[&cam.id]).inc();
+        m.pose_people
+            .with_label_values(&[&cam.id])
+            .inc_by(people.len() as u64);
+        found
     });
     let events = lock(&cam.analysis).rules.evaluate(FrameInput {
         t_ns: frame.pts_ns,
