@@ -15,6 +15,7 @@
 //! Shared logic: [`dwell`] (hold time, hysteresis, cooldown, per-track state), [`incident`]
 //! (the same people, one alert), [`geometry`], [`calibration`], and the units of [`context`].
 
+pub mod abandoned_object;
 pub mod calibration;
 pub mod context;
 pub mod dwell;
@@ -145,6 +146,7 @@ rule_types! {
     "density" => Density(density::Config),
     "crowd_movement" => CrowdMovement(crowd_movement::Config),
     "person_on_ground" => PersonOnGround(person_on_ground::Config),
+    "abandoned_object" => AbandonedObject(abandoned_object::Config),
 }
 
 impl RuleConfig {
