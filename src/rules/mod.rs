@@ -20,6 +20,7 @@ pub mod calibration;
 pub mod context;
 pub mod dwell;
 pub mod event;
+pub mod fire;
 pub mod geometry;
 pub mod incident;
 pub mod intrusion;
@@ -147,6 +148,7 @@ rule_types! {
     "crowd_movement" => CrowdMovement(crowd_movement::Config),
     "person_on_ground" => PersonOnGround(person_on_ground::Config),
     "abandoned_object" => AbandonedObject(abandoned_object::Config),
+    "fire" => Fire(fire::Config),
 }
 
 impl RuleConfig {
