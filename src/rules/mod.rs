@@ -27,6 +27,7 @@ pub mod intrusion;
 pub mod person_on_ground;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod weapon;
 
 // Movement rules (décret 2023-828: wrong way, excessive density, crowd movement) and their
 // shared plane motion.
@@ -149,6 +150,7 @@ rule_types! {
     "person_on_ground" => PersonOnGround(person_on_ground::Config),
     "abandoned_object" => AbandonedObject(abandoned_object::Config),
     "fire" => Fire(fire::Config),
+    "weapon" => Weapon(weapon::Config),
 }
 
 impl RuleConfig {
