@@ -146,7 +146,7 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
         } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns).to_vec();
         let need = rules.needs().poses.clone().filter(|n| {
-            pose::people(&tracks, person).first().is_some() && pose_clock.due(frame.pts_ns, n.fps)
+            !pose::people(&tracks, person).is_empty() && pose_clock.due(frame.pts_ns, n.fps)
         });
         if need.is_some() {
             pose_clock.ran(frame.pts_ns);
