@@ -279,4 +279,78 @@ mod tests {
         assert_eq!(ids, vec![5]);
         assert!(people(&tracks, None).is_empty());
     }
+
+    /// A packed BGR image turned 90° clockwise.
+    fn rotate_cw(bgr: &[u8], w: usize, h: usize) -> Vec<u8> {
+        let mut out = vec![0u8; bgr.len()];
+        for yr in 0..w {
+            for xr in 0..h {
+                let src = ((h - 1 - xr) * w + yr) * 3;
+                let dst = (yr * h + xr) * 3;
+                out[dst..dst + 3].copy_from_slice(&bgr[src..src + 3]);
+            }
+        }
+        out
+    }
+
+    /// The engine's path on a lying person: the real photo `person.jpg` turned 90° (a built
+    /// stand-in for someone lying), scaled to the engine's 416x416 frame, its person box from
+    /// the detector on the upright photo, turned. The whole-frame pass misses or under-scores
+    /// the person; the crop retry finds a rotated pose with the torso lying.
+    #[test]
+    fn a_lying_person_gets_a_pose_from_the_turned_crop() {
+        use crate::detect::posture::{classify, PostureParams};
+        use crate::detect::{init_runtime, load_image_bgr, resize_bgr, Detector, DetectorOptions};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dylib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from);
+        init_runtime(dylib.as_deref()).unwrap();
+        let manifest = Manifest::load(&root.join("models/models.toml")).unwrap();
+        let (bgr, w, h) = load_image_bgr(&root.join("tests/data/images/person.jpg")).unwrap();
+        let opts = DetectorOptions::default();
+        let mut det =
+            Detector::load(&manifest, &manifest.model_dir(), "nanodet-m-416", opts).unwrap();
+        let b = det
+            .detect_bgr(&bgr, w, h)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.class_id == 0)
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .unwrap()
+            .bbox;
+        let turned = rotate_cw(&bgr, w as usize, h as usize);
+        let (tw, th) = (h, w);
+        let mut frame = vec![0u8; 416 * 416 * 3];
+        resize_bgr(&turned, tw, th, 416, 416, &mut frame).unwrap();
+        let img = PoseImage::new(&frame, 416, 416).with_aspect(tw as f32 / th as f32);
+        let lying = track(1, BBox::new(1.0 - b.y2, b.x1, 1.0 - b.y1, b.x2));
+        let loader = PoseLoader::new(Ok(manifest.clone()), manifest.model_dir());
+        let mut est = loader.load("movenet-multipose").unwrap();
+        let whole = match_to_tracks(&est.estimate_frame(&img).unwrap(), &[&lying]);
+        let whole_score = whole
+            .iter()
+            .find(|p| p.track_id == Some(1))
+            .map_or(0.0, |p| p.pose.score);
+        let poses = estimate_people(&mut est, &img, &[&lying]).unwrap();
+        let pose = poses.iter().find(|p| p.track_id == Some(1)).unwrap();
+        let posture = classify(
+            Some(&pose.pose),
+            lying.bbox,
+            img.aspect,
+            &PostureParams::default(),
+        );
+        eprintln!(
+            "turned person.jpg in a 416x416 frame: whole frame (256x192) pose score {whole_score:.2}; \
+             after the crop retry {:.2}, rotated {}, {}",
+            pose.pose.score,
+            pose.rotated,
+            posture.explain()
+        );
+        assert!(pose.rotated, "the turned crop won");
+        assert!(pose.pose.score > whole_score + 0.1);
+        assert!(posture.lying, "{posture:?}");
+        assert!(matches!(
+            posture.basis,
+            crate::detect::posture::Basis::Torso { .. }
+        ));
+    }
 }
