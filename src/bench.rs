@@ -45,6 +45,16 @@ pub struct BenchArgs {
     /// Run only these phases (comma-separated: full, decode, inference); default all three.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Pose cost instead: the full pipeline twice in this run, detection only and with a
+    /// `person_on_ground` rule on every camera; prints CPU per analysed frame and the ratio.
+    #[arg(long)]
+    pub pose: bool,
+    /// Pose readings per second of that rule (`pose_fps`); with `--pose`.
+    #[arg(long, default_value_t = 2.5)]
+    pub pose_fps: f32,
+    /// Analysed frames per second per camera (`detect_fps`; 0 = every frame).
+    #[arg(long, default_value_t = 0.0)]
+    pub detect_fps: f32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +70,22 @@ pub enum BenchError {
 }
 
 /// Results of one phase that runs cameras.
-struct PhaseResult {
-    seconds: f64,
-    per_camera: Vec<(String, u64, u64, u64)>,
-    latencies_ms: Vec<f64>,
-    alerts: u64,
+pub(crate) struct PhaseResult {
+    pub seconds: f64,
+    /// CPU time of the whole process (user + system) during the phase.
+    pub cpu_seconds: f64,
+    /// Detector and pose model time, summed over cameras.
+    pub detect_seconds: f64,
+    pub pose_seconds: f64,
+    pub pose_frames: u64,
+    pub pose_people: u64,
+    pub per_camera: Vec<(String, u64, u64, u64)>,
+    pub latencies_ms: Vec<f64>,
+    pub alerts: u64,
 }
 
-fn bench_config(args: &BenchArgs) -> Result<Config, BenchError> {
+/// The benchmark's configuration; `pose_fps`: add a `person_on_ground` rule at that rate.
+pub(crate) fn bench_config(args: &BenchArgs, pose_fps: Option<f32>) -> Result<Config, BenchError> {
     let clip = args.clip.as_deref().unwrap_or(Path::new(""));
     let clip = std::fs::canonicalize(clip)
         .map_err(|e| BenchError::Config(format!("clip {}: {e}", clip.display())))?;
@@ -84,11 +102,17 @@ fn bench_config(args: &BenchArgs) -> Result<Config, BenchError> {
     for i in 0..args.cameras {
         // A zone over the walkway of vtest.avi, so the alert path (snapshot, journal) is measured.
         text.push_str(&format!(
-            "[[cameras]]\nid = \"bench-{i}\"\nsource = {:?}\nrealtime = false\ndetect_fps = 0\nqueue_capacity = 2\n\
+            "[[cameras]]\nid = \"bench-{i}\"\nsource = {:?}\nrealtime = false\ndetect_fps = {}\nqueue_capacity = 2\n\
              [[cameras.zones]]\nid = \"walkway\"\npoints = [[0.0, 0.3], [1.0, 0.3], [1.0, 0.8], [0.0, 0.8]]\n\
              [[cameras.rules]]\nid = \"walkway-intrusion\"\ntype = \"intrusion\"\nzone = \"walkway\"\nclasses = [\"person\"]\nmin_seconds = 0.5\ncooldown_seconds = 5\n",
-            clip.to_string_lossy()
+            clip.to_string_lossy(),
+            args.detect_fps
         ));
+        if let Some(fps) = pose_fps {
+            text.push_str(&format!(
+                "[[cameras.rules]]\nid = \"fall\"\ntype = \"person_on_ground\"\npose_fps = {fps}\n"
+            ));
+        }
     }
     Config::from_toml(&text, Path::new("/")).map_err(|errs| {
         BenchError::Config(
@@ -100,7 +124,11 @@ fn bench_config(args: &BenchArgs) -> Result<Config, BenchError> {
     })
 }
 
-fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseResult, BenchError> {
+pub(crate) fn run_phase(
+    config: &Config,
+    decode_only: bool,
+    max: Duration,
+) -> Result<PhaseResult, BenchError> {
     let dir = std::env::temp_dir().join(format!(
         "vigie-bench-{}-{}",
         std::process::id(),
@@ -110,6 +138,7 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
     let journal = Arc::new(Journal::open(dir.join("journal.db"))?);
     let metrics = Metrics::new();
     let bus = AlertBus::new(journal.clone(), 4096, metrics.clone());
+    let probe = metrics.clone();
     let mut rx = bus.subscribe();
     let done = Arc::new(AtomicBool::new(false));
     let alerts = Arc::new(AtomicU64::new(0));
@@ -131,6 +160,7 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
         })
     };
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     let engine = Engine::start(
         config,
         bus,
@@ -145,6 +175,7 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
         std::thread::sleep(Duration::from_millis(20));
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     let per_camera = statuses
         .iter()
         .map(|s| {
@@ -162,8 +193,22 @@ fn run_phase(config: &Config, decode_only: bool, max: Duration) -> Result<PhaseR
     let latencies_ms = collector.join().unwrap_or_default();
     drop(journal);
     let _ = std::fs::remove_dir_all(&dir);
+    let ids: Vec<String> = statuses.iter().map(|s| s.snapshot().id).collect();
+    let sum = |h: &prometheus::HistogramVec| -> f64 {
+        ids.iter()
+            .map(|id| h.with_label_values(&[id]).get_sample_sum())
+            .sum()
+    };
+    let count = |c: &prometheus::IntCounterVec| -> u64 {
+        ids.iter().map(|id| c.with_label_values(&[id]).get()).sum()
+    };
     Ok(PhaseResult {
         seconds,
+        cpu_seconds: cpu,
+        detect_seconds: sum(&probe.inference_seconds),
+        pose_seconds: sum(&probe.pose_seconds),
+        pose_frames: count(&probe.pose_frames),
+        pose_people: count(&probe.pose_people),
         per_camera,
         latencies_ms,
         alerts: alerts.load(Ordering::Relaxed),
@@ -267,6 +312,17 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// Peak resident set size of this process so far, in MiB (VmHWM).
+/// User + system CPU time of this process so far.
+pub(crate) fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -275,7 +331,10 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
-    let config = bench_config(args)?;
+    if args.pose {
+        return crate::bench_pose::run(args);
+    }
+    let config = bench_config(args, None)?;
     let max = Duration::from_secs(args.max_seconds);
     println!(
         "vigie bench: {} camera(s) on {}, model {}, detection on every frame, {} worker(s) x {} intra-op thread(s), {} CPU(s)",

@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod bench_ingest;
+pub mod bench_pose;
 pub mod check;
 pub mod config;
 pub mod delivery;

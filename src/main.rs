@@ -39,7 +39,7 @@ enum Command {
     /// Measure throughput: N copies of a clip through the full pipeline, then decode-only and
     /// inference-only on the same machine in the same run. `vigie bench capacity …`: how many
     /// live cameras this machine holds at a target detection rate.
-    Bench(BenchCli),
+    Bench(Box<BenchCli>),
     /// Planned-event risk forecast: train on past events, predict for planned ones.
     Forecast(vigie::forecast::ForecastArgs),
     /// Camera ingest cost: N live cameras through decode and scaling only (no detection).
@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::CheckConfig { config } => return check_config(config),
         Command::Audit(args) => return audit(args),
-        Command::Bench(cli) => bench(cli),
+        Command::Bench(cli) => bench(*cli),
         Command::Forecast(args) => vigie::forecast::cli(args).map_err(anyhow::Error::from),
         Command::BenchIngest(args) => vigie::bench_ingest::run(&args).map_err(anyhow::Error::from),
         Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),

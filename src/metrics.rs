@@ -18,6 +18,12 @@ pub struct Metrics {
     pub frames_inferred: IntCounterVec,
     /// Detector run time per frame (pre-processing, inference, decoding, NMS), per camera.
     pub inference_seconds: HistogramVec,
+    /// Pose model runs per camera (frames whose rules needed poses and showed persons).
+    pub pose_frames: IntCounterVec,
+    /// Person tracks looked for on those frames (the pose model's workload).
+    pub pose_people: IntCounterVec,
+    /// Pose model time per frame (whole frame plus lying-person crops).
+    pub pose_seconds: HistogramVec,
     /// Capture of the triggering frame to the alert being journaled, per camera and rule.
     pub frame_to_alert_seconds: HistogramVec,
     /// Alerts journaled, per camera and rule.
@@ -110,6 +116,21 @@ impl Metrics {
         let inference_seconds = histogram(
             "vigie_detect_inference_seconds",
             "Detector time per frame (pre-processing, inference, decoding, NMS).",
+            &["camera"],
+        );
+        let pose_frames = counter(
+            "vigie_pose_frames_total",
+            "Frames run through the pose model (a rule needs poses, persons in view).",
+            &["camera"],
+        );
+        let pose_people = counter(
+            "vigie_pose_people_total",
+            "Person tracks looked for on the frames run through the pose model.",
+            &["camera"],
+        );
+        let pose_seconds = histogram(
+            "vigie_pose_inference_seconds",
+            "Pose model time per frame (whole frame plus lying-person crops).",
             &["camera"],
         );
         let frame_to_alert_seconds = histogram(
@@ -212,6 +233,9 @@ impl Metrics {
             frames_dropped,
             frames_inferred,
             inference_seconds,
+            pose_frames,
+            pose_people,
+            pose_seconds,
             frame_to_alert_seconds,
             alerts,
             camera_restarts,

@@ -390,3 +390,30 @@ fn an_exposed_server_warns_and_refuses_foreign_pages_and_hosts() {
         .unwrap();
     assert_eq!(ok.header("x-frame-options"), Some("DENY"));
 }
+
+/// Issue 8's bad input: a weapon rule without a city weapon model, a fire rule without a zone, a
+/// pose model asked of a detector: each a clear `check-config` error naming the field.
+#[test]
+fn check_config_refuses_a_weapon_rule_without_a_model_and_a_fire_rule_without_a_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "[[cameras.rules]]\nid = \"w\"\ntype = \"weapon\"\nclasses = [\"knife\"]\n\
+                 [[cameras.rules]]\nid = \"p\"\ntype = \"person_on_ground\"\nmodel = \"nanodet-m-416\"\n\
+                 [[cameras.rules]]\nid = \"f\"\ntype = \"fire\"\n";
+    let cfg = write_cameras(
+        dir.path(),
+        &format!(
+            "[[cameras]]\nid = \"a\"\nsource = {:?}\n{rules}",
+            repo().join("Cargo.toml").to_string_lossy()
+        ),
+    );
+    let (code, err) = check_config(&cfg);
+    assert_eq!(code, Some(2));
+    for expected in [
+        "cameras[0].rules[0].type: the weapon rule needs a weapon model supplied by the city",
+        "Vigie ships no weapon model",
+        "cameras[0].rules[2]: missing field `zone`",
+        "cameras[0].rules[1].model: model `nanodet-m-416` is a detector model",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}

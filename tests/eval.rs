@@ -250,3 +250,20 @@ fn crowd_movement_fires_on_the_built_fast_clip() {
     at_least(r, "recall", 1.0);
     at_least(r, "precision", 0.5);
 }
+
+/// Issue 8's false-alarm test: `person_on_ground` (pose model at the rule's rate),
+/// `abandoned_object` and `fire` over the whole of vtest.avi (pedestrians; nobody falls, no bag
+/// is left, nothing burns): no alert.
+#[test]
+fn no_issue8_alert_on_vtest() {
+    let report = eval_json(&["tests/scenarios/decree-negative"]);
+    assert_eq!(frames(&report, "decree-negative", 5.0), 398);
+    for id in ["fall", "lying-any", "left-bag", "fire"] {
+        let r = rule(&report, "decree-negative", 5.0, id);
+        assert_eq!(
+            (r["fp"].as_u64(), r["tp"].as_u64()),
+            (Some(0), Some(0)),
+            "{r}"
+        );
+    }
+}

@@ -255,6 +255,8 @@ fn validate_shapes<'a>(
 pub(crate) struct ModelInfo<'a> {
     pub name: &'a str,
     pub labels: &'a [String],
+    /// `None` when it could not be read (reported at `detector.manifest`).
+    pub manifest: Option<&'a crate::detect::Manifest>,
 }
 
 impl CameraConfig {
@@ -443,6 +445,7 @@ impl CameraConfig {
             calibrated: self.fitted_calibration.is_some(),
             labels: model.labels,
             model: model.name,
+            manifest: model.manifest,
         };
         let mut ids = HashSet::new();
         for (j, r) in self.rules.iter().enumerate() {

@@ -336,9 +336,11 @@ impl Config {
         if cameras.is_empty() {
             problems.push("cameras", "no camera is configured");
         }
+        let manifest = crate::detect::Manifest::load(&self.resolve(&self.detector.manifest)).ok();
         let model = camera::ModelInfo {
             name: &self.detector.model,
             labels: &self.labels,
+            manifest: manifest.as_ref(),
         };
         let mut ids = std::collections::HashSet::new();
         for (i, cam) in cameras.iter_mut() {

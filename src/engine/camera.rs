@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use super::pose::PoseClock;
 use super::EngineError;
 use crate::config::{CameraConfig, Config};
 use crate::frames::motion::MotionGate;
@@ -25,6 +26,8 @@ pub(super) struct Analysis {
     pub motion: Option<MotionGate>,
     /// The configuration version these rules come from, journaled with each alert.
     pub config_version: Option<i64>,
+    /// When the pose model last ran for this camera.
+    pub pose_clock: PoseClock,
 }
 
 pub(super) struct CameraCtx {
@@ -94,6 +97,7 @@ pub(super) fn start_camera(
             health: HealthMonitor::new(cam.health, Instant::now()),
             motion: motion_gate(cam, (in_w, in_h)),
             config_version,
+            pose_clock: PoseClock::default(),
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so
         // they never get too old.

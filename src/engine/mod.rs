@@ -7,6 +7,7 @@
 //! snapshot of the current set each round, so adding or removing a camera never stops the others.
 
 mod camera;
+mod pose;
 mod publish;
 mod worker;
 
@@ -96,6 +97,7 @@ impl Engine {
             input_size,
             model,
         } = load_detectors(config, &options, &metrics)?;
+        let poses = Arc::new(pose_loader(config));
         let worker_count = detectors.len();
         let journal = bus.journal().clone();
         // Recorded before any camera starts: every alert names the version in force.
@@ -121,6 +123,7 @@ impl Engine {
             labels: Arc::new(config.labels.clone()),
             stop: stop.clone(),
             latency: options.decision_latency.clone(),
+            poses: poses.clone(),
         };
         let workers = spawn_workers(&cameras, detectors, &options, shared)?;
         // Detector workers only: the health thread is not one.
@@ -381,6 +384,13 @@ fn load_detectors(
         input_size: spec.map(|m| m.input_size()).unwrap_or((416, 416)),
         model: spec.map(|m| (m.name.clone(), m.sha256.clone())),
     })
+}
+
+/// Where workers load pose models from: the detector's manifest.
+fn pose_loader(config: &Config) -> pose::PoseLoader {
+    let path = config.resolve(&config.detector.manifest);
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    pose::PoseLoader::new(Manifest::load(&path), dir)
 }
 
 /// One worker per detector (one when only decoding), plus the health ticker.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::camera::{Analysis, CameraCtx};
+use super::pose::{self, PoseLoader, PoseModels};
 use super::publish::{publish, publish_fault, Moment};
 use super::{lock, read, CameraSet};
 use crate::alerts::AlertBus;
@@ -24,6 +25,8 @@ pub(super) struct Shared {
     pub stop: Arc<AtomicBool>,
     /// Every frame's capture-to-decision time, when a benchmark asks for it.
     pub latency: Option<Arc<LatencySamples>>,
+    /// Where pose models are loaded from (each worker loads its own sessions).
+    pub poses: Arc<PoseLoader>,
 }
 
 pub(super) fn worker(
@@ -33,6 +36,7 @@ pub(super) fn worker(
     shared: Shared,
 ) {
     let mut cursor = index;
+    let mut poses = PoseModels::new(shared.poses.clone());
     while !shared.stop.load(Ordering::SeqCst) {
         let mut worked = false;
         // The current set, re-read each round: a reload adds or removes cameras between rounds.
@@ -53,7 +57,7 @@ pub(super) fn worker(
             }
             if let Some(frame) = cam.queue.pop() {
                 if let Some(det) = detector.as_mut() {
-                    decide(cam, frame, det, &shared);
+                    decide(cam, frame, (det, &mut poses), &shared);
                 }
                 worked = true;
             }
@@ -79,10 +83,10 @@ enum Admission {
 
 /// One frame of one camera: admitted (or not), analysed, and the capture-to-decision time of a
 /// frame decided on (analysed or skipped for lack of motion) recorded.
-fn decide(cam: &CameraCtx, frame: Frame, detector: &mut Detector, shared: &Shared) {
+fn decide(cam: &CameraCtx, frame: Frame, models: Models<'_>, shared: &Shared) {
     let captured = frame.captured;
     match admit(cam, frame, shared) {
-        Admission::Analyse(frame) => process(cam, &frame, detector, shared),
+        Admission::Analyse(frame) => process(cam, &frame, models, shared),
         Admission::NoMotion => {}
         Admission::TooOld => return,
     }
@@ -119,28 +123,61 @@ fn admit(cam: &CameraCtx, frame: Frame, shared: &Shared) -> Admission {
     Admission::Analyse(frame)
 }
 
-/// Detection, tracking and rules, alerts.
-fn process(cam: &CameraCtx, frame: &Arc<Frame>, detector: &mut Detector, shared: &Shared) {
+/// A worker's detector and pose sessions.
+type Models<'a> = (&'a mut Detector, &'a mut PoseModels);
+
+/// Detection, tracking, poses when a rule needs them, rules, alerts.
+fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, shared: &Shared) {
     let Some(detections) = detect(cam, frame, detector, &shared.metrics) else {
         return;
     };
-    let (events, config_version) = {
+    let person = shared
+        .labels
+        .iter()
+        .position(|l| l == "person")
+        .and_then(|i| u16::try_from(i).ok());
+    let (tracks, need) = {
         let mut a = lock(&cam.analysis);
         let Analysis {
             tracker,
             rules,
-            config_version,
+            pose_clock,
             ..
         } = &mut *a;
-        let tracks = tracker.update(&detections, frame.pts_ns);
-        let events = rules.evaluate(FrameInput {
+        let tracks = tracker.update(&detections, frame.pts_ns).to_vec();
+        let need = rules.needs().poses.clone().filter(|n| {
+            !pose::people(&tracks, person).is_empty() && pose_clock.due(frame.pts_ns, n.fps)
+        });
+        if need.is_some() {
+            pose_clock.ran(frame.pts_ns);
+        }
+        (tracks, need)
+    };
+    // Outside the lock: the health ticker and reloads need not wait for the pose model.
+    let found = need.map_or_else(Vec::new, |n| {
+        let people = pose::people(&tracks, person);
+        let t0 = Instant::now();
+        let found = pose::estimate(poses, &n, frame, &people);
+        let m = &shared.metrics;
+        m.pose_seconds
+            .with_label_values(&[&cam.id])
+            .observe(t0.elapsed().as_secs_f64());
+        m.pose_frames.with_label_values(&[&cam.id]).inc();
+        m.pose_people
+            .with_label_values(&[&cam.id])
+            .inc_by(people.len() as u64);
+        found
+    });
+    let (events, config_version) = {
+        let mut a = lock(&cam.analysis);
+        let events = a.rules.evaluate(FrameInput {
             t_ns: frame.pts_ns,
-            tracks,
+            tracks: &tracks,
             detections: &detections,
             frame: Some(frame),
-            poses: &[],
+            poses: &found,
         });
-        (events, *config_version)
+        (events, a.config_version)
     };
     publish_events(cam, &events, frame, shared, config_version);
 }

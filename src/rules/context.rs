@@ -274,21 +274,15 @@ impl Object {
     }
 }
 
-/// Keypoints of one person from a pose model (issue 8): normalised image coordinates, in the
-/// model's keypoint order (COCO-17 for MoveNet). No model fills them yet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pose {
-    pub track_id: Option<u64>,
-    pub bbox: BBox,
-    pub score: f32,
-    pub keypoints: Vec<Keypoint>,
-}
-
+/// The pose of one person from a pose model (issue 8), matched to a track when possible.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Keypoint {
-    pub x: f32,
-    pub y: f32,
-    pub score: f32,
+pub struct Pose {
+    /// The person track it belongs to (`None`: no track matched).
+    pub track_id: Option<u64>,
+    /// Keypoints in normalised frame coordinates (COCO-17 order for MoveNet).
+    pub pose: crate::detect::Pose,
+    /// Found on a crop turned 90° (the lying-person retry).
+    pub rotated: bool,
 }
 
 /// A length threshold given both ways: metres (calibrated cameras) and body heights (others).

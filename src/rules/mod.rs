@@ -15,15 +15,19 @@
 //! Shared logic: [`dwell`] (hold time, hysteresis, cooldown, per-track state), [`incident`]
 //! (the same people, one alert), [`geometry`], [`calibration`], and the units of [`context`].
 
+pub mod abandoned_object;
 pub mod calibration;
 pub mod context;
 pub mod dwell;
 pub mod event;
+pub mod fire;
 pub mod geometry;
 pub mod incident;
 pub mod intrusion;
+pub mod person_on_ground;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod weapon;
 
 // Movement rules (décret 2023-828: wrong way, excessive density, crowd movement) and their
 // shared plane motion.
@@ -34,14 +38,12 @@ pub mod motion;
 pub mod wrong_way;
 
 use crate::check::Problems;
-use crate::detect::Detection;
+use crate::detect::{Detection, Manifest, ModelKind};
 use crate::frames::Frame;
 use crate::track::Track;
 
 pub use calibration::{Calibration, CalibrationError};
-pub use context::{
-    FrameContext, Ground, Keypoint, Length, Line, Object, Pose, Scene, Zone, DEFAULT_ASPECT,
-};
+pub use context::{FrameContext, Ground, Length, Line, Object, Pose, Scene, Zone, DEFAULT_ASPECT};
 pub use event::{Arrow, Event, EventObject, EventType, IncidentRef, Measurement, Overlay};
 pub use geometry::{point_in_polygon, BOUNDARY_EPSILON};
 
@@ -64,11 +66,45 @@ pub trait RuleSpec {
     fn zone(&self) -> Option<&str> {
         None
     }
+    /// The second models the rule needs besides the detector (none by default).
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
     /// Every problem, each with its path under `path` (`cameras[0].rules[1]`).
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, problems: &mut Problems);
     /// The running rule. `None` (with a warning) only for a configuration that did not pass
     /// [`RuleSpec::validate`].
     fn build(&self, cx: &CameraBuild<'_>) -> Option<Box<dyn Rule>>;
+}
+
+/// What a rule needs from models other than the detector; the engine runs a second model on
+/// a camera only when one of its rules needs it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Needs {
+    /// Poses of the persons in view.
+    pub poses: Option<PoseNeed>,
+}
+
+/// Poses from pose model `model` (a manifest name), at most `fps` times per second, only on
+/// frames where the detector saw persons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoseNeed {
+    pub model: String,
+    pub fps: f32,
+}
+
+impl Needs {
+    /// What `a` and `b` need together: one pose model (the first named), at the higher rate.
+    pub fn union(a: Needs, b: Needs) -> Needs {
+        let poses = match (a.poses, b.poses) {
+            (Some(x), Some(y)) => Some(PoseNeed {
+                fps: x.fps.max(y.fps),
+                ..x
+            }),
+            (x, y) => x.or(y),
+        };
+        Needs { poses }
+    }
 }
 
 /// Reads one rule type's table (see [`RuleConfig::deserializer`]).
@@ -126,6 +162,10 @@ rule_types! {
     "wrong_way" => WrongWay(wrong_way::Config),
     "density" => Density(density::Config),
     "crowd_movement" => CrowdMovement(crowd_movement::Config),
+    "person_on_ground" => PersonOnGround(person_on_ground::Config),
+    "abandoned_object" => AbandonedObject(abandoned_object::Config),
+    "fire" => Fire(fire::Config),
+    "weapon" => Weapon(weapon::Config),
 }
 
 impl RuleConfig {
@@ -137,6 +177,9 @@ impl RuleConfig {
     }
     pub fn zone(&self) -> Option<&str> {
         self.spec().zone()
+    }
+    pub fn needs(&self) -> Needs {
+        self.spec().needs()
     }
     pub fn validate(&self, cx: &CameraCheck<'_>, path: &str, problems: &mut Problems) {
         self.spec().validate(cx, path, problems)
@@ -157,6 +200,8 @@ pub struct CameraCheck<'a> {
     /// The model's labels; empty when the manifest could not be read (reported elsewhere).
     pub labels: &'a [String],
     pub model: &'a str,
+    /// The model manifest, `None` when it could not be read (reported elsewhere).
+    pub manifest: Option<&'a Manifest>,
 }
 
 impl CameraCheck<'_> {
@@ -171,6 +216,23 @@ impl CameraCheck<'_> {
     pub fn line(&self, problems: &mut Problems, path: String, id: &str) {
         if !self.lines.contains(&id) {
             problems.push(path, format!("no line `{id}` on camera `{}`", self.camera));
+        }
+    }
+
+    /// `name` is a pose model of the manifest.
+    pub fn pose_model(&self, problems: &mut Problems, path: &str, name: &str) {
+        let Some(m) = self.manifest else { return };
+        match m.model(name) {
+            None => problems.push(path, format!("no model `{name}` in {}", m.path.display())),
+            Some(spec) if spec.kind != ModelKind::Pose => problems.push(
+                path,
+                format!(
+                    "model `{name}` is a {} model in {}, not a pose model (kind = \"pose\")",
+                    spec.kind,
+                    m.path.display()
+                ),
+            ),
+            Some(_) => {}
         }
     }
 
@@ -237,6 +299,7 @@ pub struct CameraRules {
     scene: Scene,
     rules: Vec<Box<dyn Rule>>,
     labels: Vec<String>,
+    needs: Needs,
     objects: Vec<Object>,
     last_t_ns: Option<u64>,
 }
@@ -249,7 +312,14 @@ impl CameraRules {
             labels: &labels,
         };
         let rules = configs.iter().filter_map(|c| c.build(&cx)).collect();
-        CameraRules::new(scene, rules, labels)
+        let needs = configs
+            .iter()
+            .map(RuleConfig::needs)
+            .fold(Needs::default(), Needs::union);
+        CameraRules {
+            needs,
+            ..CameraRules::new(scene, rules, labels)
+        }
     }
 
     pub fn new(scene: Scene, rules: Vec<Box<dyn Rule>>, labels: Vec<String>) -> Self {
@@ -257,6 +327,7 @@ impl CameraRules {
             scene,
             rules,
             labels,
+            needs: Needs::default(),
             objects: Vec::new(),
             last_t_ns: None,
         }
@@ -264,6 +335,11 @@ impl CameraRules {
 
     pub fn scene(&self) -> &Scene {
         &self.scene
+    }
+
+    /// What the rules need besides the detector.
+    pub fn needs(&self) -> &Needs {
+        &self.needs
     }
 
     pub fn rule_ids(&self) -> Vec<&str> {

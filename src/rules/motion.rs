@@ -364,6 +364,7 @@ pub(crate) mod moving {
             calibrated,
             labels: &labels,
             model: "test-model",
+            manifest: None,
         };
         let mut problems = crate::check::Problems::default();
         crate::rules::testing::rule_config(text).validate(
