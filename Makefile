@@ -15,9 +15,7 @@ build: setup
 
 # Runs the engine on the real clip with the bundled model; prints the console URL.
 demo: build
-	@mkdir -p var
-	./target/release/vigie check-config deploy/demo.toml
-	./target/release/vigie run deploy/demo.toml
+	deploy/demo.sh
 
 # Unit tests, golden detector tests, and end-to-end tests of the real binary on real footage.
 test: setup

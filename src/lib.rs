@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod bench_ingest;
 pub mod bench_pose;

@@ -48,6 +48,10 @@ enum Command {
     /// Measure the rules on labelled scenarios (clip, config, ground truth): TP, FP, FN,
     /// precision, recall and latency per rule.
     Eval(vigie::eval::EvalArgs),
+    /// Accounts of the console and API: add, passwd, disable, enable, list.
+    User(vigie::auth::cli::UserArgs),
+    /// API tokens for machine clients (VMS, hypervision): add, revoke, list.
+    Token(vigie::auth::cli::TokenArgs),
 }
 
 /// `vigie bench --clip …` (throughput), or `vigie bench capacity …`.
@@ -86,6 +90,8 @@ fn main() -> ExitCode {
         Command::BenchIngest(args) => vigie::bench_ingest::run(&args).map_err(anyhow::Error::from),
         Command::ServeRtsp(args) => vigie::rtsp_server::serve(&args).map_err(anyhow::Error::from),
         Command::Eval(args) => vigie::eval::run(&args).map_err(anyhow::Error::from),
+        Command::User(args) => vigie::auth::cli::user(args).map_err(anyhow::Error::from),
+        Command::Token(args) => vigie::auth::cli::token(args).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,7 +186,15 @@ fn run(config_path: PathBuf) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let state = AppState::new(bus, engine.status_list())
+    let auth = open_auth(&config, &journal_path)?;
+    let tls = match &config.server.tls {
+        Some(t) => Some(
+            delivery::tls::acceptor(&config.resolve(&t.cert), &config.resolve(&t.key))
+                .context("loading the TLS certificate")?,
+        ),
+        None => None,
+    };
+    let state = AppState::new(bus, engine.status_list(), auth)
         .with_forecast(forecast)
         .with_reloader(Some(reloader.clone() as Arc<dyn delivery::Reloader>))
         .with_guard(delivery::Guard::new(addr, &config.server.allowed_hosts));
@@ -194,16 +208,37 @@ fn run(config_path: PathBuf) -> Result<()> {
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr().context("local address")?;
+        let (listener, scheme) = match tls {
+            Some(acceptor) => (delivery::tls::Listener::tls(listener, acceptor), "https"),
+            None => (delivery::tls::Listener::plain(listener), "http"),
+        };
+        let listener = listener.context("listener")?;
         // The one line a user or a test looks for.
-        println!("Vigie console: http://{local}/");
-        tracing::info!(%local, "HTTP API and console listening");
-        delivery::serve(listener, state, shutdown_signal())
+        println!("Vigie console: {scheme}://{local}/");
+        tracing::info!(%local, scheme, "HTTP API and console listening");
+        delivery::serve_on(listener, state, shutdown_signal())
             .await
             .context("HTTP server")
     });
     engine.shutdown();
     drop(journal);
     served
+}
+
+/// The accounts of the journal; warns when there is none yet (nobody can log in).
+fn open_auth(config: &Config, journal_path: &std::path::Path) -> Result<Arc<vigie::auth::Auth>> {
+    let settings = config.auth.settings(config.server.tls.is_some());
+    let auth = vigie::auth::Auth::open(journal_path, settings)
+        .with_context(|| format!("opening the accounts in {}", journal_path.display()))?;
+    let users = auth.store().users().context("reading the accounts")?;
+    let tokens = auth.store().tokens().context("reading the API tokens")?;
+    if users.is_empty() && tokens.is_empty() {
+        tracing::warn!(
+            "no account and no API token yet: nobody can use the console or the API. Create the \
+             first admin with `vigie user add NAME --role admin --config FILE`"
+        );
+    }
+    Ok(Arc::new(auth))
 }
 
 /// Reloads the configuration on every SIGHUP, logging the outcome (every error listed).

@@ -185,7 +185,7 @@ fn a_broken_camera_does_not_stop_the_others() {
     );
     let cfg = write_config(dir.path(), &text);
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     // The corrupted clip may raise alerts too (most of it is intact): wait for the good camera's.
     let mut alert = None;
     while let Some((id, a)) = sse.next_alert(Duration::from_secs(90)) {
@@ -229,11 +229,7 @@ fn a_broken_camera_does_not_stop_the_others() {
     // Still serving, still alive.
     assert_eq!(vigie.get_json("/healthz")["status"], "ok");
     assert!(state("good")["frames_inferred"].as_u64().unwrap() > 0);
-    let metrics = ureq::get(&format!("{}/metrics", vigie.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(
         metrics
             .contains("vigie_ingest_camera_state{camera=\"unreachable\",state=\"reconnecting\"} 1"),
@@ -312,7 +308,12 @@ fn an_impossible_rtsp_port_is_refused_by_check_config_and_reload() {
     let cfg = write_cameras(dir.path(), &camera(9));
     let vigie = Vigie::start(&cfg);
     write_cameras(dir.path(), &camera(99999));
-    let (code, body) = post(&vigie.base, "/api/config/reload", &[]);
+    let admin = format!("Bearer {}", vigie.admin_token);
+    let (code, body) = post(
+        &vigie.base,
+        "/api/config/reload",
+        &[("Authorization", &admin)],
+    );
     assert_eq!(code, 422, "{body}");
     assert!(
         body["errors"][0]
@@ -354,17 +355,18 @@ fn an_exposed_server_warns_and_refuses_foreign_pages_and_hosts() {
     });
     assert!(log.contains("authentication"), "{log}");
 
+    let admin = format!("Bearer {}", vigie.admin_token);
     let (code, body) = post(
         &base,
         "/api/config/reload",
-        &[("Origin", "http://evil.example")],
+        &[("Origin", "http://evil.example"), ("Authorization", &admin)],
     );
     assert_eq!(code, 403, "{body}");
     assert!(
         body["error"].as_str().unwrap_or("").contains("cross-site"),
         "{body}"
     );
-    let (code, body) = post(&base, "/api/config/reload", &[]);
+    let (code, body) = post(&base, "/api/config/reload", &[("Authorization", &admin)]);
     assert_eq!(
         code, 200,
         "a client that is no browser still reloads: {body}"
@@ -382,7 +384,10 @@ fn an_exposed_server_warns_and_refuses_foreign_pages_and_hosts() {
         }
         other => panic!("a foreign Host was served: {other:?}"),
     }
-    let ok = ureq::get(&format!("{base}/api/alerts")).call().unwrap();
+    let ok = ureq::get(&format!("{base}/api/alerts"))
+        .set("Authorization", &format!("Bearer {}", vigie.token))
+        .call()
+        .unwrap();
     assert_eq!(ok.header("x-frame-options"), Some("DENY"));
 }
 

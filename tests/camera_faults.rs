@@ -79,7 +79,7 @@ fn server_killed_then_restarted_gives_offline_then_restored() {
     let (server, url) = serve(port, &[]);
     let dir = tempfile::tempdir().unwrap();
     let vigie = start_vigie(dir.path(), &url);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     wait_live(&vigie);
     let restarts_before = camera(&vigie)["restarts"].as_u64().unwrap();
 
@@ -124,11 +124,7 @@ fn server_killed_then_restarted_gives_offline_then_restored() {
     assert!(c["fault"].is_null(), "{c}");
     assert!(c["restarts"].as_u64().unwrap() > restarts_before, "{c}");
     // Metrics name the faults.
-    let metrics = ureq::get(&format!("{}/metrics", vigie.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(
         metrics.contains("vigie_health_faults_total{camera=\"rue\",kind=\"offline\"} 1"),
         "{metrics}"
@@ -142,7 +138,7 @@ fn a_frozen_stream_raises_camera_frozen_once() {
     let (_server, url) = serve(free_port(), &["--fault", "freeze", "--fault-after", "5"]);
     let dir = tempfile::tempdir().unwrap();
     let vigie = start_vigie(dir.path(), &url);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let a = next_fault(&sse, Duration::from_secs(60))
         .unwrap_or_else(|| panic!("no fault alert; {}; log:\n{}", camera(&vigie), vigie.log()));
     assert_fault_alert(&a, "camera_frozen");
@@ -159,7 +155,7 @@ fn a_black_stream_raises_camera_obstructed_and_no_frozen_storm() {
     let (_server, url) = serve(free_port(), &["--fault", "black", "--fault-after", "8"]);
     let dir = tempfile::tempdir().unwrap();
     let vigie = start_vigie(dir.path(), &url);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let a = next_fault(&sse, Duration::from_secs(60))
         .unwrap_or_else(|| panic!("no fault alert; {}; log:\n{}", camera(&vigie), vigie.log()));
     assert_fault_alert(&a, "camera_obstructed");
@@ -174,7 +170,7 @@ fn a_normal_stream_raises_no_fault() {
     let (_server, url) = serve(free_port(), &[]);
     let dir = tempfile::tempdir().unwrap();
     let vigie = start_vigie(dir.path(), &url);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     wait_live(&vigie);
     let a = next_fault(&sse, Duration::from_secs(30));
     assert!(a.is_none(), "fault alert on a normal stream: {a:?}");
@@ -211,11 +207,7 @@ fn frames_older_than_max_frame_age_are_dropped_and_counted_by_cause() {
                 + c["frames_dropped_queue_full"].as_u64().unwrap(),
         "{c}"
     );
-    let metrics = ureq::get(&format!("{}/metrics", vigie.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(
         metrics.contains("vigie_frames_dropped_total{camera=\"rue\",cause=\"too_old\"}"),
         "{metrics}"

@@ -1,6 +1,8 @@
 //! The operator console in a real browser (Debian's headless Chromium driven over WebDriver by
-//! chromedriver): a live alert appears without reloading, the operator confirms it, the decision
-//! reaches the journal, and the camera panel shows the camera live.
+//! chromedriver), in French as it opens: an operator logs in, a live alert appears without
+//! reloading, the operator takes it and confirms it, the decision reaches the journal under the
+//! account; a second operator is told who decided first; an auditor cannot decide; the camera
+//! panel shows the camera live; the English switch translates the page.
 
 mod common;
 
@@ -114,6 +116,73 @@ impl Driver {
     fn script(&self, code: &str) -> Value {
         self.cmd("POST", "/execute/sync", json!({"script": code, "args": []}))
     }
+
+    fn script_async(&self, code: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            json!({"script": code, "args": []}),
+        )
+    }
+
+    /// Text of the first element matching `css`, if any.
+    fn text_of(&self, css: &str) -> Option<String> {
+        self.find(css).map(|e| self.text(&e))
+    }
+
+    /// Opens the console and logs in as `name` (one of the harness accounts).
+    fn login(&self, base: &str, name: &str) {
+        self.cmd("POST", "/url", json!({"url": format!("{base}/")}));
+        self.login_here(name);
+    }
+
+    /// Logs in on the login screen the page shows now.
+    fn login_here(&self, name: &str) {
+        let field = wait_for(Duration::from_secs(30), || {
+            let f = self.find("#login-name")?;
+            let shown = self.script("return !document.getElementById('login-screen').hidden;");
+            (shown == json!(true)).then_some(f)
+        })
+        .expect("the login screen did not show");
+        self.type_into(&field, name);
+        let pw = self.find("#login-password").expect("password field");
+        self.type_into(&pw, PASSWORD);
+        let submit = self.find("#login-submit").expect("login button");
+        self.click(&submit);
+        wait_for(Duration::from_secs(20), || {
+            (self.text_of("#user-name")? == name).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} could not log in: {:?}",
+                self.text_of("#login-error")
+            )
+        });
+    }
+
+    /// Ids of the alert cards shown.
+    fn card_ids(&self) -> Vec<i64> {
+        self.script("return Array.from(document.querySelectorAll('[data-alert-id]')).map(e => Number(e.dataset.alertId));")
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits for the live stream to be connected (French label).
+    fn wait_live(&self) {
+        wait_for(Duration::from_secs(30), || {
+            (self.text_of("#live-state")? == "En direct").then_some(())
+        })
+        .expect("the console never connected to the live stream");
+    }
+
+    /// The first alert card with an id above `above` that arrives within 90 s.
+    fn wait_new_card(&self, above: i64, vigie: &Vigie) -> i64 {
+        wait_for(Duration::from_secs(90), || {
+            self.card_ids().into_iter().filter(|i| *i > above).min()
+        })
+        .unwrap_or_else(|| panic!("no live alert reached the page; log:\n{}", vigie.log()))
+    }
 }
 
 impl Drop for Driver {
@@ -125,7 +194,7 @@ impl Drop for Driver {
 }
 
 #[test]
-fn an_operator_confirms_a_live_alert_in_the_console() {
+fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
     let dir = tempfile::tempdir().unwrap();
     // Played at its own rate, as a camera: alerts arrive while the page is open.
     let cfg = write_cameras(
@@ -134,76 +203,115 @@ fn an_operator_confirms_a_live_alert_in_the_console() {
     );
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
+    // Nothing but the login screen before logging in, in French.
     driver.cmd("POST", "/url", json!({"url": format!("{}/", vigie.base)}));
+    let title = wait_for(Duration::from_secs(20), || driver.text_of("#login-form h2"));
+    assert_eq!(title.as_deref(), Some("Connexion"));
+    assert!(driver.card_ids().is_empty());
+    // A wrong password is refused on the page.
+    let name = driver.find("#login-name").unwrap();
+    driver.type_into(&name, "agent1");
+    let pw = driver.find("#login-password").unwrap();
+    driver.type_into(&pw, "pas le bon mot de passe");
+    driver.click(&driver.find("#login-submit").unwrap());
+    let refused = wait_for(Duration::from_secs(20), || {
+        driver.text_of("#login-error").filter(|t| !t.is_empty())
+    });
+    assert_eq!(
+        refused.as_deref(),
+        Some("Identifiant ou mot de passe incorrect.")
+    );
+    driver.login_here("agent1");
+    assert_eq!(driver.text_of("#user-role").as_deref(), Some("opérateur"));
 
     // Wait for the page to be connected to the live stream, then note what it already shows.
-    wait_for(Duration::from_secs(30), || {
-        let s = driver.find("#live-state")?;
-        (driver.text(&s) == "Live").then_some(())
-    })
-    .expect("the console never connected to the live stream");
-    let initial = driver
-        .script("return Array.from(document.querySelectorAll('[data-alert-id]')).map(e => Number(e.dataset.alertId));");
-    let max_initial = initial
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_i64).max().unwrap_or(0))
-        .unwrap_or(0);
+    driver.wait_live();
+    let max_initial = driver.card_ids().into_iter().max().unwrap_or(0);
 
     // A new alert arrives over the live stream, without a reload.
-    let id = wait_for(Duration::from_secs(90), || {
-        let v = driver.script(&format!(
-            "const ids = Array.from(document.querySelectorAll('[data-alert-id]')).map(e => Number(e.dataset.alertId)).filter(i => i > {max_initial}); return ids.length ? Math.min(...ids) : null;"
-        ));
-        v.as_i64()
-    })
-    .unwrap_or_else(|| panic!("no live alert reached the page; log:\n{}", vigie.log()));
+    let id = driver.wait_new_card(max_initial, &vigie);
     let card = format!("[data-alert-id=\"{id}\"]");
     let img = driver
         .find(&format!("{card} img"))
         .expect("snapshot in the card");
-    let loaded = driver.script(&format!(
-        "const i = document.querySelector('{} img'); return i.complete && i.naturalWidth > 0;",
-        card.replace('"', "\\\"")
-    ));
+    let loaded = wait_for(Duration::from_secs(10), || {
+        let v = driver.script(&format!(
+            "const i = document.querySelector('{} img'); return i.complete && i.naturalWidth > 0;",
+            card.replace('"', "\\\"")
+        ));
+        (v == json!(true)).then_some(())
+    });
     assert!(!img.is_empty());
-    assert_eq!(loaded, json!(true), "the snapshot image did not load");
+    assert!(loaded.is_some(), "the snapshot image did not load");
+    assert_eq!(
+        driver.text_of(&format!("{card} .status")).as_deref(),
+        Some("Nouvelle")
+    );
 
-    // The operator confirms it, with a name and a comment.
-    let confirm = driver
-        .find(&format!("{card} .confirm"))
-        .expect("Confirm button");
-    driver.click(&confirm);
-    let name = driver.find("#decision-operator").expect("operator field");
-    driver.type_into(&name, "Agent Dupont");
+    // The operator takes it: the others see who.
+    driver.click(&driver.find(&format!("{card} .take")).expect("Take button"));
+    let taken = wait_for(Duration::from_secs(15), || {
+        let a = vigie.get_json(&format!("/api/alerts/{id}"));
+        (a["status"] == "acknowledged").then_some(a)
+    })
+    .expect("taking the alert in the browser was not stored");
+    assert_eq!(taken["acknowledged"]["by"], "agent1");
+    let shown = wait_for(Duration::from_secs(10), || {
+        let t = driver.text_of(&format!("{card} .decided"))?;
+        t.contains("prise en charge par agent1").then_some(t)
+    });
+    assert!(shown.is_some(), "the card does not say who took it");
+
+    // Then confirms it, with a comment.
+    driver.click(
+        &driver
+            .find(&format!("{card} .confirm"))
+            .expect("Confirm button"),
+    );
     let comment = driver.find("#decision-comment").expect("comment field");
     driver.type_into(&comment, "intrusion vue sur l'esplanade");
-    let submit = driver.find("#decision-submit").expect("submit");
-    driver.click(&submit);
+    driver.click(&driver.find("#decision-submit").expect("submit"));
 
     let stored = wait_for(Duration::from_secs(15), || {
         let a = vigie.get_json(&format!("/api/alerts/{id}"));
         (a["status"] == "confirmed").then_some(a)
     })
     .expect("the decision made in the browser was not stored");
-    assert_eq!(stored["decision"]["operator"], "Agent Dupont");
+    assert_eq!(stored["decision"]["operator"], "agent1");
+    assert_eq!(stored["decision"]["role"], "operator");
     assert_eq!(
         stored["decision"]["comment"],
         "intrusion vue sur l'esplanade"
     );
     let status_text = wait_for(Duration::from_secs(10), || {
-        let s = driver.find(&format!("{card} .status"))?;
-        let t = driver.text(&s);
-        t.to_lowercase().contains("confirm").then_some(t)
+        let t = driver.text_of(&format!("{card} .status"))?;
+        (t == "Confirmée").then_some(t)
     });
     assert!(status_text.is_some(), "the card does not show the decision");
 
     // The camera panel shows the camera live.
     let state = wait_for(Duration::from_secs(10), || {
-        let s = driver.find("[data-camera-id=\"parvis\"] .state")?;
-        let t = driver.text(&s);
-        t.to_lowercase().contains("live").then_some(t)
+        let t = driver.text_of("[data-camera-id=\"parvis\"] .state")?;
+        (t == "en direct").then_some(t)
     });
     assert!(state.is_some(), "camera not shown as live");
+
+    // The incident view: the image, the history, the place of the clip.
+    driver.click(&driver.find(&format!("{card} .view")).expect("view button"));
+    let history = wait_for(Duration::from_secs(10), || {
+        let t = driver.text_of("#incident-history")?;
+        (t.contains("prise en charge") && t.contains("confirmée")).then_some(t)
+    });
+    assert!(
+        history.is_some(),
+        "{:?}",
+        driver.text_of("#incident-history")
+    );
+    assert!(driver
+        .text_of("#incident-clip")
+        .unwrap_or_default()
+        .contains("Extrait vidéo"));
+    driver.click(&driver.find("#incident-close").unwrap());
 
     // Keep a screenshot for people to look at (not asserted).
     if let Some(png) = driver.cmd("GET", "/screenshot", Value::Null).as_str() {
@@ -211,6 +319,127 @@ fn an_operator_confirms_a_live_alert_in_the_console() {
             let _ = std::fs::write(repo().join("target/console-test.png"), bytes);
         }
     }
+
+    // The English switch translates states, labels and buttons.
+    driver.click(&driver.find("#lang-en").expect("English switch"));
+    assert_eq!(
+        driver.text_of(&format!("{card} .status")).as_deref(),
+        Some("Confirmed")
+    );
+    assert_eq!(driver.text_of("#live-state").as_deref(), Some("Live"));
+    assert_eq!(
+        driver
+            .text_of("[data-camera-id=\"parvis\"] .state")
+            .as_deref(),
+        Some("live")
+    );
+    assert_eq!(driver.text_of("#logout").as_deref(), Some("Log out"));
+    assert_eq!(
+        driver.text_of(&format!("{card} .event-type")).as_deref(),
+        Some("Intrusion into a forbidden zone")
+    );
+    driver.click(&driver.find("#lang-fr").unwrap());
+    assert_eq!(
+        driver.text_of(&format!("{card} .status")).as_deref(),
+        Some("Confirmée")
+    );
+}
+
+/// Issue 9 §2 and §5: two operators on the same alert, the first wins and the second is told
+/// who; an auditor sees the decision and cannot decide.
+#[test]
+fn a_second_operator_is_told_who_decided_and_an_auditor_cannot_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_cameras(
+        dir.path(),
+        &clip_camera("parvis", &clip().to_string_lossy(), true, "loop = true"),
+    );
+    let vigie = Vigie::start(&cfg);
+    let first = Driver::start();
+    let second = Driver::start();
+    first.login(&vigie.base, "agent1");
+    second.login(&vigie.base, "agent2");
+    first.wait_live();
+    second.wait_live();
+    let max_initial = first.card_ids().into_iter().max().unwrap_or(0);
+    let id = first.wait_new_card(max_initial, &vigie);
+    let card = format!("[data-alert-id=\"{id}\"]");
+    wait_for(Duration::from_secs(30), || {
+        second.find(&format!("{card} .confirm"))
+    })
+    .expect("the second console never showed the alert");
+
+    // The second operator opens the decision form first...
+    second.click(&second.find(&format!("{card} .confirm")).unwrap());
+    // ...while the first takes the alert (the second sees who) and confirms it.
+    first.click(&first.find(&format!("{card} .take")).unwrap());
+    let seen = wait_for(Duration::from_secs(15), || {
+        let t = second.text_of(&format!("{card} .decided"))?;
+        t.contains("prise en charge par agent1").then_some(t)
+    });
+    assert!(
+        seen.is_some(),
+        "the second console does not show who took the alert"
+    );
+    wait_for(Duration::from_secs(15), || {
+        first.find(&format!("{card} .confirm"))
+    })
+    .expect("confirm button after taking");
+    first.click(&first.find(&format!("{card} .confirm")).unwrap());
+    first.click(&first.find("#decision-submit").unwrap());
+    wait_for(Duration::from_secs(15), || {
+        (vigie.get_json(&format!("/api/alerts/{id}"))["status"] == "confirmed").then_some(())
+    })
+    .expect("the first decision was not stored");
+
+    // The second operator submits: refused, and told who decided.
+    second.click(&second.find("#decision-submit").unwrap());
+    let message = wait_for(Duration::from_secs(15), || {
+        second.text_of("#decision-error").filter(|t| !t.is_empty())
+    })
+    .expect("no message for the second operator");
+    assert!(message.starts_with("Déjà décidée par agent1"), "{message}");
+    let a = vigie.get_json(&format!("/api/alerts/{id}"));
+    assert_eq!(a["decision"]["operator"], "agent1");
+    assert_eq!(
+        vigie.get_json(&format!("/api/alerts/{id}/decisions"))["decisions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    second.click(&second.find("#decision-cancel").unwrap());
+
+    // An auditor sees the decision, has no button to decide, and the API refuses anyway.
+    second.click(&second.find("#logout").unwrap());
+    second.login_here("auditeur");
+    let decided = wait_for(Duration::from_secs(30), || {
+        let t = second.text_of(&format!("{card} .decided"))?;
+        t.contains("agent1").then_some(t)
+    });
+    assert!(decided.is_some(), "the auditor does not see the decision");
+    for button in ["take", "confirm", "false-alarm", "close", "comment"] {
+        assert!(
+            second.find(&format!("{card} .{button}")).is_none(),
+            "auditor has {button}"
+        );
+    }
+    let note = second.text_of("#readonly-note").unwrap_or_default();
+    assert!(note.contains("auditeur"), "{note}");
+    let other = vigie.get_json("/api/alerts?limit=1")["alerts"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let status = second.script_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         fetch('/api/session').then(r => r.json()).then(s => fetch('/api/alerts/{other}/decision', {{
+             method: 'POST', headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': s.csrf_token}},
+             body: JSON.stringify({{decision: 'confirmed'}})}})).then(r => done(r.status));"
+    ));
+    assert_eq!(status, json!(403));
+    assert_ne!(
+        vigie.get_json(&format!("/api/alerts/{other}"))["decision"]["operator"],
+        "auditeur"
+    );
 }
 
 /// Minimal base64 decoding (standard alphabet), to keep the screenshot without a dependency.
@@ -254,15 +483,15 @@ fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
     );
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
-    driver.cmd("POST", "/url", json!({"url": format!("{}/", vigie.base)}));
+    driver.login(&vigie.base, "agent1");
     let state = wait_for(Duration::from_secs(20), || {
         let s = driver.find("[data-camera-id=\"quai\"] .state")?;
         let t = driver.text(&s);
-        (t == "OFFLINE").then_some(t)
+        (t == "HORS LIGNE").then_some(t)
     });
     assert!(
         state.is_some(),
-        "camera not shown as OFFLINE: {:?}; cameras {}",
+        "camera not shown as HORS LIGNE (offline): {:?}; cameras {}",
         driver
             .find("[data-camera-id=\"quai\"] .state")
             .map(|s| driver.text(&s)),
@@ -272,13 +501,13 @@ fn an_offline_camera_is_shown_as_offline_never_live_with_its_alert() {
     let card = wait_for(Duration::from_secs(10), || {
         let c = driver.find(".alert-card.health.kind-camera_offline")?;
         let t = driver.text(&c);
-        t.contains("Camera offline").then_some(t)
+        t.contains("Caméra hors ligne").then_some(t)
     })
     .expect("no offline alert card");
     assert!(card.contains("no frame received"), "{card}");
     assert!(card.contains("threshold 2 s"), "{card}");
     assert!(!card.contains("zone"), "{card}");
-    assert!(!card.contains("confidence"), "{card}");
+    assert!(!card.contains("confiance"), "{card}");
 }
 
 /// Writes `n` alerts from camera `camera_name` into a journal at `path` (the real journal code).
@@ -325,8 +554,9 @@ fn card_texts(driver: &Driver) -> Vec<String> {
 
 /// Issue 12 §1: the journal is replaced while a console is open (a restore, a new path). The
 /// console used to stay "Live" and receive nothing: its last id belonged to the old journal. It
-/// now gets a reset, reloads the list from the new journal and says so. The page runs under the
-/// server's Content-Security-Policy (inline script allowed, framing forbidden) throughout.
+/// now gets a reset, reloads the list from the new journal and says so. The new journal has its
+/// own accounts: the operator logs in again on the same page, which keeps what it knew. The page
+/// runs under the server's Content-Security-Policy (framing forbidden) throughout.
 #[test]
 fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -340,10 +570,10 @@ fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     let cfg = write_config(dir.path(), &text);
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
-    driver.cmd("POST", "/url", json!({"url": format!("{}/", vigie.base)}));
+    driver.login(&vigie.base, "agent1");
     wait_for(Duration::from_secs(30), || {
         let s = driver.find("#live-state")?;
-        (driver.text(&s) == "Live" && card_texts(&driver).len() == 5).then_some(())
+        (driver.text(&s) == "En direct" && card_texts(&driver).len() == 5).then_some(())
     })
     .unwrap_or_else(|| {
         panic!(
@@ -360,6 +590,8 @@ fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     let new_id = journal_with(&db, "Nouveau journal", 2);
     assert_ne!(old_id, new_id);
     let vigie = Vigie::start(&cfg);
+    // The session belonged to the old journal: the page asks to log in again.
+    driver.login_here("agent1");
 
     let shown = wait_for(Duration::from_secs(60), || {
         let notice = driver.script(
@@ -381,7 +613,7 @@ fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     // Connected again, to the new journal.
     let state = wait_for(Duration::from_secs(20), || {
         let s = driver.find("#live-state")?;
-        (driver.text(&s) == "Live").then_some(())
+        (driver.text(&s) == "En direct").then_some(())
     });
     assert!(state.is_some(), "not live again");
     // All of it ran under the server's policy, which forbids framing.

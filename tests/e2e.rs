@@ -39,7 +39,7 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
         ),
     );
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let mut alerts = Vec::new();
     while let Some((id, a)) =
         sse.next_alert(Duration::from_secs(if alerts.is_empty() { 90 } else { 30 }))
@@ -65,7 +65,8 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
         let got = vigie.get_json(&format!("/api/alerts/{id}"));
         assert_eq!(got["id"], *id);
         // The snapshot is a JPEG.
-        let resp = ureq::get(&format!("{}/api/alerts/{id}/snapshot.jpg", vigie.base))
+        let resp = vigie
+            .get(&format!("/api/alerts/{id}/snapshot.jpg"))
             .call()
             .unwrap();
         assert_eq!(resp.header("content-type"), Some("image/jpeg"));
@@ -76,36 +77,43 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     // Ids increase: one incident, one alert, in order.
     assert!(alerts.windows(2).all(|w| w[0].0 < w[1].0));
 
-    // An operator confirms the first and dismisses the second.
+    // An operator, logged in, confirms the first and dismisses the second.
+    let operator = vigie.login("agent1");
     let (first, _) = &alerts[0];
-    let resp = ureq::post(&format!("{}/api/alerts/{first}/decision", vigie.base))
-        .send_json(serde_json::json!({"decision": "confirmed", "operator": "Opératrice A", "comment": "personne sur le chantier"}))
+    let resp = operator
+        .post(&format!("/api/alerts/{first}/decision"))
+        .send_json(
+            serde_json::json!({"decision": "confirmed", "comment": "personne sur le chantier"}),
+        )
         .unwrap();
     assert_eq!(resp.status(), 200);
     let (second, _) = &alerts[1];
-    ureq::post(&format!("{}/api/alerts/{second}/decision", vigie.base))
-        .send_json(serde_json::json!({"decision": "false_alarm", "operator": "Opératrice A"}))
+    operator
+        .post(&format!("/api/alerts/{second}/decision"))
+        .send_json(serde_json::json!({"decision": "false_alarm", "reason": "shadow_or_reflection"}))
         .unwrap();
     let a = vigie.get_json(&format!("/api/alerts/{first}"));
     assert_eq!(a["status"], "confirmed");
-    assert_eq!(a["decision"]["operator"], "Opératrice A");
+    // The decision carries the authenticated account.
+    assert_eq!(a["decision"]["operator"], "agent1");
     assert_eq!(
         vigie.get_json(&format!("/api/alerts/{second}"))["status"],
         "false_alarm"
     );
 
     // Malformed requests get a 4xx with a reason.
-    let bad = ureq::post(&format!("{}/api/alerts/{first}/decision", vigie.base))
-        .send_json(serde_json::json!({"decision": "arrest", "operator": "x"}));
+    let bad = operator
+        .post(&format!("/api/alerts/{first}/decision"))
+        .send_json(serde_json::json!({"decision": "arrest"}));
     match bad {
         Err(ureq::Error::Status(code, _)) => assert!((400..500).contains(&code)),
         other => panic!("an unknown decision was accepted: {other:?}"),
     }
-    match ureq::get(&format!("{}/api/alerts/not-a-number", vigie.base)).call() {
+    match vigie.get("/api/alerts/not-a-number").call() {
         Err(ureq::Error::Status(400, _)) => {}
         other => panic!("expected 400, got {other:?}"),
     }
-    match ureq::get(&format!("{}/api/alerts/999999", vigie.base)).call() {
+    match vigie.get("/api/alerts/999999").call() {
         Err(ureq::Error::Status(404, _)) => {}
         other => panic!("expected 404, got {other:?}"),
     }
@@ -114,11 +122,7 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
     let cams = vigie.get_json("/api/cameras");
     assert_eq!(cams[0]["id"], "parvis");
     assert!(cams[0]["frames_inferred"].as_u64().unwrap() > 0);
-    let metrics = ureq::get(&format!("{}/metrics", vigie.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     assert!(metrics.contains("vigie_alerts_total{camera=\"parvis\",rule=\"esplanade-intrusion\"}"));
     assert!(metrics.contains("vigie_detect_inference_seconds_bucket"));
     assert!(metrics.contains("vigie_ingest_frames_decoded_total{camera=\"parvis\"}"));
@@ -135,7 +139,11 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
         .unwrap();
     assert_eq!(roof, 0, "nobody walks on the roof");
     let decisions: i64 = db
-        .query_row("SELECT count(*) FROM decisions", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM alert_transitions WHERE action IN ('confirm', 'false_alarm')",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(decisions, 2);
 }
@@ -146,7 +154,7 @@ fn rtsp_camera_raises_alerts(codec: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_cameras(dir.path(), &clip_camera("rtsp-cam", &url, true, ""));
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let alert = sse.next_alert(Duration::from_secs(90));
     let cams = vigie.get_json("/api/cameras");
     drop(server);
@@ -182,7 +190,7 @@ fn kill_9_loses_no_delivered_alert_and_the_stream_resumes() {
         &clip_camera("parvis", &clip.to_string_lossy(), false, "loop = true"),
     );
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let mut delivered = Vec::new();
     while delivered.len() < 3 {
         match sse.next_alert(Duration::from_secs(90)) {
@@ -209,13 +217,13 @@ fn kill_9_loses_no_delivered_alert_and_the_stream_resumes() {
     }
     // A console that saw everything up to the last id resumes after it, and misses nothing.
     let last = *delivered.last().unwrap();
-    let resumed = Sse::connect(&vigie.base, Some(last));
+    let resumed = Sse::connect(&vigie, Some(last));
     let (next, _) = resumed
         .next_alert(Duration::from_secs(90))
         .unwrap_or_else(|| panic!("no alert after restart; log:\n{}", vigie.log()));
     assert!(next > last, "resumed at {next}, after {last}");
     // A console that saw nothing gets every journaled alert in order, the delivered ones first.
-    let fresh = Sse::connect(&vigie.base, Some(0));
+    let fresh = Sse::connect(&vigie, Some(0));
     let mut replay = Vec::new();
     while let Some((id, _)) = fresh.next_alert(Duration::from_secs(5)) {
         replay.push(id);

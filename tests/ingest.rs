@@ -59,10 +59,7 @@ fn camera_json(vigie: &Vigie, id: &str) -> serde_json::Value {
 }
 
 fn get_text(vigie: &Vigie, path: &str) -> (u16, String) {
-    match ureq::get(&format!("{}{}", vigie.base, path))
-        .timeout(Duration::from_secs(10))
-        .call()
-    {
+    match vigie.get(path).call() {
         Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
         Err(e) => panic!("GET {path}: {e}"),
@@ -277,7 +274,7 @@ fn credentials_never_appear_in_the_api_metrics_alerts_or_log() {
         ),
     );
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let (id, alert) = sse
         .next_alert(Duration::from_secs(90))
         .unwrap_or_else(|| panic!("no alert; log:\n{}", vigie.log()));
@@ -321,7 +318,7 @@ fn rtsp_camera_alerts(server_args: &[&str], extra: &str) {
         &clip_camera("rtsp-cam", &server.url, true, extra),
     );
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let alert = sse.next_alert(Duration::from_secs(90));
     let cam = camera_json(&vigie, "rtsp-cam");
     let (_, a) = alert.unwrap_or_else(|| {
@@ -454,7 +451,7 @@ fn http_mjpeg_camera_with_credentials_raises_alerts() {
     let url = format!("http://op:s3cret@127.0.0.1:{port}/video.mjpg");
     let cfg = write_cameras(dir.path(), &clip_camera("http-cam", &url, true, ""));
     let vigie = Vigie::start(&cfg);
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let alert = sse.next_alert(Duration::from_secs(90));
     let cam = camera_json(&vigie, "http-cam");
     stop.store(true, Ordering::SeqCst);

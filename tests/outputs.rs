@@ -319,11 +319,7 @@ fn api_alert_ids(vigie: &Vigie) -> BTreeSet<i64> {
 
 /// `vigie_delivery_<name>{output="<output>"}` from /metrics.
 fn metric(vigie: &Vigie, name: &str, output: &str) -> f64 {
-    let text = ureq::get(&format!("{}/metrics", vigie.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let text = vigie.get("/metrics").call().unwrap().into_string().unwrap();
     let prefix = format!("vigie_delivery_{name}{{output=\"{output}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::*;
 
 fn metrics(vigie: &Vigie) -> String {
-    ureq::get(&format!("{}/metrics", vigie.base))
+    vigie
+        .get("/metrics")
         .call()
         .expect("GET /metrics")
         .into_string()
@@ -42,7 +43,7 @@ fn cuda_falls_back_to_cpu_and_motion_gating_skips_only_still_frames() {
         header(dir.path())
     );
     let vigie = Vigie::start(&write_config(dir.path(), &text));
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let alert = sse.next_alert(Duration::from_secs(60));
     assert!(
         alert.is_some_and(|(_, a)| a["camera_id"] == "busy"),

@@ -30,9 +30,7 @@ fn camera(id: &str, zone: Option<(&str, &[[f32; 2]])>, extra: &str) -> String {
 
 /// `POST /api/config/reload`: status and JSON body, whatever the status.
 fn reload(vigie: &Vigie) -> (u16, Value) {
-    let r = ureq::post(&format!("{}/api/config/reload", vigie.base))
-        .timeout(Duration::from_secs(60))
-        .call();
+    let r = vigie.admin_post("/api/config/reload").call();
     match r {
         Ok(resp) => (resp.status(), resp.into_json().expect("json")),
         Err(ureq::Error::Status(code, resp)) => (code, resp.into_json().expect("json")),
@@ -82,7 +80,8 @@ fn wait_decoding(vigie: &Vigie, id: &str, after: u64) -> Value {
 
 /// A camera's decoded-frame counter from `/metrics` (kept after the camera is removed).
 fn decoded_metric(vigie: &Vigie, camera: &str) -> Option<f64> {
-    let text = ureq::get(&format!("{}/metrics", vigie.base))
+    let text = vigie
+        .get("/metrics")
         .call()
         .expect("GET /metrics")
         .into_string()
@@ -128,7 +127,7 @@ fn reload_adds_removes_and_changes_cameras_while_the_others_run() {
             camera("c", None, "")
         ),
     );
-    let sse = Sse::connect(&vigie.base, None);
+    let sse = Sse::connect(&vigie, None);
     let (status, report) = reload(&vigie);
     assert_eq!(status, 200, "{report}\nlog:\n{}", vigie.log());
     assert_eq!(list(&report["added"]), ["c"], "{report}");

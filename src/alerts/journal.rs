@@ -7,14 +7,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::lifecycle::{self, Actor, Conflict, TransitionInput};
 use super::outbox::{self, Outbox, OutboxKind};
-use super::{
-    Alert, AlertBox, AlertStatus, Decision, DecisionInput, DecisionKind, NewAlert, MAX_COMMENT_LEN,
-    MAX_OPERATOR_LEN,
-};
+use super::{Alert, AlertBox, AlertStatus, DecisionInput, NewAlert};
 
-/// Schema version written to `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+/// Schema version written to `PRAGMA user_version`. 2: the life cycle (statuses `acknowledged`
+/// and `closed`, the `alert_transitions` history). 3: incidents, people and measurements.
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -40,6 +39,12 @@ pub enum JournalError {
     NotFound(i64),
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The alert's state does not allow the step (someone else took or decided it first).
+    #[error("{}", .0.message)]
+    Conflict(Conflict),
+    /// The actor's role does not allow the step.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("alert journal holds an unreadable row: {0}")]
     Corrupt(String),
     #[error("alert journal error: {0}")]
@@ -90,9 +95,9 @@ CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions are append-only'); END;
 ";
 
-/// Version 2: incidents (the id of the incident's first alert), people counted, and the measured
+/// Version 3: incidents (the id of the incident's first alert), people counted, and the measured
 /// values behind the explanation (JSON). Older rows read as no incident, no count, no values.
-const SCHEMA_V2: &str = "
+const SCHEMA_V3: &str = "
 ALTER TABLE alerts ADD COLUMN incident_id INTEGER;
 ALTER TABLE alerts ADD COLUMN people INTEGER;
 ALTER TABLE alerts ADD COLUMN measurements TEXT;
@@ -107,22 +112,37 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', lower(hex(randomblob(16))));
 ";
 
-/// Alert columns plus the latest decision (LEFT JOIN), in the order `alert_from_row` reads them.
-const SELECT_ALERT: &str = "
-SELECT a.id, a.camera_id, a.camera_name, a.rule_id, a.event_type, a.zone_id, a.frame_time_ms,
-       a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes, a.explanation,
-       a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
-       d.id, d.decision, d.operator, d.comment, d.decided_at_ms,
-       a.incident_id, a.people, a.measurements
-FROM alerts a
-LEFT JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE alert_id = a.id)
-";
+/// Alert columns, the incident columns, then the current decision, acknowledgement and closing
+/// (see [`lifecycle::STEP_COLUMNS`]), in the order `alert_from_row` reads them.
+fn select_alert() -> String {
+    format!(
+        "SELECT a.id, a.camera_id, a.camera_name, a.rule_id, a.event_type, a.zone_id,
+            a.frame_time_ms, a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes,
+            a.explanation, a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
+            a.incident_id, a.people, a.measurements{}
+         FROM alerts a {}",
+        lifecycle::STEP_COLUMNS,
+        lifecycle::STEP_JOINS
+    )
+}
 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Whether `table` has a column named `column`.
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+    for name in names {
+        if name? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn u64_to_sql(v: u64) -> i64 {
@@ -142,27 +162,12 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let status = AlertStatus::parse(&status_text)
         .ok_or_else(|| corrupt(format!("alert {id}: unknown status {status_text:?}")))?;
     let has_snapshot: bool = row.get(14)?;
-    let decision = match row.get::<_, Option<i64>>(15)? {
-        None => None,
-        Some(decision_id) => {
-            let kind: String = row.get(16)?;
-            Some(Decision {
-                id: decision_id,
-                alert_id: id,
-                decision: DecisionKind::parse(&kind).ok_or_else(|| {
-                    corrupt(format!("decision {decision_id}: unknown decision {kind:?}"))
-                })?,
-                operator: row.get(17)?,
-                comment: row.get(18)?,
-                decided_at_ms: row.get(19)?,
-            })
-        }
-    };
+    let (decision, acknowledged, closed) = lifecycle::steps_from_row(row, id, 18)?;
     let stream_ts: i64 = row.get(7)?;
     let track: Option<i64> = row.get(10)?;
     let confidence: f64 = row.get(9)?;
-    let people: Option<i64> = row.get(21)?;
-    let measurements: Option<String> = row.get(22)?;
+    let people: Option<i64> = row.get(16)?;
+    let measurements: Option<String> = row.get(17)?;
     let measurements = match measurements {
         Some(json) => serde_json::from_str(&json)
             .map_err(|e| corrupt(format!("alert {id}: measurements: {e}")))?,
@@ -184,24 +189,12 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         explanation: row.get(12)?,
         measurements,
         people: people.and_then(|p| u32::try_from(p).ok()),
-        incident_id: row.get(20)?,
+        incident_id: row.get(15)?,
         status,
         snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
+        acknowledged,
         decision,
-    })
-}
-
-fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<Decision> {
-    let id: i64 = row.get(0)?;
-    let kind: String = row.get(2)?;
-    Ok(Decision {
-        id,
-        alert_id: row.get(1)?,
-        decision: DecisionKind::parse(&kind)
-            .ok_or_else(|| corrupt(format!("decision {id}: unknown decision {kind:?}")))?,
-        operator: row.get(3)?,
-        comment: row.get(4)?,
-        decided_at_ms: row.get(5)?,
+        closed,
     })
 }
 
@@ -237,34 +230,6 @@ fn validate_new(new: &NewAlert) -> Result<(), JournalError> {
     Ok(())
 }
 
-/// Trims and checks an operator's decision; returns (operator, comment).
-fn validate_decision(input: &DecisionInput) -> Result<(String, Option<String>), JournalError> {
-    let operator = input.operator.trim();
-    if operator.is_empty() {
-        return Err(JournalError::Invalid("operator name is required".into()));
-    }
-    if operator.chars().count() > MAX_OPERATOR_LEN {
-        return Err(JournalError::Invalid(format!(
-            "operator name is longer than {MAX_OPERATOR_LEN} characters"
-        )));
-    }
-    if operator.chars().any(char::is_control) {
-        return Err(JournalError::Invalid(
-            "operator name contains control characters".into(),
-        ));
-    }
-    let comment = match input.comment.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(c) if c.chars().count() > MAX_COMMENT_LEN => {
-            return Err(JournalError::Invalid(format!(
-                "comment is longer than {MAX_COMMENT_LEN} characters"
-            )))
-        }
-        Some(c) => Some(c.to_string()),
-    };
-    Ok((operator.to_string(), comment))
-}
-
 impl Journal {
     /// Opens (creating if needed) the journal at `path`, its parent directory included, and
     /// brings the schema up to [`SCHEMA_VERSION`].
@@ -289,9 +254,14 @@ impl Journal {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(JournalError::NotWal { path, mode });
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        // Foreign keys off during the migration (rebuilding a table needs it; this SQLite build
+        // turns them on by default), on after it.
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
             .map_err(open_err)?;
+        // Foreign keys after the migration: rebuilding a table needs them off.
         let id = Self::migrate(&mut conn, &path)?;
+        conn.execute_batch("PRAGMA foreign_keys=ON;")
+            .map_err(open_err)?;
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
@@ -322,10 +292,14 @@ impl Journal {
         if version < 1 {
             tx.execute_batch(SCHEMA_V1).map_err(open_err)?;
         }
-        if version < 2 {
-            tx.execute_batch(SCHEMA_V2).map_err(open_err)?;
+        // Version 2, the life cycle: checked on the tables themselves, whatever the version
+        // says, so it composes with other migrations.
+        lifecycle::migrate(&tx).map_err(open_err)?;
+        // Version 3, incidents: likewise checked on the table (a journal written by a
+        // development build may have them at version 2).
+        if !has_column(&tx, "alerts", "incident_id").map_err(open_err)? {
+            tx.execute_batch(SCHEMA_V3).map_err(open_err)?;
         }
-        // Later versions: `if version < 3 { ... }`.
         // The outbox's tables are created if missing, whatever the version.
         tx.execute_batch(outbox::SCHEMA).map_err(open_err)?;
         if version < SCHEMA_VERSION {
@@ -360,8 +334,8 @@ impl Journal {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get_locked(conn: &Connection, id: i64) -> Result<Option<Alert>, JournalError> {
-        conn.prepare_cached(&format!("{SELECT_ALERT} WHERE a.id = ?1"))?
+    pub(super) fn get_locked(conn: &Connection, id: i64) -> Result<Option<Alert>, JournalError> {
+        conn.prepare_cached(&format!("{} WHERE a.id = ?1", select_alert()))?
             .query_row([id], alert_from_row)
             .optional()
             .map_err(map_err)
@@ -427,7 +401,8 @@ impl Journal {
     pub fn list(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<Alert>, JournalError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(&format!(
-            "{SELECT_ALERT} WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2"
+            "{} WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2",
+            select_alert()
         ))?;
         let rows = stmt.query_map(
             params![before_id.unwrap_or(i64::MAX), limit],
@@ -440,7 +415,8 @@ impl Journal {
     pub fn after(&self, id: i64, limit: u32) -> Result<Vec<Alert>, JournalError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(&format!(
-            "{SELECT_ALERT} WHERE a.id > ?1 ORDER BY a.id ASC LIMIT ?2"
+            "{} WHERE a.id > ?1 ORDER BY a.id ASC LIMIT ?2",
+            select_alert()
         ))?;
         let rows = stmt.query_map(params![id, limit], alert_from_row)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
@@ -456,50 +432,21 @@ impl Journal {
         Ok(blob.flatten().filter(|b| !b.is_empty()))
     }
 
-    /// Records an operator's decision and returns the updated alert. The history is kept; the
-    /// alert's status becomes this (latest) decision.
+    /// Records an operator's decision: the life cycle's confirm or false-alarm step, with the
+    /// role `operator` (see [`Journal::transition`]). Refused with `Conflict` once the alert is
+    /// decided or taken by someone else: the first decision wins.
     pub fn decide(&self, id: i64, input: &DecisionInput) -> Result<Alert, JournalError> {
-        let (operator, comment) = validate_decision(input)?;
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let updated = tx.execute(
-            "UPDATE alerts SET status = ?1 WHERE id = ?2",
-            params![input.decision.status().as_str(), id],
-        )?;
-        if updated == 0 {
-            return Err(JournalError::NotFound(id));
-        }
-        tx.execute(
-            "INSERT INTO decisions (alert_id, decision, operator, comment, decided_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, input.decision.as_str(), operator, comment, now_ms()],
-        )?;
-        let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
-        let queued = self
-            .outbox
-            .enqueue_alert(&tx, OutboxKind::Decision, &alert)?;
-        tx.commit()?;
-        self.outbox.notify(queued);
-        Ok(alert)
-    }
-
-    /// Every decision on an alert, oldest first. `NotFound` when the alert is unknown.
-    pub fn decisions(&self, id: i64) -> Result<Vec<Decision>, JournalError> {
-        let conn = self.lock();
-        let exists = conn
-            .prepare_cached("SELECT 1 FROM alerts WHERE id = ?1")?
-            .query_row([id], |_| Ok(()))
-            .optional()?
-            .is_some();
-        if !exists {
-            return Err(JournalError::NotFound(id));
-        }
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, alert_id, decision, operator, comment, decided_at_ms
-             FROM decisions WHERE alert_id = ?1 ORDER BY id ASC",
-        )?;
-        let rows = stmt.query_map([id], decision_from_row)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+        let step = TransitionInput {
+            action: input.decision.action(),
+            reason: input.reason,
+            comment: input.comment.clone(),
+        };
+        let actor = Actor {
+            name: input.operator.clone(),
+            role: "operator".to_string(),
+            supervisor: false,
+        };
+        Ok(self.transition(id, &step, &actor)?.0)
     }
 
     /// The highest alert id (0 when the journal is empty).
@@ -512,6 +459,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::new_alert;
+    use super::super::{Action, DecisionKind, FalseAlarmReason};
     use super::*;
 
     fn open_temp() -> (tempfile::TempDir, Journal) {
@@ -524,7 +472,16 @@ mod tests {
         DecisionInput {
             decision: kind,
             operator: operator.to_string(),
+            reason: (kind == DecisionKind::FalseAlarm).then_some(FalseAlarmReason::Other),
             comment: comment.map(str::to_string),
+        }
+    }
+
+    fn supervisor(name: &str) -> Actor {
+        Actor {
+            name: name.to_string(),
+            role: "supervisor".to_string(),
+            supervisor: true,
         }
     }
 
@@ -615,7 +572,7 @@ mod tests {
     }
 
     #[test]
-    fn decisions_are_recorded_with_history_and_latest_wins() {
+    fn decisions_are_recorded_with_history_the_first_wins_and_a_reopened_one_is_replaced() {
         let (_dir, j) = open_temp();
         let a = j.insert(&new_alert("c1")).unwrap();
         let b = j.insert(&new_alert("c2")).unwrap();
@@ -634,10 +591,33 @@ mod tests {
         assert_eq!(d.decision, DecisionKind::Confirmed);
         assert!(d.decided_at_ms > 0);
 
+        // A second decision is refused, naming who decided first; nothing is recorded.
+        match j.decide(a.id, &decision(DecisionKind::FalseAlarm, "Lou", None)) {
+            Err(JournalError::Conflict(c)) => {
+                assert_eq!(c.by.as_deref(), Some("Camille"));
+                assert_eq!(c.status, AlertStatus::Confirmed);
+                assert!(c.message.contains("already decided"), "{}", c.message);
+            }
+            other => panic!("second decision: {other:?}"),
+        }
+        assert_eq!(j.decisions(a.id).unwrap().len(), 1);
+        // A supervisor reopens it; the next decision replaces it, the history keeps both.
+        let reopen = TransitionInput {
+            action: Action::Reopen,
+            reason: None,
+            comment: Some("revoir".into()),
+        };
+        let reopened = j.transition(a.id, &reopen, &supervisor("Sam")).unwrap().0;
+        assert_eq!(reopened.status, AlertStatus::New);
+        assert!(reopened.decision.is_none());
         let second = j
             .decide(a.id, &decision(DecisionKind::FalseAlarm, "Lou", Some("")))
             .unwrap();
         assert_eq!(second.status, AlertStatus::FalseAlarm);
+        assert_eq!(
+            second.decision.as_ref().unwrap().reason,
+            Some(FalseAlarmReason::Other)
+        );
         assert_eq!(second.decision.as_ref().unwrap().operator, "Lou");
         assert_eq!(second.decision.as_ref().unwrap().comment, None);
 
@@ -699,10 +679,21 @@ mod tests {
         j.decide(a.id, &decision(DecisionKind::Confirmed, "Camille", None))
             .unwrap();
         let conn = j.lock();
+        // The table of version 1, kept as it was: still append-only.
+        conn.execute(
+            "INSERT INTO decisions (alert_id, decision, operator, decided_at_ms)
+             VALUES (?1, 'confirmed', 'Camille', 1)",
+            [a.id],
+        )
+        .unwrap();
         assert!(conn
             .execute("UPDATE decisions SET operator = 'x'", [])
             .is_err());
         assert!(conn.execute("DELETE FROM decisions", []).is_err());
+        assert!(conn
+            .execute("UPDATE alert_transitions SET account = 'x'", [])
+            .is_err());
+        assert!(conn.execute("DELETE FROM alert_transitions", []).is_err());
     }
 
     #[test]
@@ -770,6 +761,60 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    /// Version 2 as `main` wrote it (the life cycle, no incident columns), and version 2 as a
+    /// development build of the rules wrote it (incident columns, no life cycle): both open at
+    /// version 3 with every column, their alerts readable.
+    #[test]
+    fn a_version_2_journal_is_migrated_to_version_3() {
+        let insert = "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type,
+                 frame_time_ms, stream_ts_ns, created_at_ms, confidence, boxes, explanation)
+             VALUES ('c1', 'Cam', 'r', 'intrusion', 1, 2, 3, 0.5, '[]', 'v2');
+             PRAGMA user_version = 2;";
+        for lifecycle_first in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("v2.db");
+            {
+                let mut conn = Connection::open(&path).unwrap();
+                conn.execute_batch(SCHEMA_V1).unwrap();
+                let tx = conn.transaction().unwrap();
+                if lifecycle_first {
+                    lifecycle::migrate(&tx).unwrap();
+                } else {
+                    tx.execute_batch(SCHEMA_V3).unwrap();
+                }
+                tx.execute_batch(insert).unwrap();
+                tx.commit().unwrap();
+            }
+            let j = Journal::open(&path).unwrap();
+            let old = j.get(1).unwrap().unwrap();
+            assert_eq!(old.explanation, "v2");
+            assert_eq!((old.incident_id, old.people), (None, None));
+            let mut new = new_alert("c1");
+            new.incident = Some(crate::rules::IncidentRef {
+                id: 3,
+                update: false,
+            });
+            let a = j.insert(&new).unwrap();
+            assert_eq!(
+                a.incident_id,
+                Some(a.id),
+                "lifecycle first: {lifecycle_first}"
+            );
+            let take = TransitionInput {
+                action: Action::Take,
+                reason: None,
+                comment: None,
+            };
+            let taken = j.transition(1, &take, &supervisor("Sam")).unwrap().0;
+            assert_eq!(taken.status, AlertStatus::Acknowledged);
+            let version: i64 = j
+                .lock()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, 3);
+        }
     }
 
     #[test]
@@ -856,6 +901,77 @@ mod tests {
         let id = j.id().to_string();
         drop(j);
         assert_eq!(Journal::open(&path).unwrap().id(), id);
+    }
+
+    /// A journal written by a version-1 build, with decisions under typed names: after the
+    /// migration every alert and decision reads as before, the old table is kept as it was, and
+    /// the life cycle works on it.
+    #[test]
+    fn a_version_1_journal_with_decisions_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute_batch("PRAGMA user_version = 1").unwrap();
+            for i in 1..=3 {
+                conn.execute(
+                    "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type,
+                         frame_time_ms, stream_ts_ns, created_at_ms, confidence, boxes,
+                         explanation, status)
+                     VALUES ('c1', 'Camera', 'r', 'intrusion', ?1, 0, ?1, 0.8, '[]', 'x', 'new')",
+                    [i],
+                )
+                .unwrap();
+            }
+            conn.execute_batch(
+                "UPDATE alerts SET status = 'false_alarm' WHERE id = 1;
+                 UPDATE alerts SET status = 'confirmed' WHERE id = 2;
+                 INSERT INTO decisions (alert_id, decision, operator, comment, decided_at_ms)
+                     VALUES (1, 'confirmed', 'Agent A', NULL, 10),
+                            (1, 'false_alarm', 'Agent B', 'ombre', 20),
+                            (2, 'confirmed', 'Agent A', 'vu', 30);",
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let a1 = j.get(1).unwrap().unwrap();
+        assert_eq!(a1.status, AlertStatus::FalseAlarm);
+        let d = a1.decision.unwrap();
+        assert_eq!(
+            (d.operator.as_str(), d.comment.as_deref()),
+            ("Agent B", Some("ombre"))
+        );
+        assert_eq!((d.role, d.reason, d.decided_at_ms), (None, None, 20));
+        assert_eq!(j.decisions(1).unwrap().len(), 2);
+        assert_eq!(j.history(2).unwrap()[0].account, "Agent A");
+        assert_eq!(j.get(3).unwrap().unwrap().status, AlertStatus::New);
+        // New statuses are accepted by the rebuilt table.
+        let take = TransitionInput {
+            action: Action::Take,
+            reason: None,
+            comment: None,
+        };
+        let taken = j.transition(3, &take, &supervisor("Sam")).unwrap().0;
+        assert_eq!(taken.status, AlertStatus::Acknowledged);
+        assert_eq!(taken.acknowledged.unwrap().by, "Sam");
+        drop(j);
+        // Opening again copies nothing twice; the old table is untouched.
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.decisions(1).unwrap().len(), 2);
+        let conn = j.lock();
+        let legacy: i64 = conn
+            .query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(legacy, 3);
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let fk: i64 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
     }
 
     #[test]

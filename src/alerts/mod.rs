@@ -1,13 +1,16 @@
 //! Alerts: the journal every alert is committed to before anyone hears of it, the snapshot that
 //! shows the operator what triggered it, and the bus that tells live consoles.
 //!
-//! An alert is a *signal* for a human operator. It stays `new` until an operator records a
-//! decision (`confirmed` or `false_alarm`); the engine itself never acts on an alert. Decisions
-//! are kept as an append-only history, the alert's status being the latest one.
+//! An alert is a *signal* for a human operator. It stays `new` until an operator takes it
+//! (`acknowledged`) and decides (`confirmed` or `false_alarm`), then closes it (`closed`); the
+//! engine itself never acts on an alert. Every step is kept in an append-only history
+//! ([`lifecycle`]), the alert's status being where the latest step left it.
 
 mod journal;
+pub mod lifecycle;
 mod outbox;
 mod snapshot;
+mod stats;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -21,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::rules::{Event, EventType, IncidentRef, Measurement};
 
 pub use journal::{Journal, JournalError, SCHEMA_VERSION};
+pub use lifecycle::{Action, Actor, Conflict, FalseAlarmReason, Step, Transition, TransitionInput};
 pub use outbox::{
     camera_state_of, now_ms, OutboxItem, OutboxKind, OutboxStats, DELIVERED_RETENTION_MS,
 };
@@ -151,31 +155,41 @@ impl NewAlert {
     }
 }
 
-/// Where an alert stands: `new` until an operator decides.
+/// Where an alert stands in its life cycle (see [`lifecycle`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
+    /// Nobody has taken it yet (or it was released, or a decision was reopened).
     New,
+    /// Taken by an operator, who is deciding.
+    Acknowledged,
     Confirmed,
     FalseAlarm,
+    /// Decided and dealt with.
+    Closed,
 }
 
 impl AlertStatus {
+    pub const ALL: [AlertStatus; 5] = [
+        AlertStatus::New,
+        AlertStatus::Acknowledged,
+        AlertStatus::Confirmed,
+        AlertStatus::FalseAlarm,
+        AlertStatus::Closed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertStatus::New => "new",
+            AlertStatus::Acknowledged => "acknowledged",
             AlertStatus::Confirmed => "confirmed",
             AlertStatus::FalseAlarm => "false_alarm",
+            AlertStatus::Closed => "closed",
         }
     }
 
     pub fn parse(s: &str) -> Option<AlertStatus> {
-        match s {
-            "new" => Some(AlertStatus::New),
-            "confirmed" => Some(AlertStatus::Confirmed),
-            "false_alarm" => Some(AlertStatus::FalseAlarm),
-            _ => None,
-        }
+        AlertStatus::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -209,24 +223,41 @@ impl DecisionKind {
             DecisionKind::FalseAlarm => AlertStatus::FalseAlarm,
         }
     }
+
+    /// The life-cycle step that records this decision.
+    pub fn action(self) -> Action {
+        match self {
+            DecisionKind::Confirmed => Action::Confirm,
+            DecisionKind::FalseAlarm => Action::FalseAlarm,
+        }
+    }
 }
 
-/// One recorded decision (the history is append-only).
+/// One recorded decision (a step of the append-only history).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
+    /// The id of its step in the history.
     pub id: i64,
     pub alert_id: i64,
     pub decision: DecisionKind,
+    /// The authenticated account that decided (or `token:<name>`); for decisions recorded
+    /// before accounts existed, the name that was typed.
     pub operator: String,
+    /// The account's role when it decided (`null` for decisions from before accounts).
+    pub role: Option<String>,
+    /// Why a false alarm is one.
+    pub reason: Option<FalseAlarmReason>,
     pub comment: Option<String>,
     pub decided_at_ms: i64,
 }
 
-/// A decision as an operator submits it; validated by [`Journal::decide`].
+/// A decision for [`Journal::decide`], the life cycle's confirm or false-alarm step with an
+/// operator's role; `operator` is the account, never a typed name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionInput {
     pub decision: DecisionKind,
     pub operator: String,
+    pub reason: Option<FalseAlarmReason>,
     pub comment: Option<String>,
 }
 
@@ -256,8 +287,12 @@ pub struct Alert {
     pub status: AlertStatus,
     /// `/api/alerts/{id}/snapshot.jpg`, or `None` when the alert has no image.
     pub snapshot_url: Option<String>,
-    /// The latest decision, if any.
+    /// Who took it, while it is `acknowledged`.
+    pub acknowledged: Option<Step>,
+    /// The decision it stands on, while `confirmed`, `false_alarm` or `closed`.
     pub decision: Option<Decision>,
+    /// Who closed it, while `closed`.
+    pub closed: Option<Step>,
 }
 
 /// Journals alerts, then tells live subscribers. Cheap to clone; usable from any thread (the
@@ -367,6 +402,22 @@ impl AlertBus {
         let alert = Arc::new(self.journal.decide(id, input)?);
         let _ = self.decisions.send(alert.clone());
         Ok(alert)
+    }
+
+    /// Applies a step of the life cycle (journaled when this returns); when it changed
+    /// something, tells live consoles with the updated alert.
+    pub fn transition(
+        &self,
+        id: i64,
+        input: &TransitionInput,
+        actor: &Actor,
+    ) -> Result<(Arc<Alert>, Option<Transition>), JournalError> {
+        let (alert, step) = self.journal.transition(id, input, actor)?;
+        let alert = Arc::new(alert);
+        if step.is_some() {
+            let _ = self.decisions.send(alert.clone());
+        }
+        Ok((alert, step))
     }
 
     /// Alerts whose status an operator just changed (best effort: lagging receivers skip).
@@ -496,6 +547,7 @@ mod tests {
         let input = DecisionInput {
             decision: DecisionKind::FalseAlarm,
             operator: "Camille".into(),
+            reason: Some(FalseAlarmReason::Animal),
             comment: None,
         };
         let updated = bus.decide(alert.id, &input).unwrap();

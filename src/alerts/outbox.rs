@@ -413,6 +413,7 @@ mod tests {
         let input = DecisionInput {
             decision: DecisionKind::Confirmed,
             operator: "Camille".into(),
+            reason: None,
             comment: None,
         };
         j.decide(a.id, &input).unwrap();
@@ -453,6 +454,7 @@ mod tests {
         let input = DecisionInput {
             decision: DecisionKind::FalseAlarm,
             operator: "Lou".into(),
+            reason: Some(super::super::FalseAlarmReason::Other),
             comment: None,
         };
         assert!(j.decide(a.id, &input).is_err());
@@ -473,6 +475,7 @@ mod tests {
         let input = DecisionInput {
             decision: DecisionKind::Confirmed,
             operator: "Camille".into(),
+            reason: None,
             comment: Some("vu".into()),
         };
         j.decide(f.id, &input).unwrap();

@@ -94,6 +94,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         ("detector", dbg(&old.detector), dbg(&new.detector)),
         ("tracker", dbg(&old.tracker), dbg(&new.tracker)),
         ("forecast", dbg(&old.forecast), dbg(&new.forecast)),
+        ("auth", dbg(&old.auth), dbg(&new.auth)),
     ];
     for (name, a, b) in sections {
         if a != b && !fields.iter().any(|f| f.starts_with(&format!("{name}."))) {

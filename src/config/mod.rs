@@ -3,6 +3,7 @@
 //! (`cameras[1].zones[0].points`) before anything is built. `vigie check-config` runs exactly this
 //! without opening a camera.
 
+mod auth;
 mod camera;
 pub mod diff;
 mod motion;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 pub use crate::check::ConfigError;
 use crate::check::{valid_id, Problems};
+pub use auth::{AuthConfig, TlsConfig};
 pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, ZoneConfig};
 pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
@@ -66,6 +68,9 @@ pub struct ServerConfig {
     /// `listen` (and `localhost` when it is loopback or 0.0.0.0) are always allowed.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// `[server.tls]`: HTTPS with these certificate and key files; plain HTTP without.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +79,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_url: None,
             allowed_hosts: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -182,6 +188,9 @@ pub struct Config {
     pub tracker: TrackerConfig,
     #[serde(default)]
     pub forecast: ForecastConfig,
+    /// `[auth]`: sessions, login limits, `/metrics`.
+    #[serde(default)]
+    pub auth: AuthConfig,
     #[serde(skip)]
     pub cameras: Vec<CameraConfig>,
     /// `[[outputs]]`: MQTT brokers and webhooks, fed by the journal's outbox.
@@ -247,6 +256,10 @@ impl Config {
         if let Some(cfg) = config.as_mut() {
             cfg.base_dir = base_dir.to_path_buf();
             cfg.validate(cameras, &mut problems);
+            cfg.auth.validate(&mut problems.errors);
+            if let Some(tls) = &cfg.server.tls {
+                tls.validate(base_dir, &mut problems.errors);
+            }
             outputs::validate(
                 &outputs,
                 cfg.server.public_url.as_deref(),

@@ -1,5 +1,5 @@
 //! Defences of the HTTP API against other web pages, applied by [`super::app`] to every route
-//! (until operator accounts exist, and then as a second wall):
+//! before authentication (a second wall behind accounts, sessions and CSRF tokens):
 //!
 //! * **Host allow-list** (DNS rebinding): a request whose `Host` is not the address the server
 //!   listens on (any address when it listens on all of them), `localhost` for a loopback or
@@ -160,14 +160,15 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     response
 }
 
-/// The warning to log when the API listens on `addr`: `None` on a loopback address.
-pub fn exposure_warning(addr: SocketAddr) -> Option<String> {
-    (!addr.ip().is_loopback()).then(|| {
+/// The warning to log when the API listens on `addr` over plain HTTP: `None` on a loopback
+/// address or with TLS.
+pub fn exposure_warning(addr: SocketAddr, tls: bool) -> Option<String> {
+    (!addr.ip().is_loopback() && !tls).then(|| {
         format!(
-            "the HTTP API listens on {addr}, which is not a loopback address, and has no \
-             authentication yet: anyone who can reach it can read alerts and snapshots, record \
-             decisions and reload the configuration. Restrict it (firewall, authenticating \
-             reverse proxy) or listen on 127.0.0.1"
+            "the HTTP API listens on {addr}, which is not a loopback address, over plain HTTP: \
+             the authentication secrets (passwords, session cookies, API tokens) and the alert \
+             images cross the network unencrypted. Configure [server.tls], put a TLS reverse \
+             proxy in front, or listen on 127.0.0.1"
         )
     })
 }
@@ -230,14 +231,15 @@ mod tests {
     }
 
     #[test]
-    fn only_a_loopback_listen_address_goes_without_warning() {
-        assert!(exposure_warning("127.0.0.1:8080".parse().unwrap()).is_none());
-        assert!(exposure_warning("[::1]:8080".parse().unwrap()).is_none());
-        let w = exposure_warning("0.0.0.0:8080".parse().unwrap()).unwrap();
+    fn only_a_loopback_listen_address_or_tls_goes_without_warning() {
+        assert!(exposure_warning("127.0.0.1:8080".parse().unwrap(), false).is_none());
+        assert!(exposure_warning("[::1]:8080".parse().unwrap(), false).is_none());
+        let w = exposure_warning("0.0.0.0:8080".parse().unwrap(), false).unwrap();
         assert!(
             w.contains("0.0.0.0:8080") && w.contains("authentication"),
             "{w}"
         );
-        assert!(exposure_warning("10.0.0.5:8080".parse().unwrap()).is_some());
+        assert!(exposure_warning("10.0.0.5:8080".parse().unwrap(), false).is_some());
+        assert!(exposure_warning("10.0.0.5:8080".parse().unwrap(), true).is_none());
     }
 }

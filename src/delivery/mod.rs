@@ -1,13 +1,18 @@
 //! HTTP delivery: the REST API over the alert journal, the live alert stream (Server-Sent
-//! Events), the operator console, camera status, health and Prometheus metrics.
+//! Events), the operator console, camera status, health and Prometheus metrics, behind the
+//! accounts of [`crate::auth`] (see [`access`]).
 //!
-//! Recording a decision is the only write, and it only records: the engine never acts on its own.
+//! Recording a step of an alert's life cycle is the only write about alerts, and it only
+//! records: the engine never acts on its own.
 
+pub mod access;
+mod actions;
 mod guard;
 mod live;
 pub mod mqtt;
 pub mod output;
 mod payload;
+pub mod tls;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -16,28 +21,40 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, StreamExt};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::alerts::{AlertBus, DecisionInput, DecisionKind, Journal, JournalError};
+use crate::alerts::{AlertBus, Journal, JournalError};
+use crate::auth::{Auth, Permission};
 use crate::ingest::{CameraSnapshot, CameraStatus};
 use crate::metrics::Metrics;
 use crate::rules::EventType;
 
+use access::Caller;
+pub use access::{Peer, MAX_BODY};
 pub use guard::{exposure_warning, Guard, CONTENT_SECURITY_POLICY};
 pub use live::{LiveFeed, LiveItem, ResumePoint};
+pub use payload::utc_time;
 
-/// The operator console, one self-contained page (no CDN: the machine is offline).
-pub const CONSOLE_HTML: &str = include_str!("console.html");
+/// The operator console: a page, its script (every string in French and English) and its
+/// style, served as files (no inline script; no CDN: the machine is offline).
+pub const CONSOLE_HTML: &str = include_str!("console/index.html");
+pub const CONSOLE_JS: &str = include_str!("console/console.js");
+pub const CONSOLE_CSS: &str = include_str!("console/console.css");
+
+/// How often a live stream checks that its caller is still allowed (session not ended, account
+/// not disabled, token not revoked).
+const LIVE_RECHECK: Duration = Duration::from_secs(15);
 
 /// Default and largest page sizes of `GET /api/alerts`.
 pub const DEFAULT_PAGE: u32 = 50;
@@ -103,13 +120,19 @@ pub struct AppState {
     pub reloader: Option<Arc<dyn Reloader>>,
     /// Which Host names the server answers to (see [`Guard`]); loopback only by default.
     pub guard: Arc<Guard>,
+    /// Accounts, sessions, tokens: who may call what.
+    pub auth: Arc<Auth>,
     /// Set by [`serve`] when it shuts down, so live streams end and connections drain.
     shutdown: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
-    /// State over `bus` (its journal and metrics) and the cameras' shared status.
-    pub fn new(bus: AlertBus, cameras: Arc<RwLock<Vec<Arc<CameraStatus>>>>) -> Self {
+    /// State over `bus` (its journal and metrics), the cameras' shared status and the accounts.
+    pub fn new(
+        bus: AlertBus,
+        cameras: Arc<RwLock<Vec<Arc<CameraStatus>>>>,
+        auth: Arc<Auth>,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
         AppState {
             journal: bus.journal().clone(),
@@ -121,6 +144,7 @@ impl AppState {
             forecast: None,
             reloader: None,
             guard: Arc::new(Guard::loopback()),
+            auth,
             shutdown: Arc::new(shutdown),
         }
     }
@@ -157,15 +181,24 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API and console, behind the [`Guard`] (Host allow-list, same-origin writes,
-/// anti-framing headers).
+/// The whole HTTP API and console: the [`Guard`] first (Host allow-list, same-origin writes,
+/// anti-framing headers), then [`access::authenticate`] (body size, session or token, CSRF),
+/// then each handler's permission check.
 pub fn app(state: AppState) -> Router {
     let forecast = crate::forecast::router(state.forecast.clone());
     let guard = state.guard.clone();
+    let access = axum::middleware::from_fn_with_state(state.clone(), access::authenticate);
     Router::new()
         .route("/", get(console))
+        .route("/console.js", get(console_js))
+        .route("/console.css", get(console_css))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/api/login", post(access::login))
+        .route("/api/logout", post(access::logout))
+        .route("/api/session", get(access::session))
+        .route("/api/security/events", get(access::security_events))
+        .route("/api/stats", get(stats))
         .route("/api/cameras", get(cameras))
         .route("/api/event-types", get(event_types))
         .route("/api/alerts", get(list_alerts))
@@ -173,23 +206,38 @@ pub fn app(state: AppState) -> Router {
         .route("/api/alerts/{id}", get(get_alert))
         .route("/api/alerts/{id}/snapshot.jpg", get(snapshot))
         .route("/api/alerts/{id}/decisions", get(decisions))
-        .route("/api/alerts/{id}/decision", post(decide))
         .route("/api/config/reload", post(reload_config))
+        .merge(actions::routes())
         .with_state(state)
         .merge(forecast)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(access)
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes, then ends the live streams and
-/// waits for open requests to finish.
+/// Serves [`app`] over plain HTTP on `listener` until `shutdown` completes (see [`serve_on`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Some(warning) = listener.local_addr().ok().and_then(exposure_warning) {
+    serve_on(tls::Listener::plain(listener)?, state, shutdown).await
+}
+
+/// Serves [`app`] on `listener` (plain or TLS) until `shutdown` completes, then ends the live
+/// streams and waits for open requests to finish.
+pub async fn serve_on(
+    listener: tls::Listener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = listener.is_tls();
+    if let Some(warning) = axum::serve::Listener::local_addr(&listener)
+        .ok()
+        .and_then(|a| exposure_warning(a, tls))
+    {
         tracing::warn!("{warning}");
     }
     let closer = state.clone();
@@ -197,16 +245,21 @@ pub async fn serve(
         shutdown.await;
         closer.close_live_streams();
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await
 }
 
-/// An error answer: `{"error": "..."}` with its status.
+/// An error answer: `{"error": "...", ...}` with its status (a 409 also says who got there
+/// first: `status`, `by`, `at_ms`).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -214,7 +267,13 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            extra: serde_json::Map::new(),
         }
+    }
+    /// Adds a field to the JSON answer.
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra.insert(key.to_string(), value);
+        self
     }
     fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -229,7 +288,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut body = self.extra;
+        body.insert("error".into(), json!(self.message));
+        (self.status, Json(serde_json::Value::Object(body))).into_response()
     }
 }
 
@@ -238,6 +299,11 @@ impl From<JournalError> for ApiError {
         match e {
             JournalError::NotFound(id) => ApiError::not_found(format!("alert {id} not found")),
             JournalError::Invalid(reason) => ApiError::unprocessable(reason),
+            JournalError::Forbidden(reason) => ApiError::new(StatusCode::FORBIDDEN, reason),
+            JournalError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.message)
+                .with("status", json!(c.status))
+                .with("by", json!(c.by))
+                .with("at_ms", json!(c.at_ms)),
             other => {
                 tracing::error!(error = %other, "alert journal failure");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
@@ -287,9 +353,77 @@ fn query_params(
         .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
 }
 
+/// `limit` (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]) and `before` (a positive id) of a page.
+fn page_params(q: &HashMap<String, String>) -> Result<(u32, Option<i64>), ApiError> {
+    let limit = match q.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}, got {raw:?}"
+                )))
+            }
+        },
+    };
+    let before = match q.get("before") {
+        None => None,
+        Some(raw) => Some(parse_id(raw, false).ok_or_else(|| {
+            ApiError::bad_request(format!("before must be a positive id, got {raw:?}"))
+        })?),
+    };
+    Ok((limit, before))
+}
+
+/// A JSON body of a write: an empty body is the default value; a body over the limit is 413,
+/// malformed JSON 400, a wrong or unknown field 422, each with a JSON error.
+fn parse_body<T: DeserializeOwned + Default>(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        let detail = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            format!("over the limit of {} KiB", MAX_BODY / 1024)
+        } else {
+            e.body_text()
+        };
+        ApiError::new(e.status(), format!("cannot read the {what} body: {detail}"))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let status = match e.classify() {
+            serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, format!("invalid {what} body: {e}"))
+    })
+}
+
 async fn console() -> impl IntoResponse {
     // Content-Security-Policy and the other security headers: added by the guard.
     ([(header::CACHE_CONTROL, "no-cache")], Html(CONSOLE_HTML))
+}
+
+async fn console_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CONSOLE_JS,
+    )
+}
+
+async fn console_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CONSOLE_CSS,
+    )
 }
 
 async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -299,11 +433,21 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// `/metrics`: any authenticated caller, or anyone with `[auth] metrics_public`.
+async fn metrics(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+) -> Result<Response, ApiError> {
+    if !state.auth.settings().metrics_public {
+        let caller = caller
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "authentication required"))?;
+        caller.require(&state.auth, Permission::Metrics, "read the metrics")?;
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response())
 }
 
 /// Every event type with its French and English labels (the console names alerts with them).
@@ -322,13 +466,41 @@ async fn event_types() -> Json<serde_json::Value> {
     Json(json!(types))
 }
 
-async fn cameras(State(state): State<AppState>) -> Json<Vec<CameraSnapshot>> {
-    Json(state.camera_snapshots())
+async fn cameras(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<CameraSnapshot>>, ApiError> {
+    caller.require(&state.auth, Permission::Cameras, "see the cameras")?;
+    Ok(Json(state.camera_snapshots()))
 }
 
-/// `POST /api/config/reload`: 200 with the report; 422 for an invalid file and 409 for a change
-/// that needs a restart, both listing every problem in `errors`, and nothing changed.
-async fn reload_config(State(state): State<AppState>) -> Response {
+/// `GET /api/stats`: alerts by status, decisions by event type and camera, false alarms by
+/// reason, decision delays (supervisors; `?since_ms=` to count from a date).
+async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&state.auth, Permission::Supervise, "see the statistics")?;
+    let q = query_params(query)?;
+    let since = match q.get("since_ms") {
+        None => 0,
+        Some(raw) => parse_id(raw, true).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "since_ms must be milliseconds since 1970, got {raw:?}"
+            ))
+        })?,
+    };
+    let journal = state.journal.clone();
+    Ok(Json(blocking(move || journal.stats(since)).await?))
+}
+
+/// `POST /api/config/reload` (admin): 200 with the report; 422 for an invalid file and 409 for
+/// a change that needs a restart, both listing every problem in `errors`, and nothing changed.
+async fn reload_config(State(state): State<AppState>, caller: Caller) -> Response {
+    if let Err(e) = caller.require(&state.auth, Permission::Reload, "reload the configuration") {
+        return e.into_response();
+    }
     let Some(reloader) = state.reloader.clone() else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -367,31 +539,12 @@ async fn reload_config(State(state): State<AppState>) -> Response {
 
 async fn list_alerts(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(&state.auth, Permission::ReadAlerts, "read alerts")?;
     let q = query_params(query)?;
-    let limit = match q.get("limit") {
-        None => DEFAULT_PAGE,
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "limit must be an integer from 1 to {MAX_PAGE}, got {raw:?}"
-                )))
-            }
-        },
-    };
-    let before = match q.get("before") {
-        None => None,
-        Some(raw) => match parse_id(raw, false) {
-            Some(id) => Some(id),
-            None => {
-                return Err(ApiError::bad_request(format!(
-                    "before must be a positive alert id, got {raw:?}"
-                )))
-            }
-        },
-    };
+    let (limit, before) = page_params(&q)?;
     let journal = state.journal.clone();
     // One more than asked tells whether an older page exists.
     let mut alerts = blocking(move || journal.list(before, limit + 1)).await?;
@@ -411,9 +564,11 @@ async fn list_alerts(
 
 async fn get_alert(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<crate::alerts::Alert>, ApiError> {
     let id = parse_alert_id(&raw)?;
+    caller.require(&state.auth, Permission::ReadAlerts, "read alerts")?;
     let journal = state.journal.clone();
     blocking(move || journal.get(id))
         .await?
@@ -423,9 +578,11 @@ async fn get_alert(
 
 async fn snapshot(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_alert_id(&raw)?;
+    caller.require(&state.auth, Permission::ReadAlerts, "read alerts")?;
     let journal = state.journal.clone();
     let jpeg = blocking(move || journal.snapshot(id))
         .await?
@@ -443,69 +600,14 @@ async fn snapshot(
 
 async fn decisions(
     State(state): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_alert_id(&raw)?;
+    caller.require(&state.auth, Permission::ReadAlerts, "read alerts")?;
     let journal = state.journal.clone();
     let history = blocking(move || journal.decisions(id)).await?;
     Ok(Json(json!({ "alert_id": id, "decisions": history })))
-}
-
-/// Body of `POST /api/alerts/{id}/decision`; any other field is refused (422), as in the
-/// configuration.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DecisionBody {
-    decision: Option<String>,
-    operator: Option<String>,
-    comment: Option<String>,
-}
-
-async fn decide(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-    body: Result<Json<DecisionBody>, JsonRejection>,
-) -> Result<Json<crate::alerts::Alert>, ApiError> {
-    let id = parse_alert_id(&raw)?;
-    let Json(body) = body.map_err(|e| {
-        ApiError::new(
-            e.status(),
-            format!("invalid decision body: {}", e.body_text()),
-        )
-    })?;
-    let decision = match body.decision.as_deref() {
-        None => {
-            return Err(ApiError::unprocessable(
-                "decision is required: \"confirmed\" or \"false_alarm\"",
-            ))
-        }
-        Some(raw) => DecisionKind::parse(raw).ok_or_else(|| {
-            ApiError::unprocessable(format!(
-                "unknown decision {raw:?}: expected \"confirmed\" or \"false_alarm\""
-            ))
-        })?,
-    };
-    let operator = body
-        .operator
-        .ok_or_else(|| ApiError::unprocessable("operator is required"))?;
-    let input = DecisionInput {
-        decision,
-        operator,
-        comment: body.comment,
-    };
-    let bus = state.bus.clone();
-    let alert = blocking(move || bus.decide(id, &input)).await?;
-    tracing::info!(
-        alert = id,
-        decision = decision.as_str(),
-        operator = alert
-            .decision
-            .as_ref()
-            .map(|d| d.operator.as_str())
-            .unwrap_or(""),
-        "operator decision recorded"
-    );
-    Ok(Json((*alert).clone()))
 }
 
 /// `GET /api/alerts/live`: every alert after the last one the console saw (the `Last-Event-ID`
@@ -515,9 +617,11 @@ async fn decide(
 /// right after it (the console reloads its list), then the alerts from now on.
 async fn live_alerts(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require(&state.auth, Permission::ReadAlerts, "read alerts")?;
     let q = query_params(query)?;
     let from_header = match headers.get("last-event-id") {
         None => None,
@@ -576,6 +680,7 @@ async fn live_alerts(
             }
             to_event(&item, &journal_id)
         }))
+        .take_until(revoked(state.auth.clone(), caller))
         .map(Ok::<_, Infallible>);
     let sse = Sse::new(events).keep_alive(KeepAlive::new().interval(state.live.keep_alive));
     Ok((
@@ -586,6 +691,24 @@ async fn live_alerts(
         sse,
     )
         .into_response())
+}
+
+/// Completes when the caller of a live stream may no longer be served (its session ended, its
+/// account was disabled, its token revoked), checked every [`LIVE_RECHECK`].
+async fn revoked(auth: Arc<Auth>, caller: Caller) {
+    loop {
+        tokio::time::sleep(LIVE_RECHECK).await;
+        let (a, p) = (auth.clone(), caller.principal.clone());
+        match tokio::task::spawn_blocking(move || a.still_valid(&p)).await {
+            Ok(Ok(true)) => continue,
+            Ok(Ok(false)) => {
+                tracing::info!(account = %caller.principal.name, "live stream ended: access ended");
+                return;
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot check a live stream's access"),
+            Err(e) => tracing::error!(error = %e, "live stream access check failed"),
+        }
+    }
 }
 
 fn to_event(item: &LiveItem, journal: &str) -> Event {
@@ -622,3 +745,5 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_access;

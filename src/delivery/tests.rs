@@ -6,6 +6,59 @@ use tokio::sync::{mpsc, oneshot};
 use super::*;
 use crate::alerts::test_support::new_alert;
 use crate::alerts::{AlertStatus, DEFAULT_BUS_CAPACITY};
+use crate::auth::{AuthSettings, Role};
+
+/// API tokens of a test server: its requests authenticate like a VMS would, with a supervisor
+/// token (the admin one for the reload route). Tests of accounts and roles send their own
+/// credentials.
+#[derive(Clone)]
+struct Tokens {
+    supervisor: String,
+    admin: String,
+}
+
+/// Tokens by server base URL and by journal path.
+static TOKENS: std::sync::Mutex<Vec<(String, Tokens)>> = std::sync::Mutex::new(Vec::new());
+
+fn tokens_for(key: &str) -> Option<Tokens> {
+    let all = TOKENS.lock().unwrap();
+    all.iter()
+        .find(|(k, _)| key.starts_with(k.as_str()))
+        .map(|(_, t)| t.clone())
+}
+
+/// The accounts of a test journal, with a supervisor and an admin token registered under `keys`.
+fn test_auth(journal: &Journal, keys: &[&str]) -> Arc<Auth> {
+    let auth = Arc::new(Auth::open(journal.path(), AuthSettings::default()).unwrap());
+    let tokens = Tokens {
+        supervisor: auth
+            .store()
+            .add_token("test-supervisor", Role::Supervisor, "test")
+            .unwrap()
+            .0,
+        admin: auth
+            .store()
+            .add_token("test-admin", Role::Admin, "test")
+            .unwrap()
+            .0,
+    };
+    let mut all = TOKENS.lock().unwrap();
+    for k in keys {
+        all.push((k.to_string(), tokens.clone()));
+    }
+    auth
+}
+
+/// The bearer token a test request to `url` (or through the state of `journal`) sends.
+fn bearer_for(key: &str, path: &str) -> Option<String> {
+    let t = tokens_for(key)?;
+    let token = if path.contains("/api/config/reload") {
+        t.admin
+    } else {
+        t.supervisor
+    };
+    Some(format!("Bearer {token}"))
+}
 
 struct Server {
     base: String,
@@ -30,9 +83,11 @@ impl Server {
             "Place",
             "rtsp://cam/1",
         ));
-        let state = AppState::new(bus, Arc::new(RwLock::new(vec![cam]))).with_reloader(reloader);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let auth = test_auth(bus.journal(), &[&base]);
+        let state =
+            AppState::new(bus, Arc::new(RwLock::new(vec![cam])), auth).with_reloader(reloader);
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(listener, state.clone(), async move {
             let _ = stopped.await;
@@ -92,7 +147,10 @@ async fn call(method: &str, url: String, body: Option<(&str, String)>) -> Resp {
     let method = method.to_string();
     let body = body.map(|(ct, b)| (ct.to_string(), b));
     tokio::task::spawn_blocking(move || {
-        let req = ureq::request(&method, &url).timeout(Duration::from_secs(10));
+        let mut req = ureq::request(&method, &url).timeout(Duration::from_secs(10));
+        if let Some(b) = bearer_for(&url, &url) {
+            req = req.set("Authorization", &b);
+        }
         let result = match body {
             Some((ct, b)) => req.set("Content-Type", &ct).send_string(&b),
             None => req.call(),
@@ -150,6 +208,9 @@ fn sse_connect(url: String, last_event_id: Option<&str>) -> mpsc::UnboundedRecei
             .timeout_read(Duration::from_secs(30))
             .build();
         let mut req = agent.get(&url);
+        if let Some(b) = bearer_for(&url, &url) {
+            req = req.set("Authorization", &b);
+        }
         if let Some(id) = &last {
             req = req.set("Last-Event-ID", id);
         }
@@ -310,13 +371,15 @@ async fn decisions_are_journaled_and_validated() {
     let url = format!("{}/api/alerts/1/decision", s.base);
     let r = post_json(
         url.clone(),
-        r#"{"decision":"confirmed","operator":" Camille ","comment":"individu dans la zone"}"#,
+        r#"{"decision":"confirmed","comment":" individu dans la zone "}"#,
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["status"], "confirmed");
-    assert_eq!(v["decision"]["operator"], "Camille");
+    // The authenticated caller, never a typed name.
+    assert_eq!(v["decision"]["operator"], "token:test-supervisor");
+    assert_eq!(v["decision"]["role"], "supervisor");
     assert_eq!(v["decision"]["comment"], "individu dans la zone");
 
     // Visible through the API and in the journal.
@@ -326,50 +389,58 @@ async fn decisions_are_journaled_and_validated() {
     assert_eq!(stored.status, AlertStatus::Confirmed);
     assert_eq!(s.state.journal.decisions(1).unwrap().len(), 1);
 
-    // A later decision changes the status and keeps the history.
+    // A second decision loses: 409, naming who decided first; nothing recorded.
     let r = post_json(
         url.clone(),
-        r#"{"decision":"false_alarm","operator":"Lou"}"#,
+        r#"{"decision":"false_alarm","reason":"animal"}"#,
     )
     .await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["status"], "false_alarm");
+    assert_eq!(r.status, 409, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["by"], "token:test-supervisor");
+    assert_eq!(v["status"], "confirmed");
+    assert!(v["at_ms"].as_i64().is_some());
+    assert!(v["error"].as_str().unwrap().contains("already decided"));
     let h = get(format!("{}/api/alerts/1/decisions", s.base))
         .await
         .json();
     let history = h["decisions"].as_array().unwrap();
-    assert_eq!(history.len(), 2);
+    assert_eq!(history.len(), 1);
     assert_eq!(history[0]["decision"], "confirmed");
-    assert_eq!(history[1]["decision"], "false_alarm");
-    assert_eq!(history[1]["operator"], "Lou");
 
     // Invalid submissions change nothing.
+    let url2 = format!("{}/api/alerts/2/decision", s.base);
     for (body, status) in [
         ("{not json", 400),
-        (r#"{"decision":"delete","operator":"Lou"}"#, 422),
-        (r#"{"operator":"Lou"}"#, 422),
-        (r#"{"decision":"confirmed"}"#, 422),
-        (r#"{"decision":"confirmed","operator":"   "}"#, 422),
+        (r#"{"decision":"confirmed""#, 400),
+        (r#"{"decision":"delete"}"#, 422),
+        ("{}", 422),
+        ("", 422),
+        (r#"{"decision":"confirmed","operator":"Lou"}"#, 422),
         (r#"{"decision":"confirmed","operator":42}"#, 422),
+        (r#"{"decision":42}"#, 422),
+        (r#"{"decision":"false_alarm"}"#, 422),
+        (r#"{"decision":"false_alarm","reason":"ghost"}"#, 422),
+        (r#"{"decision":"confirmed","reason":"animal"}"#, 422),
     ] {
-        let r = post_json(url.clone(), body).await;
+        let r = post_json(url2.clone(), body).await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
         assert!(r.json()["error"].is_string(), "{body}");
     }
     let long = "x".repeat(2001);
-    let body = json!({"decision": "confirmed", "operator": "Lou", "comment": long}).to_string();
-    assert_eq!(post_json(url.clone(), &body).await.status, 422);
-    assert_eq!(s.state.journal.decisions(1).unwrap().len(), 2);
+    let body = json!({"decision": "confirmed", "comment": long}).to_string();
+    assert_eq!(post_json(url2.clone(), &body).await.status, 422);
+    assert!(s.state.journal.history(2).unwrap().is_empty());
 
     let r = post_json(
         format!("{}/api/alerts/99/decision", s.base),
-        r#"{"decision":"confirmed","operator":"Lou"}"#,
+        r#"{"decision":"confirmed"}"#,
     )
     .await;
     assert_eq!(r.status, 404);
     let r = post_json(
         format!("{}/api/alerts/x/decision", s.base),
-        r#"{"decision":"confirmed","operator":"Lou"}"#,
+        r#"{"decision":"confirmed"}"#,
     )
     .await;
     assert_eq!(r.status, 400);
@@ -394,7 +465,7 @@ async fn live_stream_resumes_from_last_event_id() {
     // Another console's decision shows up as a `decision` event without an id.
     let r = post_json(
         format!("{}/api/alerts/4/decision", s.base),
-        r#"{"decision":"false_alarm","operator":"Lou"}"#,
+        r#"{"decision":"false_alarm","reason":"other"}"#,
     )
     .await;
     assert_eq!(r.status, 200);
@@ -435,7 +506,11 @@ async fn live_stream_rejects_a_bad_resume_point() {
     assert!(r.json()["error"].as_str().unwrap().contains("after"));
     let r = tokio::task::spawn_blocking({
         let url = format!("{}/api/alerts/live", s.base);
-        move || match ureq::get(&url).set("Last-Event-ID", "x1").call() {
+        move || match ureq::get(&url)
+            .set("Last-Event-ID", "x1")
+            .set("Authorization", &bearer_for(&url, &url).unwrap())
+            .call()
+        {
             Err(ureq::Error::Status(code, _)) => code,
             other => panic!("{other:?}"),
         }
@@ -561,21 +636,31 @@ async fn health_metrics_cameras_and_console() {
     assert_eq!(r.status, 200);
     assert!(r.content_type.starts_with("text/html"));
     let html = r.text();
+    // No inline script: the page loads its script and style from the server itself.
+    assert!(html.contains(r#"<script src="/console.js" defer></script>"#));
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains(r#"<html lang="fr">"#));
+    let r = get(format!("{}/console.js", s.base)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/javascript"));
+    let js = r.text();
     for needle in [
         "new EventSource(",
         "/api/alerts/live",
-        "data-alert-id",
         "dataset.alertId",
-        "\"confirm\"",
+        "X-CSRF-Token",
+        "/api/login",
         "\"false-alarm\"",
         "dataset.cameraId",
         "live-banner",
-        "localStorage",
-        "/api/event-types",
         "incident_id",
+        "shadow_or_reflection",
     ] {
-        assert!(html.contains(needle), "console lacks {needle}");
+        assert!(js.contains(needle), "console lacks {needle}");
     }
+    let r = get(format!("{}/console.css", s.base)).await;
+    assert!(r.content_type.starts_with("text/css"));
+    let html = html + &js + &r.text();
     // Offline machine: nothing loaded from elsewhere.
     assert!(!html.contains("http://") && !html.contains("https://"));
     s.stop().await;
@@ -775,23 +860,27 @@ fn resume_points_parse_strictly_and_decide_where_to_start() {
 
 // ---- requests through `app()` without a socket (the guard, ids, bodies) -----------------------
 
-fn test_state() -> (tempfile::TempDir, AppState) {
+pub(super) fn test_state() -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let journal = Arc::new(Journal::open(dir.path().join("journal.db")).unwrap());
+    let auth = test_auth(&journal, &[&journal.path().to_string_lossy()]);
     let bus = AlertBus::new(journal, 16, Metrics::new());
     bus.publish(new_alert("c1"), std::time::Instant::now())
         .unwrap();
-    (dir, AppState::new(bus, Arc::new(RwLock::new(Vec::new()))))
+    (
+        dir,
+        AppState::new(bus, Arc::new(RwLock::new(Vec::new())), auth),
+    )
 }
 
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: serde_json::Value,
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
 }
 
 /// One request through `app(state)`; `headers` as (name, value); the body is JSON when given.
-async fn request(
+pub(super) async fn request(
     state: &AppState,
     method: &str,
     uri: &str,
@@ -802,6 +891,14 @@ async fn request(
     let mut req = axum::http::Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         req = req.header(*k, *v);
+    }
+    let own = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("cookie"));
+    if !own {
+        if let Some(b) = bearer_for(&state.journal.path().to_string_lossy(), uri) {
+            req = req.header("authorization", b);
+        }
     }
     if body.is_some() {
         req = req.header("content-type", "application/json");
@@ -828,12 +925,12 @@ async fn request(
     }
 }
 
-const HOST: (&str, &str) = ("host", "127.0.0.1:8080");
+pub(super) const HOST: (&str, &str) = ("host", "127.0.0.1:8080");
 
 #[tokio::test]
 async fn state_changing_requests_from_another_page_are_refused() {
     let (_dir, state) = test_state();
-    let decision = r#"{"decision":"confirmed","operator":"Lou"}"#;
+    let decision = r#"{"decision":"confirmed"}"#;
     for (name, value) in [
         ("origin", "http://evil.example"),
         ("origin", "http://127.0.0.1:9999"),
@@ -975,7 +1072,7 @@ async fn every_answer_forbids_framing_and_sniffing() {
 #[tokio::test]
 async fn alert_ids_are_read_only_in_their_canonical_form() {
     let (_dir, state) = test_state();
-    let decision = r#"{"decision":"confirmed","operator":"Lou"}"#;
+    let decision = r#"{"decision":"confirmed"}"#;
     for id in [
         "+1",
         "%2B1",
@@ -1036,8 +1133,8 @@ async fn alert_ids_are_read_only_in_their_canonical_form() {
 async fn unknown_fields_in_a_decision_are_refused() {
     let (_dir, state) = test_state();
     for body in [
-        r#"{"decision":"confirmed","operator":"Lou","operater":"x"}"#,
-        r#"{"decision":"confirmed","operator":"Lou","comment":"ok","priority":1}"#,
+        r#"{"decision":"confirmed","operater":"x"}"#,
+        r#"{"decision":"confirmed","comment":"ok","priority":1}"#,
     ] {
         let a = request(
             &state,

@@ -230,6 +230,15 @@ impl Rule for CrowdMovement {
     fn evaluate(&mut self, cx: &FrameContext<'_>, out: &mut Vec<Event>) {
         let people = self.movers(cx);
         let crowd = self.measure(cx, people);
+        tracing::trace!(
+            rule = %self.config.id,
+            t = ns_to_seconds(cx.t_ns),
+            people = crowd.people.len(),
+            running = crowd.running,
+            share = crowd.share,
+            median_speed = crowd.median_speed,
+            "crowd movement reading"
+        );
         let t = cx.t_ns;
         // Once begun, a movement goes on through readings in the band (noisy tracks come and go).
         let level = match self.level(&crowd) {

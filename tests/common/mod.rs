@@ -89,15 +89,94 @@ pub fn write_cameras(dir: &Path, cameras: &str) -> PathBuf {
     write_config(dir, &format!("{}{}", header(dir), cameras))
 }
 
-/// A running `vigie run`, killed when dropped.
+/// The password of every account the harness creates.
+pub const PASSWORD: &str = "mot de passe de test";
+
+/// The accounts [`Vigie::start`] creates (if missing) with the CLI, each with [`PASSWORD`]:
+/// `(name, role)`.
+pub const ACCOUNTS: &[(&str, &str)] = &[
+    ("admin", "admin"),
+    ("superviseur", "supervisor"),
+    ("agent1", "operator"),
+    ("agent2", "operator"),
+    ("auditeur", "auditor"),
+];
+
+/// `vigie <args>` with `stdin` as standard input: exit success, stdout, stderr.
+pub fn cli(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the vigie command line");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("vigie output");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Creates the harness accounts of `config`'s journal with `vigie user add` (those missing),
+/// and a fresh API token of `role` with `vigie token add`; returns the token.
+pub fn accounts_and_token(config: &Path, role: &str) -> String {
+    let cfg = config.to_string_lossy().to_string();
+    for (name, r) in ACCOUNTS {
+        let (ok, _, err) = cli(
+            &[
+                "user",
+                "add",
+                name,
+                "--role",
+                r,
+                "--config",
+                &cfg,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(
+            ok || err.contains("already exists"),
+            "vigie user add {name}: {err}"
+        );
+    }
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("harness-{role}-{}-{n}", std::process::id());
+    let (ok, out, err) = cli(
+        &["token", "add", &name, "--role", role, "--config", &cfg],
+        "",
+    );
+    assert!(ok, "vigie token add: {err}");
+    let token = out.trim().to_string();
+    assert!(token.starts_with("vgt_"), "{out}");
+    token
+}
+
+/// A running `vigie run`, killed when dropped. Its accounts exist ([`ACCOUNTS`]); its API
+/// calls here authenticate with a supervisor token (reads, decisions) or an admin one (reload).
 pub struct Vigie {
     pub child: Child,
     pub base: String,
     pub stderr_log: PathBuf,
+    /// A supervisor's API token: reads alerts and cameras, takes and decides.
+    pub token: String,
+    /// An admin's API token: configuration reload.
+    pub admin_token: String,
 }
 
 impl Vigie {
     pub fn start(config: &Path) -> Vigie {
+        let token = accounts_and_token(config, "supervisor");
+        let admin_token = accounts_and_token(config, "admin");
         let log = config.with_extension("log");
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -127,6 +206,8 @@ impl Vigie {
                 child,
                 base,
                 stderr_log: log,
+                token,
+                admin_token,
             },
             Err(_) => {
                 let _ = child.kill();
@@ -143,9 +224,49 @@ impl Vigie {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
-    pub fn get_json(&self, path: &str) -> serde_json::Value {
+    /// `GET path` with the supervisor token.
+    pub fn get(&self, path: &str) -> ureq::Request {
         ureq::get(&format!("{}{}", self.base, path))
             .timeout(Duration::from_secs(10))
+            .set("Authorization", &format!("Bearer {}", self.token))
+    }
+
+    /// `POST path` with the supervisor token.
+    pub fn post(&self, path: &str) -> ureq::Request {
+        ureq::post(&format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(60))
+            .set("Authorization", &format!("Bearer {}", self.token))
+    }
+
+    /// `POST path` with the admin token (configuration reload).
+    pub fn admin_post(&self, path: &str) -> ureq::Request {
+        ureq::post(&format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(60))
+            .set("Authorization", &format!("Bearer {}", self.admin_token))
+    }
+
+    /// Logs `name` (one of [`ACCOUNTS`]) in through `POST /api/login`, as the console does.
+    pub fn login(&self, name: &str) -> Login {
+        let resp = ureq::post(&format!("{}/api/login", self.base))
+            .timeout(Duration::from_secs(30))
+            .send_json(serde_json::json!({"name": name, "password": PASSWORD}))
+            .unwrap_or_else(|e| panic!("login {name}: {e}"));
+        let cookie = resp
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .expect("session cookie")
+            .to_string();
+        let body: serde_json::Value = resp.into_json().expect("login json");
+        Login {
+            base: self.base.clone(),
+            cookie,
+            csrf: body["csrf_token"].as_str().expect("csrf token").to_string(),
+            account: name.to_string(),
+        }
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path)
             .call()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
             .into_json()
@@ -169,6 +290,40 @@ impl Vigie {
             std::thread::sleep(Duration::from_millis(100));
         }
         None
+    }
+}
+
+/// A console session: its cookie and CSRF token.
+pub struct Login {
+    pub base: String,
+    /// `vigie_session=…`
+    pub cookie: String,
+    pub csrf: String,
+    pub account: String,
+}
+
+impl Login {
+    pub fn get(&self, path: &str) -> ureq::Request {
+        ureq::get(&format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(10))
+            .set("Cookie", &self.cookie)
+    }
+
+    /// A write, with the session's CSRF token.
+    pub fn post(&self, path: &str) -> ureq::Request {
+        ureq::post(&format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(30))
+            .set("Cookie", &self.cookie)
+            .set("X-CSRF-Token", &self.csrf)
+    }
+}
+
+/// Status and JSON body of a call, whatever the status.
+pub fn answer(r: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    match r {
+        Ok(resp) => (resp.status(), resp.into_json().unwrap_or_default()),
+        Err(ureq::Error::Status(code, resp)) => (code, resp.into_json().unwrap_or_default()),
+        Err(e) => panic!("request failed: {e}"),
     }
 }
 
@@ -201,11 +356,13 @@ pub struct Sse {
 }
 
 impl Sse {
-    pub fn connect(base: &str, last_event_id: Option<i64>) -> Sse {
-        let hostport = base.trim_start_matches("http://");
+    /// The live stream of `vigie`, with its supervisor token.
+    pub fn connect(vigie: &Vigie, last_event_id: Option<i64>) -> Sse {
+        let hostport = vigie.base.trim_start_matches("http://");
         let mut stream = TcpStream::connect(hostport).expect("connect");
         let mut req = format!(
-            "GET /api/alerts/live HTTP/1.0\r\nHost: {hostport}\r\nAccept: text/event-stream\r\n"
+            "GET /api/alerts/live HTTP/1.0\r\nHost: {hostport}\r\nAccept: text/event-stream\r\nAuthorization: Bearer {}\r\n",
+            vigie.token
         );
         if let Some(id) = last_event_id {
             req.push_str(&format!("Last-Event-ID: {id}\r\n"));
