@@ -189,4 +189,25 @@ mod tests {
         a.start = "demain".into();
         assert!(a.check(&["parvis"]).iter().any(|e| e.0 == "start"));
     }
+
+    /// The gate's lists are the engine's closed list of event types, nothing more or less.
+    #[test]
+    fn the_lists_are_the_engine_event_types() {
+        use crate::rules::EventType;
+        for t in EventType::ALL {
+            let (fault, decree) = (
+                CAMERA_FAULTS.contains(&t.as_str()),
+                DECREE_EVENT_TYPES.contains(&t.as_str()),
+            );
+            assert_eq!(
+                (fault, decree),
+                (t.is_camera_fault(), !t.is_camera_fault()),
+                "{t:?}"
+            );
+        }
+        assert_eq!(
+            CAMERA_FAULTS.len() + DECREE_EVENT_TYPES.len(),
+            EventType::ALL.len()
+        );
+    }
 }
