@@ -145,6 +145,25 @@ pub struct CameraConfig {
     /// The fitted `calibration`, filled in by validation.
     #[serde(skip)]
     pub fitted_calibration: Option<Calibration>,
+    /// Where each zone, line and rule stood in the file, for error paths when an entry before
+    /// it failed to parse (empty: same positions).
+    #[serde(skip)]
+    pub(crate) positions: Positions,
+}
+
+/// Positions in the file of the zones, lines and rules that parsed (see `CameraConfig`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Positions {
+    pub zones: Vec<usize>,
+    pub lines: Vec<usize>,
+    pub rules: Vec<usize>,
+}
+
+impl Positions {
+    /// The file position of the `j`-th parsed entry of `list`.
+    fn of(list: &[usize], j: usize) -> usize {
+        list.get(j).copied().unwrap_or(j)
+    }
 }
 
 /// A zone drawn on one camera's image, in normalised coordinates (0..1, origin top left).
@@ -229,12 +248,12 @@ impl CalibrationConfig {
 fn validate_shapes<'a>(
     path: &str,
     (noun, shape, min): (&str, &str, usize),
-    items: impl Iterator<Item = (&'a str, &'a [[f32; 2]])>,
+    (items, positions): (impl Iterator<Item = (&'a str, &'a [[f32; 2]])>, &[usize]),
     problems: &mut Problems,
 ) {
     let mut ids = HashSet::new();
     for (j, (id, points)) in items.enumerate() {
-        let at = format!("{path}[{j}]");
+        let at = format!("{path}[{}]", Positions::of(positions, j));
         if problems.id(format!("{at}.id"), id) && !ids.insert(id) {
             problems.push(
                 format!("{at}.id"),
@@ -383,14 +402,14 @@ impl CameraConfig {
         validate_shapes(
             &format!("{p}.zones"),
             ("zone", "a polygon", 3),
-            zones,
+            (zones, &self.positions.zones),
             problems,
         );
         let lines = self.lines.iter().map(|l| (l.id.as_str(), &l.points[..]));
         validate_shapes(
             &format!("{p}.lines"),
             ("line", "a line", 2),
-            lines,
+            (lines, &self.positions.lines),
             problems,
         );
     }
@@ -449,7 +468,7 @@ impl CameraConfig {
         };
         let mut ids = HashSet::new();
         for (j, r) in self.rules.iter().enumerate() {
-            let rp = format!("{p}.rules[{j}]");
+            let rp = format!("{p}.rules[{}]", Positions::of(&self.positions.rules, j));
             if problems.id(format!("{rp}.id"), r.id()) && !ids.insert(r.id()) {
                 problems.push(
                     format!("{rp}.id"),

@@ -471,26 +471,33 @@ fn read_camera(
     let lines = take_array(&mut value, "lines", path, problems);
     let rules = take_array(&mut value, "rules", path, problems);
     let cam: Option<CameraConfig> = section(value, path, problems);
-    let zones: Vec<ZoneConfig> = zones
-        .into_iter()
-        .enumerate()
-        .filter_map(|(j, z)| section(z, &format!("{path}.zones[{j}]"), problems))
-        .collect();
-    let lines: Vec<LineConfig> = lines
-        .into_iter()
-        .enumerate()
-        .filter_map(|(j, l)| section(l, &format!("{path}.lines[{j}]"), problems))
-        .collect();
-    let rules: Vec<_> = rules
-        .into_iter()
-        .enumerate()
-        .filter_map(|(j, r)| rule(r, &format!("{path}.rules[{j}]"), problems))
-        .collect();
+    let (zones, zone_at) = parse_each(zones, &format!("{path}.zones"), problems, section);
+    let (lines, line_at) = parse_each(lines, &format!("{path}.lines"), problems, section);
+    let (rules, rule_at) = parse_each(rules, &format!("{path}.rules"), problems, rule);
     let mut cam = cam?;
     cam.zones = zones;
     cam.lines = lines;
     cam.rules = rules;
+    cam.positions = camera::Positions {
+        zones: zone_at,
+        lines: line_at,
+        rules: rule_at,
+    };
     Some(cam)
+}
+
+/// Parses each entry of a list with `parse`, keeping those that parse and their positions.
+fn parse_each<T>(
+    values: Vec<toml::Value>,
+    path: &str,
+    problems: &mut Problems,
+    parse: impl Fn(toml::Value, &str, &mut Problems) -> Option<T>,
+) -> (Vec<T>, Vec<usize>) {
+    values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(j, v)| parse(v, &format!("{path}[{j}]"), problems).map(|t| (t, j)))
+        .unzip()
 }
 
 pub(crate) fn resolve(base: &Path, p: &Path) -> PathBuf {

@@ -594,3 +594,34 @@ fn authorisation_errors_name_their_path() {
     ));
     assert!(errors[0].starts_with("authorisations[0].end"), "{errors:?}");
 }
+
+#[test]
+fn entries_after_one_that_fails_to_parse_keep_their_file_position() {
+    let text = with_first_camera(
+        "[[cameras.zones]]\nid = \"broken\"\npoints = \"not a list\"\n\
+         [[cameras.zones]]\nid = \"lawn\"\npoints = [[0.1, 0.5], [0.5, 0.5], [0.5, 0.9]]\n\
+         [[cameras.lines]]\nid = 3\n\
+         [[cameras.lines]]\nid = \"kerb\"\npoints = [[0.1, 0.6]]\n\
+         [[cameras.rules]]\nid = \"bad\"\ntype = \"intrusion\"\nzone = 4\n\
+         [[cameras.rules]]\nid = \"lawn-intrusion\"\ntype = \"intrusion\"\nzone = \"roof\"\nclasses = [\"person\"]\n",
+    );
+    let errs = errors_of(&text);
+    let has = |prefix: &str| errs.iter().any(|e| e.starts_with(prefix));
+    // The file's `good()` camera already has one zone and one rule: the added ones follow.
+    assert!(has("cameras[0].zones[1].points: invalid type"), "{errs:#?}");
+    assert!(
+        has("cameras[0].zones[2].id: `lawn` is used by another zone"),
+        "{errs:#?}"
+    );
+    assert!(has("cameras[0].lines[0].id: invalid type"), "{errs:#?}");
+    assert!(
+        has("cameras[0].lines[1].points: a line needs at least 2 points"),
+        "{errs:#?}"
+    );
+    assert!(has("cameras[0].rules[1].zone: invalid type"), "{errs:#?}");
+    assert!(
+        has("cameras[0].rules[2].id: `lawn-intrusion` is used by another rule"),
+        "{errs:#?}"
+    );
+    assert!(has("cameras[0].rules[2].zone: no zone `roof`"), "{errs:#?}");
+}
