@@ -239,20 +239,26 @@ fn sixteen_cameras_at_once_all_go_live_and_keep_decoding() {
         (cams.len() == 16 && cams.iter().all(|c| c["state"] == "live")).then_some(cams)
     })
     .unwrap_or_else(|| panic!("not all live: {:?}; log:\n{}", cameras(&vigie), vigie.log()));
-    std::thread::sleep(Duration::from_secs(5));
-    let later = cameras(&vigie);
-    for (a, b) in first.iter().zip(&later) {
-        assert_eq!(a["id"], b["id"]);
-        assert_eq!(b["state"], "live", "{b}");
-        let grew = b["frames_decoded"].as_u64().unwrap() - a["frames_decoded"].as_u64().unwrap();
-        // 10 fps for 5 s: at least half of it.
-        assert!(
-            grew >= 25,
-            "camera {} decoded only {grew} frames in 5 s",
-            b["id"]
-        );
-        assert!(b["frames_inferred"].as_u64().unwrap() > 0, "{b}");
-    }
+    // Every camera keeps decoding: 25 more frames each (2.5 s of the 10 fps clip), waited for
+    // without a rate (a loaded 2-core machine may be slower), while all stay live.
+    let grew = |later: &[serde_json::Value]| {
+        first.iter().zip(later).all(|(a, b)| {
+            let n = |c: &serde_json::Value, k: &str| c[k].as_u64().unwrap_or(0);
+            b["state"] == "live"
+                && n(b, "frames_decoded") >= n(a, "frames_decoded") + 25
+                && n(b, "frames_inferred") > 0
+        })
+    };
+    let mut last = Vec::new();
+    let ok = wait_for(Duration::from_secs(60), || {
+        last = cameras(&vigie);
+        grew(&last).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "a camera stopped decoding or left live: before {first:?}\nafter {last:?}\nlog:\n{}",
+        vigie.log()
+    );
     assert_running(&mut vigie);
     drop(server);
 }
