@@ -148,6 +148,7 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
             decode_threads: args.decode_threads,
             stall_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(5),
+            clip_ring: None,
         };
         handles.push(spawn_camera(
             spec,

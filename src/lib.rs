@@ -14,6 +14,7 @@ pub mod bench;
 pub mod bench_ingest;
 pub mod bench_pose;
 pub mod check;
+pub mod clips;
 pub mod config;
 pub mod delivery;
 pub mod detect;

@@ -194,13 +194,25 @@ fn run(config_path: PathBuf) -> Result<()> {
     if config.authorisations.is_empty() {
         tracing::warn!("no [[authorisations]] configured: the authorisation gate is off");
     }
-    let bus = AlertBus::new(journal.clone(), 1024, metrics.clone()).with_gate(gate.clone());
+    // Alert clips: each camera's compressed stream kept in a ring, a clip written per alert.
+    let clips = Arc::new(vigie::clips::ClipRings::new(config.clips));
+    let bus = AlertBus::new(journal.clone(), 1024, metrics.clone())
+        .with_gate(gate.clone())
+        .with_clips(clips.clone());
+    if config.clips.enabled {
+        let dir = config.state_dir().join("clips");
+        vigie::clips::service::spawn(clips.clone(), &bus, dir, metrics.clone())
+            .context("starting the clip thread")?;
+    }
     let engine = Arc::new(
         Engine::start(
             &config,
             bus.clone(),
             metrics.clone(),
-            EngineOptions::default(),
+            EngineOptions {
+                clips: Some(clips),
+                ..EngineOptions::default()
+            },
         )
         .context("starting the engine")?,
     );

@@ -51,6 +51,10 @@ pub struct Metrics {
     pub retention_purged: IntCounterVec,
     /// Events the governance gate did not let become alerts (stopped, not authorised).
     pub alerts_withheld: IntCounterVec,
+    /// Alert clips by outcome (`remux`, `transcode`, `failed`).
+    pub clips: IntCounterVec,
+    /// Time to write one clip, by method (`remux`, `transcode`).
+    pub clip_write_seconds: HistogramVec,
 }
 
 /// Raw latency samples in seconds, for benchmarks that need exact percentiles.
@@ -222,8 +226,20 @@ impl Metrics {
             "Events the governance gate did not let become alerts (stopped, not authorised).",
             &["camera", "rule"],
         );
+        let clips = counter(
+            "vigie_clips_total",
+            "Alert clips by outcome (remux, transcode, failed).",
+            &["outcome"],
+        );
+        let clip_write_seconds = histogram(
+            "vigie_clips_write_seconds",
+            "Time to write one alert clip, by method (remux, transcode).",
+            &["method"],
+        );
         Metrics {
             registry,
+            clips,
+            clip_write_seconds,
             retention_purged,
             alerts_withheld,
             frame_to_decision_seconds,

@@ -92,6 +92,11 @@ pub const TABLES: &[ChainedTable] = &[
         exclude: &[],
         evidence: None,
     },
+    ChainedTable {
+        name: "alert_clips",
+        exclude: &[],
+        evidence: None,
+    },
 ];
 
 /// The chain's tables: links, events without a table of their own, configuration versions, and

@@ -16,8 +16,9 @@ use crate::detect::manifest::sha256_hex;
 
 /// Schema version written to `PRAGMA user_version`. 2: the life cycle (statuses `acknowledged`
 /// and `closed`, the `alert_transitions` history). 3: incidents, people and measurements. 4: the
-/// hash chain (see [`chain`]), image hashes and configuration versions on alerts.
-pub const SCHEMA_VERSION: i64 = 4;
+/// hash chain (see [`chain`]), image hashes and configuration versions on alerts. 5: alert clips
+/// (migration `clips`, see [`super::clips`]).
+pub const SCHEMA_VERSION: i64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -140,11 +141,14 @@ fn select_alert() -> String {
             a.frame_time_ms, a.stream_ts_ns, a.created_at_ms, a.confidence, a.track_id, a.boxes,
             a.explanation, a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
             a.incident_id, a.people, a.measurements{},
-            a.config_version, cv.model_sha256, pe.at_ms, json_extract(pe.body, '$.days')
+            a.config_version, cv.model_sha256, pe.at_ms, json_extract(pe.body, '$.days'),
+            a.clip_expected, cl.id, cl.path IS NOT NULL AND pc.clip_id IS NULL
          FROM alerts a {}
          LEFT JOIN config_versions cv ON cv.id = a.config_version
          LEFT JOIN purged_images pi ON pi.alert_id = a.id
-         LEFT JOIN audit_events pe ON pe.id = pi.purge_event",
+         LEFT JOIN audit_events pe ON pe.id = pi.purge_event
+         LEFT JOIN alert_clips cl ON cl.alert_id = a.id
+         LEFT JOIN purged_clips pc ON pc.clip_id = cl.id",
         lifecycle::STEP_COLUMNS,
         lifecycle::STEP_JOINS
     )
@@ -223,6 +227,15 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         }),
         None => None,
     };
+    let clip_expected = row.get::<_, Option<i64>>(GOVERNANCE_FIRST + 4)? == Some(1);
+    let clip_row: Option<i64> = row.get(GOVERNANCE_FIRST + 5)?;
+    let clip_on_disk = row.get::<_, Option<bool>>(GOVERNANCE_FIRST + 6)? == Some(true);
+    // On its way (expected, not attempted yet) or written and not purged.
+    let has_clip = if clip_row.is_some() {
+        clip_on_disk
+    } else {
+        clip_expected
+    };
     let people: Option<i64> = row.get(16)?;
     let measurements: Option<String> = row.get(17)?;
     let measurements = match measurements {
@@ -250,6 +263,7 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         status,
         snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
         image_purged,
+        clip_url: has_clip.then(|| format!("/api/alerts/{id}/clip.mp4")),
         acknowledged,
         decision,
         closed,
@@ -378,6 +392,8 @@ impl Journal {
             chain::genesis(&tx, &id)?;
         }
         // Later versions: checked likewise, before the genesis if they add chained rows.
+        // Migration `clips` (5): a new, empty chained table.
+        super::clips::migrate(&tx)?;
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(open_err)?;
@@ -433,9 +449,9 @@ impl Journal {
             "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
                  frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
                  explanation, snapshot, status, incident_id, people, measurements,
-                 snapshot_sha256, config_version)
+                 snapshot_sha256, config_version, clip_expected)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15, ?16,
-                     ?17, ?18)",
+                     ?17, ?18, ?19)",
             params![
                 new.camera_id,
                 new.camera_name,
@@ -455,6 +471,8 @@ impl Journal {
                 measurements,
                 snapshot_sha256,
                 new.config_version,
+                // NULL rather than 0: older links and rows keep their canonical form.
+                new.clip_expected.then_some(1),
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -982,7 +1000,7 @@ mod tests {
             .lock()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 4);
+        assert_eq!(version, SCHEMA_VERSION);
         let report = j.verify().unwrap();
         assert!(report.intact(), "{:?}", report.problems);
         assert_eq!(report.rows["alerts"], 2);

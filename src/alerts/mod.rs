@@ -11,6 +11,7 @@
 //! [`versions`] keeps every configuration that has been in force.
 
 pub mod chain;
+mod clips;
 #[cfg(test)]
 mod governance_tests;
 mod journal;
@@ -33,6 +34,7 @@ use crate::frames::Frame;
 use crate::metrics::Metrics;
 use crate::rules::{Event, EventType, IncidentRef, Measurement};
 
+pub use clips::{ClipFileInfo, ClipRecord, NewClip};
 pub use journal::{Journal, JournalError, SCHEMA_VERSION};
 pub use lifecycle::{Action, Actor, Conflict, FalseAlarmReason, Step, Transition, TransitionInput};
 pub use outbox::{
@@ -104,6 +106,9 @@ pub struct NewAlert {
     pub snapshot_jpeg: Vec<u8>,
     /// The configuration version in force when the alert fired ([`Journal::record_config`]).
     pub config_version: Option<i64>,
+    /// A clip of the alert is on its way (the camera's stream is tapped); [`AlertBus::publish`]
+    /// fills it in from its [`ClipPolicy`].
+    pub clip_expected: bool,
 }
 
 /// Where and when an event was seen: what its alert needs besides the event itself.
@@ -168,6 +173,7 @@ impl NewAlert {
             incident_id: None,
             snapshot_jpeg,
             config_version: origin.config_version,
+            clip_expected: false,
         }
     }
 }
@@ -306,6 +312,9 @@ pub struct Alert {
     pub snapshot_url: Option<String>,
     /// Set when a retention purge deleted the image: when, and the retention it applied.
     pub image_purged: Option<ImagePurge>,
+    /// `/api/alerts/{id}/clip.mp4` while the alert's clip is on its way or kept; `None` when
+    /// its camera has no clip, the clip could not be made, or a purge deleted it.
+    pub clip_url: Option<String>,
     /// The configuration version in force when the alert fired (`vigie audit config-at`).
     pub config_version: Option<i64>,
     /// SHA-256 of the detection model of that configuration.
@@ -331,6 +340,8 @@ pub struct AlertBus {
     order: Arc<Mutex<IncidentIds>>,
     /// Decides, before anything is journaled, whether an event may become an alert.
     gate: Option<Arc<dyn Gate>>,
+    /// Says whether an alert will have a clip.
+    clips: Option<Arc<dyn ClipPolicy>>,
 }
 
 /// Journal id of the first alert of each recent incident (rule incident id → alert id), the
@@ -363,6 +374,11 @@ pub trait Gate: Send + Sync {
     fn admit(&self, new: &NewAlert) -> Result<(), String>;
 }
 
+/// Whether a clip of an alert will be made (its camera's compressed stream is tapped).
+pub trait ClipPolicy: Send + Sync {
+    fn expects_clip(&self, new: &NewAlert) -> bool;
+}
+
 /// Default capacity of the live broadcast channels.
 pub const DEFAULT_BUS_CAPACITY: usize = 256;
 
@@ -380,7 +396,14 @@ impl AlertBus {
             metrics,
             order: Arc::new(Mutex::new(IncidentIds::default())),
             gate: None,
+            clips: None,
         }
+    }
+
+    /// Every alert published from now on says whether `clips` will make its clip.
+    pub fn with_clips(mut self, clips: Arc<dyn ClipPolicy>) -> Self {
+        self.clips = Some(clips);
+        self
     }
 
     /// Every alert published from now on passes `gate` first.
@@ -415,6 +438,9 @@ impl AlertBus {
                     .inc();
                 return Err(JournalError::Withheld(reason));
             }
+        }
+        if let Some(clips) = &self.clips {
+            new.clip_expected = clips.expects_clip(&new);
         }
         // A poisoned lock only means a panic elsewhere; the map is still whole.
         let mut incidents = self.order.lock().unwrap_or_else(|e| e.into_inner());
@@ -504,6 +530,7 @@ pub(crate) mod test_support {
             incident_id: None,
             snapshot_jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
             config_version: None,
+            clip_expected: false,
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - **images** ([`Journal::purge_images`]): the snapshot of every alert older than the limit is
 //!   deleted; the alert row keeps the image's SHA-256 (chained with it), and `purged_images`
-//!   says which purge took the image (its API answers 410 with the reason).
+//!   says which purge took the image (its API answers 410 with the reason). Alert clips go
+//!   with them: their files are deleted, `purged_clips` names the purge (its own tombstone).
 //! - **journal** ([`Journal::purge_journal`]): alerts older than the limit whose every decision
 //!   and life-cycle step is older too are deleted with their decisions, their steps
 //!   (`alert_transitions`) and their outbox rows; their links stay,
@@ -15,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::chain::{self, digest_ids};
+use super::clips;
 use super::{Journal, JournalError};
 use crate::config::MIN_JOURNAL_DAYS;
 
@@ -24,6 +26,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PurgeReport {
     pub images: u64,
+    /// Alert clips (their files deleted once the purge is committed).
+    pub clips: u64,
     pub alerts: u64,
     /// Decisions and life-cycle steps.
     pub decisions: u64,
@@ -83,15 +87,17 @@ impl Journal {
             "SELECT id FROM alerts WHERE created_at_ms < ?1 AND snapshot IS NOT NULL ORDER BY id",
             [cutoff],
         )?;
-        if alert_ids.is_empty() {
+        let clips = clips::to_purge(&tx, cutoff)?;
+        if alert_ids.is_empty() && clips.is_empty() {
             return Ok(None);
         }
-        let link = chain::record(
-            &tx,
-            "purge_images",
-            &tombstone("images", days, cutoff, &alert_ids),
-        )?;
-        {
+        let mut seq = None;
+        if !alert_ids.is_empty() {
+            let link = chain::record(
+                &tx,
+                "purge_images",
+                &tombstone("images", days, cutoff, &alert_ids),
+            )?;
             let mut clear = tx.prepare("UPDATE alerts SET snapshot = NULL WHERE id = ?1")?;
             let mut mark = tx.prepare(
                 "INSERT OR REPLACE INTO purged_images (alert_id, purge_event) VALUES (?1, ?2)",
@@ -100,11 +106,24 @@ impl Journal {
                 clear.execute([id])?;
                 mark.execute(params![id, link.row_id])?;
             }
+            seq = Some(link.seq);
+        }
+        if !clips.is_empty() {
+            let clip_ids: Vec<i64> = clips.iter().map(|(id, _)| *id).collect();
+            let link = chain::record(
+                &tx,
+                "purge_clips",
+                &tombstone("clips", days, cutoff, &clip_ids),
+            )?;
+            clips::mark_purged(&tx, &clips, link.row_id)?;
+            seq = Some(link.seq);
         }
         tx.commit()?;
+        clips::delete_files(&clips);
         Ok(Some(PurgeReport {
             images: alert_ids.len() as u64,
-            seq: Some(link.seq),
+            clips: clips.len() as u64,
+            seq,
             ..PurgeReport::default()
         }))
     }

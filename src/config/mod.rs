@@ -6,6 +6,7 @@
 mod auth;
 mod authorisation;
 mod camera;
+mod clips;
 pub mod diff;
 mod motion;
 mod outputs;
@@ -30,6 +31,7 @@ pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, Zone
 pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 use parse::{rule, section, take_array};
+pub use clips::ClipsConfig;
 pub use retention::{RetentionConfig, MIN_JOURNAL_DAYS};
 pub use source::{redact_url, RtspTransport, Source};
 
@@ -198,6 +200,9 @@ pub struct Config {
     /// How long images and journal rows are kept (`[retention]`).
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[clips]`: a short video per alert.
+    #[serde(default)]
+    pub clips: ClipsConfig,
     /// `[auth]`: sessions, login limits, `/metrics`.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -361,6 +366,9 @@ impl Config {
     fn validate_governance(&self, problems: &mut Problems) {
         for (field, message) in self.retention.check() {
             problems.push(format!("retention.{field}"), message);
+        }
+        for (field, message) in self.clips.check() {
+            problems.push(format!("clips.{field}"), message);
         }
         let camera_ids: Vec<&str> = self.cameras.iter().map(|c| c.id.as_str()).collect();
         for (i, a) in self.authorisations.iter().enumerate() {

@@ -8,6 +8,7 @@
 pub mod access;
 mod actions;
 mod alerting;
+mod clips;
 mod guard;
 mod live;
 pub mod mqtt;
@@ -217,6 +218,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/alerts/{id}/decisions", get(decisions))
         .route("/api/config/reload", post(reload_config))
         .merge(actions::routes())
+        .merge(clips::routes())
         .merge(alerting::routes())
         .with_state(state)
         .merge(forecast)

@@ -1179,3 +1179,83 @@ async fn unknown_fields_in_a_decision_are_refused() {
         "nothing recorded"
     );
 }
+
+/// A clip's life through the API: none for an alert whose camera is not tapped (404 with the
+/// reason), pending (404, `Retry-After`) while it is made, served as `video/mp4` once journaled,
+/// 404 with the reason when it could not be made, and 410 after the retention purge, which
+/// deletes the file and leaves the chain intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_clip_is_served_then_410_after_the_purge() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    let journal = s.state.journal.clone();
+    let plain = s.publish(1)[0];
+    let r = get(format!("{}/api/alerts/{plain}/clip.mp4", s.base)).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].as_str().unwrap().contains("not kept"));
+    assert_eq!(
+        get(format!("{}/api/alerts/{plain}", s.base)).await.json()["clip_url"],
+        serde_json::Value::Null
+    );
+    let mut expecting = new_alert("c1");
+    expecting.clip_expected = true;
+    let (with_clip, failed) = (
+        journal.insert(&expecting).unwrap().id,
+        journal.insert(&expecting).unwrap().id,
+    );
+    let url = format!("{}/api/alerts/{with_clip}/clip.mp4", s.base);
+    let r = get(url.clone()).await;
+    assert_eq!((r.status, r.json()["reason"].as_str()), (404, Some("pending")));
+    let a = get(format!("{}/api/alerts/{with_clip}", s.base)).await.json();
+    assert_eq!(a["clip_url"], format!("/api/alerts/{with_clip}/clip.mp4"));
+
+    let file = s._dir.path().join("clips").join(format!("{with_clip}.mp4"));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"....ftypisom fake mp4 bytes").unwrap();
+    let info = crate::alerts::ClipFileInfo {
+        path: file.clone(),
+        sha256: crate::detect::manifest::sha256_hex(b"....ftypisom fake mp4 bytes"),
+        bytes: 27,
+        duration_ms: 10_000,
+        start_ms: 0,
+        frames: 100,
+        codec: "h264".into(),
+        method: "remux".into(),
+        masked: false,
+    };
+    for (id, file) in [(with_clip, Ok(info)), (failed, Err("the camera stopped".into()))] {
+        journal
+            .record_clip(&crate::alerts::NewClip { alert_id: id, file })
+            .unwrap();
+    }
+    // An alert has one clip.
+    assert!(journal
+        .record_clip(&crate::alerts::NewClip {
+            alert_id: with_clip,
+            file: Err("again".into())
+        })
+        .is_err());
+    let r = get(url.clone()).await;
+    assert_eq!((r.status, r.content_type.as_str()), (200, "video/mp4"));
+    assert_eq!(r.body, b"....ftypisom fake mp4 bytes");
+    let r = get(format!("{}/api/alerts/{failed}/clip.mp4", s.base)).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].as_str().unwrap().contains("the camera stopped"));
+    assert_eq!(
+        get(format!("{}/api/alerts/{failed}", s.base)).await.json()["clip_url"],
+        serde_json::Value::Null
+    );
+
+    let in_31_days = crate::alerts::now_ms() + 31 * 24 * 3600 * 1000;
+    let report = journal.purge_images(in_31_days, 30).unwrap().unwrap();
+    assert_eq!(report.clips, 1);
+    assert!(!file.exists(), "the purge deletes the clip file");
+    let r = get(url).await;
+    assert_eq!((r.status, r.json()["reason"].as_str()), (410, Some("retention")));
+    assert!(r.json()["error"].as_str().unwrap().contains("clip"));
+    let a = get(format!("{}/api/alerts/{with_clip}", s.base)).await.json();
+    assert_eq!(a["clip_url"], serde_json::Value::Null);
+    // Nothing left to purge: no second tombstone.
+    assert!(journal.purge_images(in_31_days, 30).unwrap().is_none());
+    assert!(journal.verify().unwrap().intact());
+    s.stop().await;
+}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::pose::PoseClock;
 use super::EngineError;
+use crate::clips::ClipRings;
 use crate::config::{CameraConfig, Config};
 use crate::frames::motion::MotionGate;
 use crate::frames::{Frame, FrameQueue};
@@ -56,7 +57,7 @@ pub(super) fn start_camera(
     cam: &CameraConfig,
     (in_w, in_h): (u32, u32),
     metrics: &Metrics,
-    config_version: Option<i64>,
+    (config_version, clips): (Option<i64>, Option<&ClipRings>),
 ) -> Result<Option<(Arc<CameraCtx>, CameraHandle)>, EngineError> {
     let Some(source) = cam.parsed_source.clone() else {
         return Ok(None);
@@ -84,6 +85,8 @@ pub(super) fn start_camera(
         decode_threads: i32::try_from(cam.decode_threads).unwrap_or(1),
         stall_timeout: Duration::from_secs_f32(cam.stall_seconds),
         max_backoff: Duration::from_secs_f32(cam.reconnect_max_seconds),
+        // Privacy masks: joined when `evidence` lands (its `PrivacyMask::apply` is a `MaskFn`).
+        clip_ring: clips.and_then(|c| c.start(&cam.id, None)),
     };
     let ctx = Arc::new(CameraCtx {
         id,

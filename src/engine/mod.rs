@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use crate::alerts::{AlertBus, Journal, JournalError};
+use crate::clips::ClipRings;
 use crate::config::diff::{diff, restart_required, CameraChange, ReloadReport};
 use crate::config::{CameraConfig, Config};
 use crate::detect::{init_runtime, Detector, Manifest};
@@ -52,6 +53,8 @@ pub struct EngineOptions {
     /// Also records every frame's capture-to-decision time here (benchmarks needing exact
     /// percentiles; `/metrics` has the histogram).
     pub decision_latency: Option<Arc<LatencySamples>>,
+    /// Keeps each camera's compressed stream for alert clips (`None`: no clips).
+    pub clips: Option<Arc<ClipRings>>,
 }
 
 /// The current set of cameras: workers clone the inner `Arc` (a cheap snapshot) each round.
@@ -81,6 +84,8 @@ pub struct Engine {
     journal: Arc<Journal>,
     /// The model's name and SHA-256 (from the manifest; the file is checked against it).
     model: Option<(String, String)>,
+    /// The cameras' clip rings, when clips are made.
+    clips: Option<Arc<ClipRings>>,
 }
 
 impl Engine {
@@ -105,7 +110,8 @@ impl Engine {
         let mut cameras = Vec::new();
         let mut handles = Vec::new();
         for cam in config.cameras.iter().filter(|c| c.enabled) {
-            let started = start_camera(config, cam, input_size, &metrics, version)?;
+            let clips = options.clips.as_deref();
+            let started = start_camera(config, cam, input_size, &metrics, (version, clips))?;
             if let Some((ctx, handle)) = started {
                 handles.push((cam.id.clone(), handle));
                 cameras.push(ctx);
@@ -142,6 +148,7 @@ impl Engine {
             input_size,
             journal,
             model,
+            clips: options.clips.clone(),
         })
     }
 
@@ -268,7 +275,9 @@ impl Engine {
                 Ok(Some(ctx))
             }
             (change, _) => {
-                let started = start_camera(new, cam, self.input_size, &self.metrics, version)?;
+                let clips = self.clips.as_deref();
+                let started =
+                    start_camera(new, cam, self.input_size, &self.metrics, (version, clips))?;
                 let Some((ctx, handle)) = started else {
                     return Ok(None);
                 };

@@ -21,6 +21,7 @@ use gstreamer_video::prelude::*;
 use super::pipeline::{launch_description, split_credentials, PipelineParams};
 use super::probe::{Probe, PROBE_INTERVAL};
 use super::status::{CameraState, CameraStatus};
+use crate::clips::{tap, ClipRing};
 use crate::config::Source;
 use crate::frames::{Frame, FrameQueue};
 use crate::metrics::Metrics;
@@ -53,6 +54,8 @@ pub struct CameraSpec {
     pub stall_timeout: Duration,
     /// Longest wait between two restarts.
     pub max_backoff: Duration,
+    /// Where the camera's compressed stream is kept for alert clips (`None`: no clips).
+    pub clip_ring: Option<Arc<ClipRing>>,
 }
 
 impl CameraSpec {
@@ -74,6 +77,7 @@ impl CameraSpec {
             decode_threads: 1,
             stall_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(1),
+            clip_ring: None,
         }
     }
 }
@@ -344,7 +348,17 @@ fn build(
 
     // Bound libav's decoder threads: with many cameras, one thread per core each oversubscribes.
     let threads = spec.decode_threads;
-    pipeline.connect_deep_element_added(move |_, _, element| {
+    // Clips: the main stream's compressed video, tapped at its decoder (never when frames are
+    // pulled from a file as fast as possible: their time is not the clock's).
+    let clips = spec
+        .clip_ring
+        .clone()
+        .filter(|_| !spec.params.pull_mode())
+        .map(|ring| (tap::main_decodebin(&pipeline), ring));
+    pipeline.connect_deep_element_added(move |_, bin, element| {
+        if let Some((decodebin, ring)) = &clips {
+            tap::on_element_added(bin, element, decodebin, ring);
+        }
         let is_libav = element
             .factory()
             .map(|f| f.name().starts_with("avdec_"))
