@@ -11,10 +11,6 @@ use common::*;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
-/// A rule on the whole image: fires on anyone.
-const ANYWHERE: &str = "[[cameras.zones]]\nid = \"all\"\npoints = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]\n\
-     [[cameras.rules]]\nid = \"anywhere\"\ntype = \"intrusion\"\nzone = \"all\"\nclasses = [\"person\"]\nmin_seconds = 0.5\ncooldown_seconds = 5\nmin_score = 0.4\n";
-
 /// What decoding a clip found.
 #[derive(Debug)]
 struct Decoded {
@@ -81,7 +77,7 @@ fn decode(path: &Path) -> Decoded {
     }
 }
 
-/// The first alert of rule `anywhere` whose frame is at least `after_s` seconds into the stream
+/// The first alert of the esplanade rule whose frame is at least `after_s` seconds into the stream
 /// (so the ring holds the seconds before it).
 fn alert_after(vigie: &Vigie, after_s: f64) -> serde_json::Value {
     wait_for(Duration::from_secs(240), || {
@@ -89,7 +85,7 @@ fn alert_after(vigie: &Vigie, after_s: f64) -> serde_json::Value {
         list["alerts"]
             .as_array()?
             .iter()
-            .filter(|a| a["rule_id"] == "anywhere")
+            .filter(|a| a["rule_id"] == "esplanade-intrusion")
             .filter(|a| a["stream_ts_ns"].as_f64().unwrap_or(0.0) >= after_s * 1e9)
             .min_by_key(|a| a["id"].as_i64())
             .cloned()
@@ -163,10 +159,7 @@ fn a_file_camera_alert_gets_a_transcoded_h264_clip_of_its_window() {
     let clip = clip();
     let cfg = write_cameras(
         dir.path(),
-        &format!(
-            "[[cameras]]\nid = \"parvis\"\nsource = {:?}\nrealtime = true\ndetect_fps = 5\n{ANYWHERE}",
-            clip.to_string_lossy()
-        ),
+        &clip_camera("parvis", &clip.to_string_lossy(), true, ""),
     );
     let vigie = Vigie::start(&cfg);
     let alert = alert_after(&vigie, 6.0);
@@ -181,13 +174,7 @@ fn a_file_camera_alert_gets_a_transcoded_h264_clip_of_its_window() {
 fn an_rtsp_h264_camera_alert_gets_a_remuxed_clip() {
     let dir = tempfile::tempdir().unwrap();
     let server = RtspServer::start(&clip(), &[]);
-    let cfg = write_cameras(
-        dir.path(),
-        &format!(
-            "[[cameras]]\nid = \"rue\"\nsource = {:?}\ndetect_fps = 5\n{ANYWHERE}",
-            server.url
-        ),
-    );
+    let cfg = write_cameras(dir.path(), &clip_camera("rue", &server.url, true, ""));
     let vigie = Vigie::start(&cfg);
     let alert = alert_after(&vigie, 6.0);
     let d = check_clip(dir.path(), &vigie, &alert, "remux");

@@ -42,11 +42,26 @@ pub fn spawn(
     dir: PathBuf,
     metrics: Metrics,
 ) -> std::io::Result<JoinHandle<()>> {
+    remove_partial_files(&dir);
     let rx = bus.subscribe();
     let journal = bus.journal().clone();
     std::thread::Builder::new()
         .name("clips".into())
         .spawn(move || run(rings, rx, journal, dir, metrics))
+}
+
+/// Clips left half-written by a process that stopped while writing them.
+fn remove_partial_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|e| e == "part") {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a partial clip");
+            }
+        }
+    }
 }
 
 fn run(

@@ -86,7 +86,8 @@ pub fn attach(decoder: &gst::Element, ring: Arc<ClipRing>) {
 fn lead_ms(element: &gst::Element, pad: &gst::Pad, buffer: &gst::BufferRef) -> Option<i64> {
     let clock = element.clock()?;
     let base = element.base_time()?;
-    let pts = buffer.pts()?;
+    // Some demuxers (AVI) stamp only the decode time of frames other than keyframes.
+    let pts = buffer.dts_or_pts()?;
     let event = pad.sticky_event::<gst::event::Segment>(0)?;
     let running = event.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)?;
     let shown = base.nseconds().saturating_add(running.nseconds()) as i128;

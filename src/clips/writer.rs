@@ -117,6 +117,16 @@ pub fn write(clip: &ClipPackets, mask: Option<&MaskFn>, path: &Path) -> Result<C
         Method::Remux => 0,
         Method::Transcode => (clip.from_ms - first.at_ms).max(0),
     };
+    tracing::debug!(
+        packets = clip.packets.len(),
+        first_at_ms = first.at_ms,
+        from_ms = clip.from_ms,
+        last_at_ms = clip.packets.last().map(|p| p.at_ms),
+        first_pts = ?first.buffer.pts(),
+        last_ts = ?clip.packets.last().and_then(|p| p.buffer.dts_or_pts()),
+        skip_ms,
+        "writing a clip"
+    );
     let part = path.with_extension("mp4.part");
     run(clip, mask, (method, skip_ms), &part)?;
     std::fs::rename(&part, path).map_err(io)?;
@@ -221,14 +231,15 @@ fn base_time(clip: &ClipPackets) -> gst::ClockTime {
 }
 
 fn duration_ms(clip: &ClipPackets) -> i64 {
-    let pts = clip.packets.iter().filter_map(|p| p.buffer.pts());
-    let (Some(min), Some(max)) = (pts.clone().min(), pts.max()) else {
+    // Some demuxers (AVI) stamp only the decode time of frames other than keyframes.
+    let ts = clip.packets.iter().filter_map(|p| p.buffer.dts_or_pts());
+    let (Some(min), Some(max)) = (ts.clone().min(), ts.max()) else {
         return 0;
     };
     let last = clip
         .packets
         .iter()
-        .filter(|p| p.buffer.pts() == Some(max))
+        .filter(|p| p.buffer.dts_or_pts() == Some(max))
         .find_map(|p| p.buffer.duration())
         .unwrap_or(gst::ClockTime::ZERO);
     ((max - min) + last).mseconds() as i64

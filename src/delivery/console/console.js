@@ -59,7 +59,9 @@
       forbidden: "Refusé : votre rôle ne le permet pas.",
       close_view: "Fermer", incident_title: "Incident n°{id} — {camera}",
       updates_heading: "Mises à jour", history_heading: "Historique", none: "Aucune.",
-      clip_none: "Extrait vidéo : pas encore disponible pour cette alerte.",
+      clip_none: "Extrait vidéo : aucun pour cette alerte (flux de la caméra non conservé).",
+      clip_pending: "Extrait vidéo en préparation (il attend les secondes après l'alerte)…",
+      clip_failed: "Extrait vidéo indisponible : {e}",
       f_camera: "Caméra", f_type: "Type", f_time: "Heure", f_confidence: "Confiance", f_zone: "Zone",
       f_explanation: "Explication", f_status: "État",
       h_take: "prise en charge", h_release: "relâchée", h_confirm: "confirmée", h_false_alarm: "fausse alerte",
@@ -123,7 +125,9 @@
       forbidden: "Refused: your role does not allow it.",
       close_view: "Close", incident_title: "Incident #{id} — {camera}",
       updates_heading: "Updates", history_heading: "History", none: "None.",
-      clip_none: "Video clip: not available yet for this alert.",
+      clip_none: "Video clip: none for this alert (the camera's stream is not kept).",
+      clip_pending: "Video clip being made (it waits for the seconds after the alert)…",
+      clip_failed: "Video clip unavailable: {e}",
       f_camera: "Camera", f_type: "Type", f_time: "Time", f_confidence: "Confidence", f_zone: "Zone",
       f_explanation: "Explanation", f_status: "State",
       h_take: "taken", h_release: "released", h_confirm: "confirmed", h_false_alarm: "false alarm",
@@ -630,6 +634,31 @@
     dl.appendChild(el("dt", null, t(key)));
     dl.appendChild(el("dd", null, value));
   }
+  // The alert's clip: a player, or why there is none. A clip is made in the seconds after its
+  // alert: while the API says `pending`, the player tries again every 2 s.
+  function showClip(slot, a) {
+    slot.replaceChildren();
+    if (!a.clip_url) { slot.textContent = t("clip_none"); return; }
+    const v = el("video");
+    v.controls = true; v.preload = "metadata"; v.muted = true;
+    const note = el("p", "clip-note");
+    let tries = 0;
+    v.addEventListener("loadeddata", () => { note.textContent = ""; });
+    v.addEventListener("error", async () => {
+      let body = {};
+      try { body = await json(await api("GET", a.clip_url)); } catch (e) { body = {}; }
+      if (body.reason === "pending" && tries < 30 && slot.contains(v)) {
+        tries += 1;
+        note.textContent = t("clip_pending");
+        setTimeout(() => { if (slot.contains(v)) v.src = a.clip_url + "?try=" + tries; }, 2000);
+      } else {
+        v.hidden = true;
+        note.textContent = t("clip_failed", { e: body.error || "?" });
+      }
+    });
+    v.src = a.clip_url;
+    slot.append(v, note);
+  }
   async function openIncident(inc) {
     const a = inc.first;
     $("incident-title").textContent = t("incident_title", { id: a.id, camera: a.camera_name || a.camera_id });
@@ -637,16 +666,7 @@
     img.hidden = !a.snapshot_url;
     if (a.snapshot_url) { img.src = a.snapshot_url; img.alt = t("snapshot_of", { id: a.id }); }
     $("incident-image-gone").textContent = imageGone(a);
-    // The clip, once the evidence part of the engine provides one (`clip_url`).
-    const clip = $("incident-clip");
-    clip.replaceChildren();
-    if (a.clip_url) {
-      const v = el("video");
-      v.controls = true; v.preload = "metadata"; v.src = a.clip_url;
-      clip.appendChild(v);
-    } else {
-      clip.textContent = t("clip_none");
-    }
+    showClip($("incident-clip"), a);
     const dl = el("dl");
     fact(dl, "f_camera", a.camera_name || a.camera_id);
     fact(dl, "f_type", eventLabel(a.event_type));
