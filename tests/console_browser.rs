@@ -307,10 +307,21 @@ fn an_operator_logs_in_takes_and_confirms_a_live_alert_in_the_console() {
         "{:?}",
         driver.text_of("#incident-history")
     );
-    assert!(driver
-        .text_of("#incident-clip")
-        .unwrap_or_default()
-        .contains("Extrait vidéo"));
+    // The alert's clip plays in the view (made in the seconds after the alert: the player
+    // retries while it is pending).
+    let playable = wait_for(Duration::from_secs(60), || {
+        let v = driver.script(
+            "const v = document.querySelector('#incident-clip video'); \
+             return v && !v.hidden && v.readyState >= 2 && v.duration > 0 ? v.duration : null;",
+        );
+        v.as_f64()
+    });
+    assert!(
+        playable.is_some_and(|d| d > 3.0),
+        "the clip does not play in the incident view: {:?} / {:?}",
+        driver.text_of("#incident-clip"),
+        playable
+    );
     driver.click(&driver.find("#incident-close").unwrap());
 
     // Keep a screenshot for people to look at (not asserted).
