@@ -46,6 +46,10 @@ pub struct BenchIngestArgs {
     /// Process id of the RTSP server, to report its CPU over the same window.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Tap each camera's compressed stream into a clip ring (`[clips]` defaults), and report
+    /// the rings and the cost of one clip.
+    #[arg(long)]
+    pub clips: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +131,8 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
     println!("base RSS (GStreamer initialised, 0 cameras): {base_rss:.1} MiB");
 
     let metrics = Metrics::new();
+    let clip_rings = crate::clips::ClipRings::new(crate::config::ClipsConfig::default());
+    let mut rings = Vec::new();
     let mut cams = Vec::new();
     let mut handles = Vec::new();
     for i in 0..args.cameras {
@@ -148,8 +154,9 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
             decode_threads: args.decode_threads,
             stall_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(5),
-            clip_ring: None,
+            clip_ring: args.clips.then(|| clip_rings.start(&id, None)).flatten(),
         };
+        rings.extend(spec.clip_ring.clone());
         handles.push(spawn_camera(
             spec,
             queue.clone(),
@@ -282,5 +289,8 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
         (rss - base_rss) / n,
         base_rss
     );
+    if args.clips {
+        crate::clips::bench::report(&rings, 10);
+    }
     Ok(())
 }

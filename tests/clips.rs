@@ -34,7 +34,11 @@ fn decode(path: &Path) -> Decoded {
     .unwrap();
     let codec = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let stats = std::sync::Arc::new(std::sync::Mutex::new((0u64, u64::MAX, 0u64)));
-    let coded = pipeline.by_name("coded").unwrap().static_pad("src").unwrap();
+    let coded = pipeline
+        .by_name("coded")
+        .unwrap()
+        .static_pad("src")
+        .unwrap();
     let c = codec.clone();
     coded.add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
         if let Some(caps) = pad.current_caps() {
@@ -42,7 +46,11 @@ fn decode(path: &Path) -> Decoded {
         }
         gst::PadProbeReturn::Ok
     });
-    let sink = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
     let st = stats.clone();
     sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(b) = info.buffer() {
@@ -113,7 +121,11 @@ fn fetch_clip(vigie: &Vigie, alert: &serde_json::Value) -> Vec<u8> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
     // A browser seeks with ranges.
-    let part = vigie.get(&url).set("Range", "bytes=100-199").call().unwrap();
+    let part = vigie
+        .get(&url)
+        .set("Range", "bytes=100-199")
+        .call()
+        .unwrap();
     assert_eq!(part.status(), 206);
     let total = bytes.len();
     assert_eq!(

@@ -53,7 +53,13 @@ impl PixelMask {
         let (w, h) = (self.width as usize, self.height as usize);
         match plane {
             0 => paint(data, stride, &self.luma, (w, h), 16),
-            1 | 2 => paint(data, stride, &self.chroma, (w.div_ceil(2), h.div_ceil(2)), 128),
+            1 | 2 => paint(
+                data,
+                stride,
+                &self.chroma,
+                (w.div_ceil(2), h.div_ceil(2)),
+                128,
+            ),
             _ => {}
         }
     }

@@ -12,6 +12,7 @@
 //! Cameras without a compressed stream (a synthetic `test:` source, MJPEG over HTTP, whose
 //! JPEGs are decoded outside `decodebin`) have no clip.
 
+pub mod bench;
 pub mod mask;
 pub mod ring;
 pub mod service;
@@ -39,11 +40,14 @@ pub struct CameraClips {
     pub mask: Option<MaskFn>,
 }
 
+/// A camera's ring (held by its ingest) and its mask.
+type Entry = (Weak<ClipRing>, Option<MaskFn>);
+
 /// The rings of the running cameras, by camera id. Ingest holds each ring (a stopped camera's
 /// ring goes with it); clips being made hold theirs until written.
 pub struct ClipRings {
     settings: ClipsConfig,
-    rings: Mutex<HashMap<String, (Weak<ClipRing>, Option<MaskFn>)>>,
+    rings: Mutex<HashMap<String, Entry>>,
 }
 
 impl std::fmt::Debug for ClipRings {
@@ -91,7 +95,7 @@ impl ClipRings {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Weak<ClipRing>, Option<MaskFn>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.rings.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -138,7 +138,11 @@ impl ClipRing {
             }
             drop_front(inner, k);
         }
-        while inner.packets.front().is_some_and(|p| p.at_ms < horizon - MAX_GOP_MS) {
+        while inner
+            .packets
+            .front()
+            .is_some_and(|p| p.at_ms < horizon - MAX_GOP_MS)
+        {
             drop_front(inner, 1);
         }
         while inner.bytes > self.max_bytes && inner.packets.len() > 1 {
@@ -197,6 +201,11 @@ impl ClipRing {
         (inner.packets.len(), inner.bytes)
     }
 
+    /// Wall clock of the newest packet.
+    pub fn newest_ms(&self) -> Option<i64> {
+        self.lock().packets.back().map(|p| p.at_ms)
+    }
+
     /// Wall-clock span held, oldest to newest (ms).
     pub fn span_ms(&self) -> i64 {
         let inner = self.lock();
@@ -214,7 +223,11 @@ impl ClipRing {
 
 /// Index of the first keyframe after the front packet.
 fn next_keyframe(packets: &VecDeque<Packet>) -> Option<usize> {
-    packets.iter().skip(1).position(|p| p.keyframe).map(|i| i + 1)
+    packets
+        .iter()
+        .skip(1)
+        .position(|p| p.keyframe)
+        .map(|i| i + 1)
 }
 
 fn drop_front(inner: &mut Inner, n: usize) {

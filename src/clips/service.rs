@@ -86,7 +86,10 @@ fn run(
                 Ok(_) => {}
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "clip thread fell behind the alerts: {n} alerts get no clip")
+                    tracing::warn!(
+                        missed = n,
+                        "clip thread fell behind the alerts: {n} alerts get no clip"
+                    )
                 }
                 Err(TryRecvError::Closed) if pending.is_empty() => return,
                 Err(TryRecvError::Closed) => break,
@@ -109,7 +112,12 @@ fn run(
 }
 
 /// Takes the packets of the job's window and writes them; the reason when it cannot.
-fn make(job: &Job, (pre, post): (i64, i64), dir: &Path, metrics: &Metrics) -> Result<ClipFile, String> {
+fn make(
+    job: &Job,
+    (pre, post): (i64, i64),
+    dir: &Path,
+    metrics: &Metrics,
+) -> Result<ClipFile, String> {
     let Some(clips) = &job.clips else {
         return Err(format!(
             "camera `{}` had no compressed stream to keep when the alert fired",
@@ -121,9 +129,11 @@ fn make(job: &Job, (pre, post): (i64, i64), dir: &Path, metrics: &Metrics) -> Re
         .clip(job.alert_ms - pre, job.alert_ms, job.alert_ms + post)
     else {
         metrics.clips.with_label_values(&["failed"]).inc();
-        return Err("no video of the camera covers the alert's time (the stream stopped or \
+        return Err(
+            "no video of the camera covers the alert's time (the stream stopped or \
                     restarted)"
-            .to_string());
+                .to_string(),
+        );
     };
     let started = Instant::now();
     match writer::write(&packets, clips.mask.as_ref(), &clip_path(dir, job.alert_id)) {

@@ -31,7 +31,12 @@ pub fn main_decodebin(pipeline: &gst::Pipeline) -> String {
 
 /// The ingest pipeline's `deep-element-added` hook: taps the video decoder that `decodebin`
 /// (named `decodebin`) adds, and makes its parser repeat the parameter sets.
-pub fn on_element_added(bin: &gst::Bin, element: &gst::Element, decodebin: &str, ring: &Arc<ClipRing>) {
+pub fn on_element_added(
+    bin: &gst::Bin,
+    element: &gst::Element,
+    decodebin: &str,
+    ring: &Arc<ClipRing>,
+) {
     if bin.name() != decodebin {
         return;
     }
@@ -89,7 +94,10 @@ fn lead_ms(element: &gst::Element, pad: &gst::Pad, buffer: &gst::BufferRef) -> O
     // Some demuxers (AVI) stamp only the decode time of frames other than keyframes.
     let pts = buffer.dts_or_pts()?;
     let event = pad.sticky_event::<gst::event::Segment>(0)?;
-    let running = event.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)?;
+    let running = event
+        .segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(pts)?;
     let shown = base.nseconds().saturating_add(running.nseconds()) as i128;
     let now = clock.time().nseconds() as i128;
     let lead = ((shown - now) / 1_000_000).clamp(0, i128::from(MAX_LEAD_MS + 1)) as i64;

@@ -93,7 +93,11 @@ fn description(method: Method) -> &'static str {
 }
 
 /// Writes `clip` to `path` (its folder is created), blacking out `mask` when given.
-pub fn write(clip: &ClipPackets, mask: Option<&MaskFn>, path: &Path) -> Result<ClipFile, ClipError> {
+pub fn write(
+    clip: &ClipPackets,
+    mask: Option<&MaskFn>,
+    path: &Path,
+) -> Result<ClipFile, ClipError> {
     let first = clip.packets.first().ok_or(ClipError::Empty)?;
     let codec = clip
         .caps
@@ -159,7 +163,9 @@ fn run(
         .by_name("src")
         .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
         .ok_or_else(|| build("no appsrc".into()))?;
-    let sink = pipeline.by_name("sink").ok_or_else(|| build("no filesink".into()))?;
+    let sink = pipeline
+        .by_name("sink")
+        .ok_or_else(|| build("no filesink".into()))?;
     sink.set_property("location", out.to_string_lossy().to_string());
     src.set_caps(Some(&clip.caps));
     if let Some(raw) = pipeline.by_name("mask") {
@@ -179,7 +185,9 @@ fn push_and_wait(
     src: &gst_app::AppSrc,
     clip: &ClipPackets,
 ) -> Result<(), ClipError> {
-    let bus = pipeline.bus().ok_or_else(|| ClipError::Build("no bus".into()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| ClipError::Build("no bus".into()))?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| ClipError::Pipeline(bus_error(&bus).unwrap_or_else(|| e.to_string())))?;
@@ -245,6 +253,9 @@ fn duration_ms(clip: &ClipPackets) -> i64 {
     ((max - min) + last).mseconds() as i64
 }
 
+/// A mask learned for one frame size (`None`: it hides nothing at that size).
+type Learned = ((u32, u32), Option<PixelMask>);
+
 /// On every raw frame before it is encoded: drops those before `skip` (decoded only because
 /// the clip starts on a keyframe before its window), moves the others back by `skip`, and
 /// blacks out the mask. A frame that cannot be masked is dropped, never encoded as it is.
@@ -252,7 +263,7 @@ fn add_frame_probe(element: &gst::Element, mask: Option<MaskFn>, skip: gst::Cloc
     let Some(pad) = element.static_pad("src") else {
         return;
     };
-    let learned: std::sync::Mutex<Option<((u32, u32), Option<PixelMask>)>> = Default::default();
+    let learned: std::sync::Mutex<Option<Learned>> = Default::default();
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(buffer) = info.buffer_mut() else {
             return gst::PadProbeReturn::Ok;
@@ -288,7 +299,11 @@ fn add_frame_probe(element: &gst::Element, mask: Option<MaskFn>, skip: gst::Cloc
     });
 }
 
-fn mask_frame(m: &PixelMask, buffer: &mut gst::BufferRef, vinfo: &gst_video::VideoInfo) -> Option<()> {
+fn mask_frame(
+    m: &PixelMask,
+    buffer: &mut gst::BufferRef,
+    vinfo: &gst_video::VideoInfo,
+) -> Option<()> {
     let mut frame = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, vinfo).ok()?;
     for plane in 0..3u32 {
         let stride = usize::try_from(*frame.plane_stride().get(plane as usize)?).ok()?;

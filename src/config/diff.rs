@@ -1,7 +1,7 @@
 //! What a reload changes between two validated configurations, camera by camera.
 //!
 //! Only `[[cameras]]` (with their zones, lines, calibration and rules) can change at run time.
-//! `state_dir`, `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]`, `[retention]`
+//! `state_dir`, `[server]`, `[journal]`, `[detector]`, `[tracker]`, `[forecast]`, `[retention]`, `[clips]`
 //! and `[[outputs]]` are read once at start: a reload that changes any of them is refused as a whole
 //! ("restart required", naming the field) and changes nothing.
 
@@ -83,6 +83,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
     fields!(retention: images_days, journal_days);
+    fields!(clips: enabled, pre_seconds, post_seconds, ring_max_mb);
     // Compared by value, never printed: outputs hold secrets.
     if old.outputs != new.outputs {
         fields.push("[[outputs]]".to_string());
@@ -96,6 +97,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         ("tracker", dbg(&old.tracker), dbg(&new.tracker)),
         ("forecast", dbg(&old.forecast), dbg(&new.forecast)),
         ("retention", dbg(&old.retention), dbg(&new.retention)),
+        ("clips", dbg(&old.clips), dbg(&new.clips)),
         ("auth", dbg(&old.auth), dbg(&new.auth)),
     ];
     for (name, a, b) in sections {

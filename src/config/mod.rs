@@ -28,10 +28,10 @@ pub use authorisation::{
     parse_time_ms, AuthorisationConfig, Period, CAMERA_FAULTS, DECREE_EVENT_TYPES,
 };
 pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, ZoneConfig};
+pub use clips::ClipsConfig;
 pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 use parse::{rule, section, take_array};
-pub use clips::ClipsConfig;
 pub use retention::{RetentionConfig, MIN_JOURNAL_DAYS};
 pub use source::{redact_url, RtspTransport, Source};
 

@@ -1204,8 +1204,13 @@ async fn an_alert_clip_is_served_then_410_after_the_purge() {
     );
     let url = format!("{}/api/alerts/{with_clip}/clip.mp4", s.base);
     let r = get(url.clone()).await;
-    assert_eq!((r.status, r.json()["reason"].as_str()), (404, Some("pending")));
-    let a = get(format!("{}/api/alerts/{with_clip}", s.base)).await.json();
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (404, Some("pending"))
+    );
+    let a = get(format!("{}/api/alerts/{with_clip}", s.base))
+        .await
+        .json();
     assert_eq!(a["clip_url"], format!("/api/alerts/{with_clip}/clip.mp4"));
 
     let file = s._dir.path().join("clips").join(format!("{with_clip}.mp4"));
@@ -1222,7 +1227,10 @@ async fn an_alert_clip_is_served_then_410_after_the_purge() {
         method: "remux".into(),
         masked: false,
     };
-    for (id, file) in [(with_clip, Ok(info)), (failed, Err("the camera stopped".into()))] {
+    for (id, file) in [
+        (with_clip, Ok(info)),
+        (failed, Err("the camera stopped".into())),
+    ] {
         journal
             .record_clip(&crate::alerts::NewClip { alert_id: id, file })
             .unwrap();
@@ -1239,7 +1247,10 @@ async fn an_alert_clip_is_served_then_410_after_the_purge() {
     assert_eq!(r.body, b"....ftypisom fake mp4 bytes");
     let r = get(format!("{}/api/alerts/{failed}/clip.mp4", s.base)).await;
     assert_eq!(r.status, 404);
-    assert!(r.json()["error"].as_str().unwrap().contains("the camera stopped"));
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("the camera stopped"));
     assert_eq!(
         get(format!("{}/api/alerts/{failed}", s.base)).await.json()["clip_url"],
         serde_json::Value::Null
@@ -1250,9 +1261,14 @@ async fn an_alert_clip_is_served_then_410_after_the_purge() {
     assert_eq!(report.clips, 1);
     assert!(!file.exists(), "the purge deletes the clip file");
     let r = get(url).await;
-    assert_eq!((r.status, r.json()["reason"].as_str()), (410, Some("retention")));
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (410, Some("retention"))
+    );
     assert!(r.json()["error"].as_str().unwrap().contains("clip"));
-    let a = get(format!("{}/api/alerts/{with_clip}", s.base)).await.json();
+    let a = get(format!("{}/api/alerts/{with_clip}", s.base))
+        .await
+        .json();
     assert_eq!(a["clip_url"], serde_json::Value::Null);
     // Nothing left to purge: no second tombstone.
     assert!(journal.purge_images(in_31_days, 30).unwrap().is_none());
