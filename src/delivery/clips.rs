@@ -10,8 +10,8 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::access::Caller;
-use super::{blocking, parse_alert_id, ApiError, AppState};
-use crate::alerts::{ClipRecord, ImagePurge};
+use super::{blocking, evidence_gone, parse_alert_id, ApiError, AppState};
+use crate::alerts::ClipRecord;
 use crate::auth::Permission;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -34,7 +34,7 @@ async fn clip(
     let file = match record {
         Some(ClipRecord {
             purged: Some(p), ..
-        }) => return Ok(clip_gone(id, &p)),
+        }) => return Ok(evidence_gone("clip", id, &p)),
         Some(ClipRecord { file: Ok(f), .. }) => f,
         Some(ClipRecord {
             file: Err(reason), ..
@@ -79,26 +79,6 @@ fn not_ready(id: i64) -> Response {
         Json(json!({
             "error": format!("the clip of alert {id} is not ready yet (it needs the seconds after the alert); retry in a few seconds"),
             "reason": "pending",
-        })),
-    )
-        .into_response()
-}
-
-/// 410 Gone: a retention purge deleted the clip; the alert and its journal entry remain.
-fn clip_gone(id: i64, purge: &ImagePurge) -> Response {
-    let reason = format!(
-        "the clip of alert {id} was deleted by the retention purge of {} (images and clips are \
-         kept {} days); the alert and its journal entry remain",
-        crate::governance::format_time(purge.at_ms),
-        purge.retention_days
-    );
-    (
-        StatusCode::GONE,
-        Json(json!({
-            "error": reason,
-            "reason": "retention",
-            "purged_at_ms": purge.at_ms,
-            "retention_days": purge.retention_days,
         })),
     )
         .into_response()

@@ -600,7 +600,7 @@ async fn snapshot(
         blocking(move || Ok((journal.snapshot(id)?, journal.image_purge(id)?))).await?;
     let jpeg = match (jpeg, purge) {
         (Some(jpeg), _) => jpeg,
-        (None, Some(p)) => return Ok(image_gone(id, &p)),
+        (None, Some(p)) => return Ok(evidence_gone("image", id, &p)),
         (None, None) => {
             return Err(ApiError::not_found(format!(
                 "alert {id} not found or has no snapshot"
@@ -618,11 +618,12 @@ async fn snapshot(
         .into_response())
 }
 
-/// 410 Gone: a retention purge deleted the image; the alert and its journal entry remain.
-fn image_gone(id: i64, purge: &crate::alerts::ImagePurge) -> Response {
+/// 410 Gone: a retention purge deleted the alert's `what` (image, clip); the alert and its
+/// journal entry remain.
+pub(super) fn evidence_gone(what: &str, id: i64, purge: &crate::alerts::ImagePurge) -> Response {
     let reason = format!(
-        "the image of alert {id} was deleted by the retention purge of {} (images are kept {} \
-         days); the alert and its journal entry remain",
+        "the {what} of alert {id} was deleted by the retention purge of {} (images and clips are \
+         kept {} days); the alert and its journal entry remain",
         crate::governance::format_time(purge.at_ms),
         purge.retention_days
     );
