@@ -534,6 +534,7 @@ fn intrusion(
         incident_id: None,
         snapshot_jpeg,
         config_version: None,
+        shadow: false,
     }
 }
 
