@@ -549,6 +549,15 @@ fn journal_with(path: &std::path::Path, camera_name: &str, n: usize) -> String {
     journal.id().to_string()
 }
 
+/// A configuration on `port` with one camera that raises nothing (a test pattern, fault alerts
+/// off): only the journal's own alerts are shown.
+fn quiet_camera(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let camera = "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n\
+                  [cameras.health]\noffline_seconds = 0\nfrozen_seconds = 0\nobstructed_seconds = 0\n";
+    let text = header(dir).replace("127.0.0.1:0", &format!("127.0.0.1:{port}")) + camera;
+    write_config(dir, &text)
+}
+
 fn card_texts(driver: &Driver) -> Vec<String> {
     driver
         .script(
@@ -574,11 +583,7 @@ fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     let port = free_port();
     let db = dir.path().join("journal.db");
     let old_id = journal_with(&db, "Ancien journal", 5);
-    // A camera that raises nothing: only the journals' own alerts are shown.
-    let camera = "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n\
-                  [cameras.health]\noffline_seconds = 0\nfrozen_seconds = 0\nobstructed_seconds = 0\n";
-    let text = header(dir.path()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}")) + camera;
-    let cfg = write_config(dir.path(), &text);
+    let cfg = quiet_camera(dir.path(), port);
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
     driver.login(&vigie.base, "agent1");
@@ -723,10 +728,7 @@ fn the_console_links_the_explanation_and_lets_evaluators_judge_shadow_alerts() {
         s.shadow = true;
         (live, journal.insert(&s).unwrap().id)
     };
-    let camera = "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n\
-                  [cameras.health]\noffline_seconds = 0\nfrozen_seconds = 0\nobstructed_seconds = 0\n";
-    let text = header(dir.path()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}")) + camera;
-    let cfg = write_config(dir.path(), &text);
+    let cfg = quiet_camera(dir.path(), port);
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
     driver.login(&vigie.base, "superviseur");

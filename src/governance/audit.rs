@@ -436,12 +436,17 @@ pub fn describe(v: &ConfigVersion, next: Option<i64>) -> String {
 /// `key=value` for every scalar or array of an object, nested objects as `outer.key=value`,
 /// keys sorted, `skip` left out.
 fn flat(value: &Value, skip: &[&str]) -> Vec<String> {
+    flat_with(value, skip, "=")
+}
+
+/// [`flat`] with `sep` between a key and its value.
+pub(crate) fn flat_with(value: &Value, skip: &[&str], sep: &str) -> Vec<String> {
     let mut out = Vec::new();
-    flatten_into(value, "", skip, &mut out);
+    flatten_into(value, "", skip, sep, &mut out);
     out
 }
 
-fn flatten_into(value: &Value, prefix: &str, skip: &[&str], out: &mut Vec<String>) {
+fn flatten_into(value: &Value, prefix: &str, skip: &[&str], sep: &str, out: &mut Vec<String>) {
     let Some(map) = value.as_object() else {
         return;
     };
@@ -454,9 +459,9 @@ fn flatten_into(value: &Value, prefix: &str, skip: &[&str], out: &mut Vec<String
         let name = format!("{prefix}{k}");
         match &map[k] {
             Value::Null => {}
-            Value::Object(_) => flatten_into(&map[k], &format!("{name}."), &[], out),
-            Value::String(s) => out.push(format!("{name}={s}")),
-            other => out.push(format!("{name}={other}")),
+            Value::Object(_) => flatten_into(&map[k], &format!("{name}."), &[], sep, out),
+            Value::String(s) => out.push(format!("{name}{sep}{s}")),
+            other => out.push(format!("{name}{sep}{other}")),
         }
     }
 }

@@ -47,29 +47,7 @@ fn num(x: f64) -> String {
 
 /// `key = value` for every key of an object (nested objects as `outer.key`), `skip` left out.
 fn keys(value: &Value, skip: &[&str]) -> String {
-    let mut out = Vec::new();
-    flatten(value, "", skip, &mut out);
-    out.join(", ")
-}
-
-fn flatten(value: &Value, prefix: &str, skip: &[&str], out: &mut Vec<String>) {
-    let Some(map) = value.as_object() else {
-        return;
-    };
-    let mut names: Vec<&String> = map.keys().collect();
-    names.sort();
-    for k in names {
-        if prefix.is_empty() && skip.contains(&k.as_str()) {
-            continue;
-        }
-        let name = format!("{prefix}{k}");
-        match &map[k] {
-            Value::Null => {}
-            Value::Object(_) => flatten(&map[k], &format!("{name}."), &[], out),
-            Value::String(s) => out.push(format!("{name} = {s}")),
-            other => out.push(format!("{name} = {other}")),
-        }
-    }
+    crate::governance::audit::flat_with(value, skip, " = ").join(", ")
 }
 
 fn reason_fr(r: FalseAlarmReason) -> &'static str {
