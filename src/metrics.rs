@@ -51,6 +51,7 @@ pub struct Metrics {
     pub retention_purged: IntCounterVec,
     /// Events the governance gate did not let become alerts (stopped, not authorised).
     pub alerts_withheld: IntCounterVec,
+    pub alerts_shadow: IntCounterVec,
 }
 
 /// Raw latency samples in seconds, for benchmarks that need exact percentiles.
@@ -222,10 +223,16 @@ impl Metrics {
             "Events the governance gate did not let become alerts (stopped, not authorised).",
             &["camera", "rule"],
         );
+        let alerts_shadow = counter(
+            "vigie_alerts_shadow_total",
+            "Alerts of rules in shadow mode: journaled for evaluation, shown to no operator.",
+            &["camera", "rule"],
+        );
         Metrics {
             registry,
             retention_purged,
             alerts_withheld,
+            alerts_shadow,
             frame_to_decision_seconds,
             frames_skipped,
             execution_provider,
