@@ -146,6 +146,22 @@ fn check_config(path: PathBuf) -> ExitCode {
             for line in cfg.cameras.iter().filter_map(|c| c.calibration_summary()) {
                 println!("  {line}");
             }
+            let shadow: Vec<String> = cfg
+                .cameras
+                .iter()
+                .flat_map(|c| {
+                    c.rules
+                        .iter()
+                        .filter(|r| r.mode == vigie::rules::RuleMode::Shadow)
+                        .map(move |r| format!("{}/{}", c.id, r.id()))
+                })
+                .collect();
+            if !shadow.is_empty() {
+                println!(
+                    "  shadow mode (journaled for evaluation, shown to no operator): {}",
+                    shadow.join(", ")
+                );
+            }
             print!(
                 "{}",
                 vigie::governance::authorisations::report(&cfg, vigie::alerts::now_ms())

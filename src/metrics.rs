@@ -51,6 +51,7 @@ pub struct Metrics {
     pub retention_purged: IntCounterVec,
     /// Events the governance gate did not let become alerts (stopped, not authorised).
     pub alerts_withheld: IntCounterVec,
+    pub alerts_shadow: IntCounterVec,
     /// Alert clips by outcome (`remux`, `transcode`, `failed`).
     pub clips: IntCounterVec,
     /// Time to write one clip, by method (`remux`, `transcode`).
@@ -226,6 +227,11 @@ impl Metrics {
             "Events the governance gate did not let become alerts (stopped, not authorised).",
             &["camera", "rule"],
         );
+        let alerts_shadow = counter(
+            "vigie_alerts_shadow_total",
+            "Alerts of rules in shadow mode: journaled for evaluation, shown to no operator.",
+            &["camera", "rule"],
+        );
         let clips = counter(
             "vigie_clips_total",
             "Alert clips by outcome (remux, transcode, failed).",
@@ -242,6 +248,7 @@ impl Metrics {
             clip_write_seconds,
             retention_purged,
             alerts_withheld,
+            alerts_shadow,
             frame_to_decision_seconds,
             frames_skipped,
             execution_provider,

@@ -110,6 +110,14 @@ fn the_journal_is_chained_verified_exported_and_tampering_is_caught() {
     write_config(d, &config_text(d, 0.55));
     let (status, body) = answer(vigie.admin_post("/api/config/reload").call());
     assert_eq!(status, 200, "{body}");
+    // Issue 10 §4, over HTTP: the alert's own thresholds, not the reloaded ones.
+    let doc = vigie.get_json(&format!("/api/alerts/{first}/transparency?format=json"));
+    assert_eq!(doc["parameters"]["config_version"], version, "{doc}");
+    assert_eq!(
+        doc["parameters"]["rule"]["min_score"],
+        serde_json::json!(0.4),
+        "{doc}"
+    );
     assert_eq!(vigie.terminate(), Some(0));
 
     let db = d.join("journal.db");
@@ -133,6 +141,29 @@ fn the_journal_is_chained_verified_exported_and_tampering_is_caught() {
         now.contains("(reload)") && now.contains("min_score=0.55 "),
         "{now}"
     );
+
+    // Issue 10 §4: `vigie audit explain` gives the thresholds in force at the alert, after the
+    // reload changed them, with the measured values, the model and who decided.
+    let (code, text) = audit(&["explain", &first.to_string(), "--journal", &db_arg]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("min_score = 0.4,"), "{text}");
+    assert!(!text.contains("min_score = 0.55"), "{text}");
+    assert!(text.contains(&format!("version n° {version}")), "{text}");
+    assert!(text.contains("Valeur mesurée"), "{text}");
+    assert!(text.contains(&model), "{text}");
+    assert!(
+        text.contains("l'agent agent1 a décidé « alerte confirmée »"),
+        "{text}"
+    );
+    let (code, text) = audit(&["summary", "--camera", "parvis", "--journal", &db_arg]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("Intrusion en zone interdite : en service"),
+        "{text}"
+    );
+    let (code, text) = audit(&["explain", "999999", "--journal", &db_arg]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("alert 999999 not found"), "{text}");
 
     // The bundle of the period, verified offline; one edited byte breaks it.
     let bundle = d.join("bundle.jsonl");
@@ -318,4 +349,74 @@ fn an_expired_authorisation_stops_the_rule_when_it_expires() {
 
 fn now_ms_here() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Issue 10 §6 with the real binary on vtest.avi: a rule in `mode = "shadow"` journals its
+/// alerts for the evaluators and no operator hears of them; a reload putting it `live` is a
+/// new configuration version, and from then on its alerts reach the operators.
+#[test]
+fn a_shadow_rule_reaches_no_operator_until_a_reload_puts_it_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = |mode: &str| {
+        let camera = clip_camera("parvis", &clip().to_string_lossy(), false, "loop = true")
+            .replace(
+                "min_score = 0.4",
+                &format!("min_score = 0.4\nmode = \"{mode}\""),
+            );
+        format!("{}{camera}", header(d))
+    };
+    let cfg = write_config(d, &text("shadow"));
+    let vigie = Vigie::start(&cfg);
+    let sse = Sse::connect(&vigie, None);
+    let shadow = wait_for(Duration::from_secs(120), || {
+        let page = vigie.get_json("/api/shadow-alerts");
+        page["alerts"][0]["id"].as_i64()
+    })
+    .unwrap_or_else(|| panic!("no shadow alert; log:\n{}", vigie.log()));
+    assert!(sse.next_alert(Duration::from_secs(2)).is_none());
+    let listed = vigie.get_json("/api/alerts");
+    assert_eq!(listed["alerts"], serde_json::json!([]), "{listed}");
+    let metrics = vigie.get("/metrics").call().unwrap().into_string().unwrap();
+    assert!(
+        metrics.contains("vigie_alerts_shadow_total{camera=\"parvis\""),
+        "{metrics}"
+    );
+    // An evaluator's verdict (the supervisor token).
+    let (status, body) = answer(
+        vigie
+            .post(&format!("/api/shadow-alerts/{shadow}/verdict"))
+            .send_json(serde_json::json!({"verdict": "true_alarm"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let before_reload = now_rfc3339();
+    std::thread::sleep(Duration::from_millis(1100));
+    write_config(d, &text("live"));
+    let (status, body) = answer(vigie.admin_post("/api/config/reload").call());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["updated"], serde_json::json!(["parvis"]), "{body}");
+    let (_, live) = sse
+        .next_alert(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("no live alert after going live; log:\n{}", vigie.log()));
+    assert!(live.get("shadow").is_none(), "{live}");
+    let stats = vigie.get_json("/api/stats");
+    assert_eq!(stats["shadow"][0]["true_alarm"], 1, "{stats}");
+    assert_eq!(vigie.terminate(), Some(0));
+
+    let db_arg = d.join("journal.db").to_string_lossy().to_string();
+    let (code, then) = audit(&["config-at", &before_reload, "--journal", &db_arg]);
+    assert_eq!(code, 0, "{then}");
+    assert!(then.contains("mode=shadow"), "{then}");
+    let (code, now) = audit(&["config-at", "now", "--journal", &db_arg]);
+    assert_eq!(code, 0, "{now}");
+    assert!(
+        now.contains("(reload)") && now.contains("mode=live"),
+        "{now}"
+    );
+    let (code, text) = audit(&["explain", &shadow.to_string(), "--journal", &db_arg]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(mode évaluation)"), "{text}");
+    assert!(text.contains("mode = shadow"), "{text}");
+    let (code, out) = audit(&["verify", "--journal", &db_arg]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -545,6 +545,7 @@ fn intrusion(
         incident_id: None,
         snapshot_jpeg,
         config_version: None,
+        shadow: false,
         clip_expected: false,
     }
 }
@@ -558,6 +559,15 @@ fn journal_with(path: &std::path::Path, camera_name: &str, n: usize) -> String {
             .unwrap();
     }
     journal.id().to_string()
+}
+
+/// A configuration on `port` with one camera that raises nothing (a test pattern, fault alerts
+/// off): only the journal's own alerts are shown.
+fn quiet_camera(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let camera = "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n\
+                  [cameras.health]\noffline_seconds = 0\nfrozen_seconds = 0\nobstructed_seconds = 0\n";
+    let text = header(dir).replace("127.0.0.1:0", &format!("127.0.0.1:{port}")) + camera;
+    write_config(dir, &text)
 }
 
 fn card_texts(driver: &Driver) -> Vec<String> {
@@ -585,11 +595,7 @@ fn a_console_open_while_the_journal_is_replaced_reloads_and_says_so() {
     let port = free_port();
     let db = dir.path().join("journal.db");
     let old_id = journal_with(&db, "Ancien journal", 5);
-    // A camera that raises nothing: only the journals' own alerts are shown.
-    let camera = "[[cameras]]\nid = \"mire\"\nsource = \"test:ball\"\ndetect_fps = 1\n\
-                  [cameras.health]\noffline_seconds = 0\nfrozen_seconds = 0\nobstructed_seconds = 0\n";
-    let text = header(dir.path()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}")) + camera;
-    let cfg = write_config(dir.path(), &text);
+    let cfg = quiet_camera(dir.path(), port);
     let vigie = Vigie::start(&cfg);
     let driver = Driver::start();
     driver.login(&vigie.base, "agent1");
@@ -714,4 +720,108 @@ fn the_console_shows_a_purged_image_and_the_stop_switch() {
     });
     assert!(hidden.is_some(), "the banner stayed after the resume");
     assert!(vigie.get_json("/api/alerting")["stopped"].is_null());
+}
+
+/// Issue 10 §4 and §6 in the browser: a supervisor opens an alert and follows the link to its
+/// explanation (the page in French); the evaluators' view lists a shadow alert, which the
+/// supervisor judges a false alarm (the rate follows); an operator sees neither the shadow alert
+/// nor the view, nor the explanation link.
+#[test]
+fn the_console_links_the_explanation_and_lets_evaluators_judge_shadow_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (live, shadow) = {
+        let journal = vigie::alerts::Journal::open(dir.path().join("journal.db")).unwrap();
+        let live = journal
+            .insert(&intrusion("mire", "Mire", vec![0xFF, 0xD8, 0xFF, 0xD9]))
+            .unwrap()
+            .id;
+        let mut s = intrusion("mire", "Mire", vec![0xFF, 0xD8, 0xFF, 0xD9]);
+        s.shadow = true;
+        (live, journal.insert(&s).unwrap().id)
+    };
+    let cfg = quiet_camera(dir.path(), port);
+    let vigie = Vigie::start(&cfg);
+    let driver = Driver::start();
+    driver.login(&vigie.base, "superviseur");
+    wait_for(Duration::from_secs(30), || {
+        (driver.card_ids() == vec![live]).then_some(())
+    })
+    .unwrap_or_else(|| panic!("cards: {:?}", driver.card_ids()));
+    driver.script(&format!(
+        "document.querySelector('[data-alert-id=\"{live}\"] button.view').click();"
+    ));
+    let href = wait_for(Duration::from_secs(10), || {
+        let shown = driver.script("return !document.getElementById('incident-explain').hidden;");
+        (shown == json!(true)).then(|| {
+            driver
+                .script("return document.getElementById('incident-explain').getAttribute('href');")
+        })
+    })
+    .expect("no explanation link for a supervisor");
+    assert_eq!(href, json!(format!("/api/alerts/{live}/transparency")));
+    let page = driver.script_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         fetch('/api/alerts/{live}/transparency').then(r => r.text()).then(done, e => done(String(e)));"
+    ));
+    let page = page.as_str().unwrap_or_default().to_string();
+    assert!(page.contains("1. Contribution du système"), "{page}");
+    assert!(page.contains("4. Opérations"), "{page}");
+    driver.script("document.getElementById('incident-close').click();");
+
+    // The evaluators' view.
+    let link = driver.find("#shadow-link").expect("shadow link");
+    driver.click(&link);
+    let card = format!("[data-shadow-id=\"{shadow}\"]");
+    wait_for(Duration::from_secs(10), || {
+        driver
+            .text_of(&format!("{card} .verdict"))?
+            .contains("Pas encore jugée")
+            .then_some(())
+    })
+    .expect("the shadow alert is not listed");
+    let button = driver
+        .find(&format!("{card} button[data-verdict=\"false_alarm\"]"))
+        .expect("verdict button");
+    driver.click(&button);
+    let verdict = wait_for(Duration::from_secs(10), || {
+        let t = driver.text_of(&format!("{card} .verdict"))?;
+        t.contains("Jugée").then_some(t)
+    })
+    .expect("the verdict is not shown");
+    assert!(
+        verdict.contains("« Fausse alerte » par superviseur"),
+        "{verdict}"
+    );
+    let rate = driver.text_of("#shadow-rates li").unwrap_or_default();
+    assert!(rate.contains("taux de fausses alertes : 100 %"), "{rate}");
+    assert_eq!(
+        vigie.get_json("/api/shadow-alerts")["alerts"][0]["verdict"]["verdict"],
+        "false_alarm"
+    );
+
+    // An operator: no shadow alert, no evaluators' view, no explanation link.
+    let logout = driver.find("#logout").expect("logout");
+    driver.click(&logout);
+    driver.login_here("agent1");
+    wait_for(Duration::from_secs(30), || {
+        (driver.card_ids() == vec![live]).then_some(())
+    })
+    .unwrap_or_else(|| panic!("cards: {:?}", driver.card_ids()));
+    assert_eq!(
+        driver.script("return document.getElementById('shadow-link').hidden;"),
+        json!(true)
+    );
+    assert_eq!(
+        driver.script("return document.getElementById('shadow-view').hidden;"),
+        json!(true)
+    );
+    driver.script(&format!(
+        "document.querySelector('[data-alert-id=\"{live}\"] button.view').click();"
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        driver.script("return document.getElementById('incident-explain').hidden;"),
+        json!(true)
+    );
 }

@@ -2,7 +2,7 @@
 //! attempted (the file's path, SHA-256, size and duration, or why there is none), and
 //! `purged_clips` for those a retention purge deleted (see [`super::retention`]).
 //!
-//! Migration `clips` (schema version 5): checked on the tables themselves, like the others, so
+//! Migration `clips` (schema version 6): checked on the tables themselves, like the others, so
 //! it composes with migrations of other branches whatever number they take.
 
 use std::path::PathBuf;
@@ -241,9 +241,9 @@ mod tests {
         }
     }
 
-    /// A journal of version 4 (before clips) gets the clip tables; clips are chained.
+    /// A journal of version 5 (before clips) gets the clip tables; clips are chained.
     #[test]
-    fn a_version_4_journal_gets_clips_and_they_are_chained() {
+    fn a_version_5_journal_gets_clips_and_they_are_chained() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.db");
         {
@@ -252,7 +252,7 @@ mod tests {
             j.lock()
                 .execute_batch(
                     "DROP TABLE alert_clips; DROP TABLE purged_clips;
-                     ALTER TABLE alerts DROP COLUMN clip_expected; PRAGMA user_version = 4;",
+                     ALTER TABLE alerts DROP COLUMN clip_expected; PRAGMA user_version = 5;",
                 )
                 .unwrap();
         }

@@ -16,9 +16,10 @@ use crate::detect::manifest::sha256_hex;
 
 /// Schema version written to `PRAGMA user_version`. 2: the life cycle (statuses `acknowledged`
 /// and `closed`, the `alert_transitions` history). 3: incidents, people and measurements. 4: the
-/// hash chain (see [`chain`]), image hashes and configuration versions on alerts. 5: alert clips
+/// hash chain (see [`chain`]), image hashes and configuration versions on alerts. 5: shadow
+/// alerts (`shadow` = 1; NULL on every other row, so older links stay valid). 6: alert clips
 /// (migration `clips`, see [`super::clips`]).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -123,6 +124,10 @@ ALTER TABLE alerts ADD COLUMN snapshot_sha256 TEXT;
 ALTER TABLE alerts ADD COLUMN config_version INTEGER;
 ";
 
+/// Version 5: alerts of rules in `mode = "shadow"` carry `shadow = 1`; every other alert, old or
+/// new, leaves it NULL (a NULL column is not part of a row's canonical form: see [`chain`]).
+const SCHEMA_V5: &str = "ALTER TABLE alerts ADD COLUMN shadow INTEGER;";
+
 /// The journal's identity: a random id written once, when the file is created or first opened
 /// by a build that knows it (older journals get one then). Copies and backups keep it; a new
 /// file gets a new one. Independent of `user_version`: older builds ignore the table.
@@ -142,6 +147,7 @@ fn select_alert() -> String {
             a.explanation, a.status, a.snapshot IS NOT NULL AND length(a.snapshot) > 0,
             a.incident_id, a.people, a.measurements{},
             a.config_version, cv.model_sha256, pe.at_ms, json_extract(pe.body, '$.days'),
+            a.shadow,
             a.clip_expected, cl.id, cl.path IS NOT NULL AND pc.clip_id IS NULL
          FROM alerts a {}
          LEFT JOIN config_versions cv ON cv.id = a.config_version
@@ -227,9 +233,9 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         }),
         None => None,
     };
-    let clip_expected = row.get::<_, Option<i64>>(GOVERNANCE_FIRST + 4)? == Some(1);
-    let clip_row: Option<i64> = row.get(GOVERNANCE_FIRST + 5)?;
-    let clip_on_disk = row.get::<_, Option<bool>>(GOVERNANCE_FIRST + 6)? == Some(true);
+    let clip_expected = row.get::<_, Option<i64>>(GOVERNANCE_FIRST + 5)? == Some(1);
+    let clip_row: Option<i64> = row.get(GOVERNANCE_FIRST + 6)?;
+    let clip_on_disk = row.get::<_, Option<bool>>(GOVERNANCE_FIRST + 7)? == Some(true);
     // On its way (expected, not attempted yet) or written and not purged.
     let has_clip = if clip_row.is_some() {
         clip_on_disk
@@ -269,7 +275,17 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         closed,
         config_version: row.get(GOVERNANCE_FIRST)?,
         model_sha256: row.get(GOVERNANCE_FIRST + 1)?,
+        shadow: row
+            .get::<_, Option<i64>>(GOVERNANCE_FIRST + 4)?
+            .unwrap_or(0)
+            != 0,
     })
+}
+
+/// Alert `id` as journaled, shadow alerts included, read on any connection (the audit commands
+/// open the journal read-only).
+pub fn read_alert(conn: &Connection, id: i64) -> Result<Option<Alert>, JournalError> {
+    Journal::get_locked(conn, id)
 }
 
 /// Maps row-decoding failures raised by `corrupt` to `JournalError::Corrupt`.
@@ -391,6 +407,10 @@ impl Journal {
         if !chain::table_exists(&tx, "chain")? {
             chain::genesis(&tx, &id)?;
         }
+        // Version 5, shadow alerts: a column NULL on every existing row.
+        if !has_column(&tx, "alerts", "shadow").map_err(open_err)? {
+            tx.execute_batch(SCHEMA_V5).map_err(open_err)?;
+        }
         // Later versions: checked likewise, before the genesis if they add chained rows.
         // Migration `clips` (5): a new, empty chained table.
         super::clips::migrate(&tx)?;
@@ -449,9 +469,9 @@ impl Journal {
             "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
                  frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
                  explanation, snapshot, status, incident_id, people, measurements,
-                 snapshot_sha256, config_version, clip_expected)
+                 snapshot_sha256, config_version, shadow, clip_expected)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15, ?16,
-                     ?17, ?18, ?19)",
+                     ?17, ?18, ?19, ?20)",
             params![
                 new.camera_id,
                 new.camera_name,
@@ -471,6 +491,7 @@ impl Journal {
                 measurements,
                 snapshot_sha256,
                 new.config_version,
+                new.shadow.then_some(1),
                 // NULL rather than 0: older links and rows keep their canonical form.
                 new.clip_expected.then_some(1),
             ],
@@ -483,21 +504,29 @@ impl Journal {
         // Linked once the row is whole (its incident set): the link covers its final content.
         chain::link_row(&tx, "alert", "alerts", id)?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
-        let queued = self.outbox.enqueue_alert(&tx, OutboxKind::Alert, &alert)?;
+        // A shadow alert goes to no output: only the journal (and the evaluators' view).
+        let queued = !alert.shadow && self.outbox.enqueue_alert(&tx, OutboxKind::Alert, &alert)?;
         tx.commit()?;
         self.outbox.notify(queued);
         Ok(alert)
     }
 
+    /// A live alert (`None` for a shadow alert: no operator sees those; see
+    /// [`Journal::get_any`]).
     pub fn get(&self, id: i64) -> Result<Option<Alert>, JournalError> {
+        Ok(self.get_any(id)?.filter(|a| !a.shadow))
+    }
+
+    /// An alert, live or shadow.
+    pub fn get_any(&self, id: i64) -> Result<Option<Alert>, JournalError> {
         Self::get_locked(&self.lock(), id)
     }
 
-    /// Newest first: up to `limit` alerts with an id below `before_id` (all when `None`).
+    /// Newest first: up to `limit` live alerts with an id below `before_id` (all when `None`).
     pub fn list(&self, before_id: Option<i64>, limit: u32) -> Result<Vec<Alert>, JournalError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(&format!(
-            "{} WHERE a.id < ?1 ORDER BY a.id DESC LIMIT ?2",
+            "{} WHERE a.id < ?1 AND a.shadow IS NULL ORDER BY a.id DESC LIMIT ?2",
             select_alert()
         ))?;
         let rows = stmt.query_map(
@@ -507,11 +536,11 @@ impl Journal {
         rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
     }
 
-    /// Oldest first: up to `limit` alerts with an id above `id` (to resume a live stream).
+    /// Oldest first: up to `limit` live alerts with an id above `id` (to resume a live stream).
     pub fn after(&self, id: i64, limit: u32) -> Result<Vec<Alert>, JournalError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(&format!(
-            "{} WHERE a.id > ?1 ORDER BY a.id ASC LIMIT ?2",
+            "{} WHERE a.id > ?1 AND a.shadow IS NULL ORDER BY a.id ASC LIMIT ?2",
             select_alert()
         ))?;
         let rows = stmt.query_map(params![id, limit], alert_from_row)?;
@@ -1035,6 +1064,34 @@ mod tests {
             .unwrap();
         let report = bus.journal().verify().unwrap();
         assert!(!report.intact());
+    }
+
+    /// Version 4 (no shadow column): version 5 adds it NULL on every row, the chain stays
+    /// intact, old alerts read as live, and shadow alerts written since are chained too.
+    #[test]
+    fn a_version_4_journal_is_migrated_to_version_5() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        {
+            let j = Journal::open(&path).unwrap();
+            j.insert(&new_alert("c1")).unwrap();
+            j.lock()
+                .execute_batch("ALTER TABLE alerts DROP COLUMN shadow; PRAGMA user_version = 4;")
+                .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        assert!(j.verify().unwrap().intact());
+        assert!(!j.get(1).unwrap().unwrap().shadow);
+        let mut shadow = new_alert("c1");
+        shadow.shadow = true;
+        assert!(j.insert(&shadow).unwrap().shadow);
+        let report = j.verify().unwrap();
+        assert!(report.intact(), "{:?}", report.problems);
+        let version: i64 = j
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]

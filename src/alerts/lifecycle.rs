@@ -525,7 +525,10 @@ impl Journal {
         let comment = check_input(input)?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        // A shadow alert has no life cycle: no operator sees it (evaluators judge it apart).
+        let alert = Self::get_locked(&tx, id)?
+            .filter(|a| !a.shadow)
+            .ok_or(JournalError::NotFound(id))?;
         if let Some(incident) = incident_of(&tx, id)? {
             return Err(JournalError::Invalid(format!(
                 "alert {id} is an update of incident {incident}: act on alert {incident}, the incident"
@@ -601,21 +604,36 @@ impl Journal {
             .collect())
     }
 
+    /// The steps of a live alert (a shadow alert has none, and is `NotFound` here).
     fn steps(&self, id: i64, filter: &str) -> Result<Vec<Transition>, JournalError> {
-        let conn = self.lock();
-        let exists = conn
-            .prepare_cached("SELECT 1 FROM alerts WHERE id = ?1")?
-            .exists([id])?;
-        if !exists {
-            return Err(JournalError::NotFound(id));
-        }
-        let mut stmt = conn.prepare_cached(&format!(
-            "{SELECT_TRANSITION} WHERE alert_id = ?1{filter} ORDER BY id ASC"
-        ))?;
-        let rows = stmt.query_map([id], transition_from_row)?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(|e| JournalError::Corrupt(e.to_string()))
+        steps(&self.lock(), id, filter, " AND shadow IS NULL")
     }
+}
+
+/// Every step of alert `id`, oldest first, read on any connection (the audit commands open the
+/// journal read-only). `NotFound` when the alert is unknown.
+pub fn history_of(conn: &Connection, id: i64) -> Result<Vec<Transition>, JournalError> {
+    steps(conn, id, "", "")
+}
+
+fn steps(
+    conn: &Connection,
+    id: i64,
+    filter: &str,
+    alert_filter: &str,
+) -> Result<Vec<Transition>, JournalError> {
+    let exists = conn
+        .prepare_cached(&format!("SELECT 1 FROM alerts WHERE id = ?1{alert_filter}"))?
+        .exists([id])?;
+    if !exists {
+        return Err(JournalError::NotFound(id));
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_TRANSITION} WHERE alert_id = ?1{filter} ORDER BY id ASC"
+    ))?;
+    let rows = stmt.query_map([id], transition_from_row)?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(|e| JournalError::Corrupt(e.to_string()))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod journal;
 pub mod lifecycle;
 mod outbox;
 pub mod retention;
+pub mod shadow;
 mod snapshot;
 mod stats;
 pub mod verify;
@@ -35,12 +36,13 @@ use crate::metrics::Metrics;
 use crate::rules::{Event, EventType, IncidentRef, Measurement};
 
 pub use clips::{ClipFileInfo, ClipRecord, NewClip};
-pub use journal::{Journal, JournalError, SCHEMA_VERSION};
+pub use journal::{read_alert, Journal, JournalError, SCHEMA_VERSION};
 pub use lifecycle::{Action, Actor, Conflict, FalseAlarmReason, Step, Transition, TransitionInput};
 pub use outbox::{
     camera_state_of, now_ms, OutboxItem, OutboxKind, OutboxStats, DELIVERED_RETENTION_MS,
 };
 pub use retention::{ImagePurge, PurgeReport};
+pub use shadow::{ShadowAlert, Verdict, VerdictRecord};
 pub use snapshot::{render_snapshot, AlertError};
 pub use versions::ConfigVersion;
 
@@ -106,6 +108,8 @@ pub struct NewAlert {
     pub snapshot_jpeg: Vec<u8>,
     /// The configuration version in force when the alert fired ([`Journal::record_config`]).
     pub config_version: Option<i64>,
+    /// Raised by a rule in `mode = "shadow"`: journaled, never delivered (see [`AlertBus::publish`]).
+    pub shadow: bool,
     /// A clip of the alert is on its way (the camera's stream is tapped); [`AlertBus::publish`]
     /// fills it in from its [`ClipPolicy`].
     pub clip_expected: bool,
@@ -126,6 +130,8 @@ pub struct AlertOrigin<'a> {
     pub stream_ts_ns: u64,
     /// The configuration version the camera's rules come from ([`Journal::record_config`]).
     pub config_version: Option<i64>,
+    /// The event's rule is in `mode = "shadow"`.
+    pub shadow: bool,
 }
 
 impl NewAlert {
@@ -173,6 +179,7 @@ impl NewAlert {
             incident_id: None,
             snapshot_jpeg,
             config_version: origin.config_version,
+            shadow: origin.shadow,
             clip_expected: false,
         }
     }
@@ -319,6 +326,10 @@ pub struct Alert {
     pub config_version: Option<i64>,
     /// SHA-256 of the detection model of that configuration.
     pub model_sha256: Option<String>,
+    /// A shadow alert (rule in `mode = "shadow"`): shown to no operator, delivered nowhere;
+    /// reviewed in `/api/shadow-alerts`. Absent from the JSON of live alerts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
     /// Who took it, while it is `acknowledged`.
     pub acknowledged: Option<Step>,
     /// The decision it stands on, while `confirmed`, `false_alarm` or `closed`.
@@ -420,8 +431,10 @@ impl AlertBus {
         &self.metrics
     }
 
-    /// Passes the gate (`Withheld` when it refuses: nothing is journaled), journals the alert
-    /// (committed when this returns), then broadcasts it. No subscriber is
+    /// Passes the gate (`Withheld` when it refuses: nothing is journaled; shadow alerts too: a
+    /// rule that may not run live may not run in shadow either), journals the alert (committed
+    /// when this returns), then broadcasts it (a shadow alert is only journaled and counted in
+    /// `vigie_alerts_shadow_total`). No subscriber is
     /// fine. An update of an incident is linked to the incident's first alert (one that this bus
     /// no longer knows of opens a new incident). Records `frame_to_alert_seconds` from
     /// `frame_captured` and counts the alert.
@@ -440,7 +453,8 @@ impl AlertBus {
             }
         }
         if let Some(clips) = &self.clips {
-            new.clip_expected = clips.expects_clip(&new);
+            // A shadow alert is not broadcast: nobody would make its clip.
+            new.clip_expected = !new.shadow && clips.expects_clip(&new);
         }
         // A poisoned lock only means a panic elsewhere; the map is still whole.
         let mut incidents = self.order.lock().unwrap_or_else(|e| e.into_inner());
@@ -455,6 +469,11 @@ impl AlertBus {
             incidents.insert(inc.id, first);
         }
         let labels = [alert.camera_id.as_str(), alert.rule_id.as_str()];
+        if alert.shadow {
+            // Journaled for the evaluators; no operator, output or live console hears of it.
+            self.metrics.alerts_shadow.with_label_values(&labels).inc();
+            return Ok(alert);
+        }
         self.metrics
             .frame_to_alert_seconds
             .with_label_values(&labels)
@@ -530,6 +549,7 @@ pub(crate) mod test_support {
             incident_id: None,
             snapshot_jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
             config_version: None,
+            shadow: false,
             clip_expected: false,
         }
     }

@@ -17,15 +17,23 @@ fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 }
 
 impl Journal {
-    /// Counts over the alerts created at or after `since_ms`.
+    /// Counts over the live alerts created at or after `since_ms`, and the shadow alerts'
+    /// verdicts apart (`shadow`, see [`Journal::shadow_stats`]).
     pub fn stats(&self, since_ms: i64) -> Result<Value, JournalError> {
+        let mut out = self.live_stats(since_ms)?;
+        out["shadow"] = self.shadow_stats(since_ms)?;
+        Ok(out)
+    }
+
+    fn live_stats(&self, since_ms: i64) -> Result<Value, JournalError> {
         let conn = self.lock();
         let mut by_status = serde_json::Map::new();
         for s in super::AlertStatus::ALL {
             by_status.insert(s.as_str().to_string(), json!(0));
         }
         let mut stmt = conn.prepare_cached(
-            "SELECT status, COUNT(*) FROM alerts WHERE created_at_ms >= ?1 GROUP BY status",
+            "SELECT status, COUNT(*) FROM alerts WHERE created_at_ms >= ?1 AND shadow IS NULL
+             GROUP BY status",
         )?;
         for row in stmt.query_map([since_ms], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
@@ -37,7 +45,7 @@ impl Journal {
             "SELECT a.camera_id, a.event_type, COUNT(*),
                     COALESCE(SUM(d.action = 'confirm'), 0), COALESCE(SUM(d.action = 'false_alarm'), 0)
              FROM alerts a {STEP_JOINS}
-             WHERE a.created_at_ms >= ?1 GROUP BY a.camera_id, a.event_type
+             WHERE a.created_at_ms >= ?1 AND a.shadow IS NULL GROUP BY a.camera_id, a.event_type
              ORDER BY a.camera_id, a.event_type"
         ))?;
         let rows = stmt.query_map([since_ms], |r| {
@@ -57,7 +65,8 @@ impl Journal {
         let by_rule = rows.collect::<Result<Vec<_>, _>>()?;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT COALESCE(d.reason, 'unspecified'), COUNT(*) FROM alerts a {STEP_JOINS}
-             WHERE a.created_at_ms >= ?1 AND d.action = 'false_alarm' GROUP BY 1 ORDER BY 1"
+             WHERE a.created_at_ms >= ?1 AND a.shadow IS NULL AND d.action = 'false_alarm'
+             GROUP BY 1 ORDER BY 1"
         ))?;
         let mut reasons = serde_json::Map::new();
         for row in stmt.query_map([since_ms], |r| {
@@ -69,7 +78,7 @@ impl Journal {
         let mut stmt = conn.prepare_cached(
             "SELECT MIN(t.at_ms) - a.created_at_ms FROM alerts a
              JOIN alert_transitions t ON t.alert_id = a.id AND t.action IN ('confirm', 'false_alarm')
-             WHERE a.created_at_ms >= ?1 GROUP BY a.id",
+             WHERE a.created_at_ms >= ?1 AND a.shadow IS NULL GROUP BY a.id",
         )?;
         let mut delays = stmt
             .query_map([since_ms], |r| r.get::<_, i64>(0))?

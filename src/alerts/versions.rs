@@ -63,6 +63,22 @@ pub fn config_at(
     Ok(Some((version, next)))
 }
 
+/// Configuration version `id`, `None` when there is none.
+pub fn version(conn: &Connection, id: i64) -> Result<Option<ConfigVersion>, JournalError> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], version_from_row)
+        .optional()?)
+}
+
+/// The newest configuration version (the one in force now), `None` before any.
+pub fn latest(conn: &Connection) -> Result<Option<ConfigVersion>, JournalError> {
+    Ok(conn
+        .prepare_cached(&format!("{SELECT} ORDER BY id DESC LIMIT 1"))?
+        .query_row([], version_from_row)
+        .optional()?)
+}
+
 impl Journal {
     /// Records the configuration coming into force (`reason`: `start` or `reload`) and returns
     /// its version id. A reload whose parameters equal the version in force records nothing

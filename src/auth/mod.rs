@@ -70,6 +70,8 @@ impl Role {
             ReadSecurity => matches!(self, Auditor | Admin),
             Reload => self == Admin,
             StopAlerting => matches!(self, Supervisor | Admin),
+            Explain | ReadShadow => matches!(self, Supervisor | Auditor),
+            JudgeShadow => self == Supervisor,
         }
     }
 }
@@ -103,10 +105,17 @@ pub enum Permission {
     Reload,
     /// Stop and resume alerting (`POST /api/alerting/stop`, `/resume`).
     StopAlerting,
+    /// An alert's transparency document (`/api/alerts/{id}/transparency`): who decided what,
+    /// the thresholds in force.
+    Explain,
+    /// Shadow alerts and their verdicts (`GET /api/shadow-alerts`, their snapshots).
+    ReadShadow,
+    /// Give a shadow alert its verdict (`POST /api/shadow-alerts/{id}/verdict`).
+    JudgeShadow,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 12] = [
         Permission::Cameras,
         Permission::Metrics,
         Permission::Forecast,
@@ -116,6 +125,9 @@ impl Permission {
         Permission::ReadSecurity,
         Permission::Reload,
         Permission::StopAlerting,
+        Permission::Explain,
+        Permission::ReadShadow,
+        Permission::JudgeShadow,
     ];
 }
 
@@ -223,9 +235,20 @@ mod tests {
         assert_eq!(can(Role::Operator), with(&[ReadAlerts, Act]));
         assert_eq!(
             can(Role::Supervisor),
-            with(&[ReadAlerts, Act, Supervise, StopAlerting])
+            with(&[
+                ReadAlerts,
+                Act,
+                Supervise,
+                StopAlerting,
+                Explain,
+                ReadShadow,
+                JudgeShadow
+            ])
         );
-        assert_eq!(can(Role::Auditor), with(&[ReadAlerts, ReadSecurity]));
+        assert_eq!(
+            can(Role::Auditor),
+            with(&[ReadAlerts, ReadSecurity, Explain, ReadShadow])
+        );
         assert_eq!(
             can(Role::Admin),
             with(&[ReadSecurity, Reload, StopAlerting])

@@ -279,6 +279,23 @@ mod tests {
         assert_eq!(diff(&old, &new), vec![("a".into(), CameraChange::Updated)]);
     }
 
+    /// Issue 10 §6: going live is a configuration change: the camera's rules are updated in
+    /// place and the parameters (what a configuration version hashes) differ.
+    #[test]
+    fn a_rule_going_live_updates_the_camera_and_its_parameters() {
+        let shadow = cam("a", "test:ball", "", SQUARE).replace(
+            "classes = [\"person\"]",
+            "classes = [\"person\"]\nmode = \"shadow\"",
+        );
+        let old = config("", &[shadow]);
+        let new = config("", &[cam("a", "test:ball", "", SQUARE)]);
+        assert_eq!(diff(&old, &new), vec![("a".into(), CameraChange::Updated)]);
+        let (before, after) = (old.parameters(), new.parameters());
+        assert_eq!(before["cameras"][0]["rules"][0]["mode"], "shadow");
+        assert_eq!(after["cameras"][0]["rules"][0]["mode"], "live");
+        assert!(restart_required(&old, &new).is_empty());
+    }
+
     #[test]
     fn engine_wide_settings_need_a_restart_and_are_named() {
         let cams = [cam("a", "test:ball", "", SQUARE)];

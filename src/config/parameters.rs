@@ -29,6 +29,7 @@ impl Config {
                     None => super::redact_url(&cam.source),
                 });
                 v["zones"] = json(&cam.zones);
+                v["lines"] = json(&cam.lines);
                 v["rules"] = json(&cam.rules);
                 v
             })

@@ -5,7 +5,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::check::Problems;
-use crate::rules::RuleConfig;
+use crate::rules::{RuleConfig, RuleMode};
 
 /// The result of deserialising one section with its path tracked.
 pub(crate) type Tracked<T> = Result<T, serde_path_to_error::Error<toml::de::Error>>;
@@ -185,5 +185,30 @@ pub(crate) fn rule(
         );
         return None;
     };
-    section_with(value, path, problems, reader)
+    let mode = rule_mode(&mut value, path, problems);
+    let rule = section_with(value, path, problems, reader)?;
+    Some(RuleConfig {
+        mode: mode?,
+        ..rule
+    })
+}
+
+/// Takes the `mode` key every rule has off its table: `live` (the default) or `shadow`. `None`
+/// (reported) for any other value.
+fn rule_mode(value: &mut toml::Value, path: &str, problems: &mut Problems) -> Option<RuleMode> {
+    match value.as_table_mut().and_then(|t| t.remove("mode")) {
+        None => Some(RuleMode::Live),
+        Some(toml::Value::String(s)) if s == "live" => Some(RuleMode::Live),
+        Some(toml::Value::String(s)) if s == "shadow" => Some(RuleMode::Shadow),
+        Some(other) => {
+            problems.push(
+                format!("{path}.mode"),
+                format!(
+                    "expected \"live\" (alerts go to the operators) or \"shadow\" (journaled \
+                     for evaluation only), found {other}"
+                ),
+            );
+            None
+        }
+    }
 }

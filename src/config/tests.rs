@@ -1,5 +1,4 @@
 use super::*;
-use crate::rules::RuleConfig;
 
 /// The repository's own folder, so the real model manifest is used.
 fn base() -> PathBuf {
@@ -57,7 +56,8 @@ fn a_good_file_loads_with_defaults() {
     let cfg = Config::from_toml(&good(), &base()).expect("valid");
     assert_eq!(cfg.cameras.len(), 2);
     assert_eq!(cfg.cameras[0].zones.len(), 1);
-    let RuleConfig::Intrusion(r) = &cfg.cameras[0].rules[0] else {
+    assert_eq!(cfg.cameras[0].rules[0].mode, crate::rules::RuleMode::Live);
+    let crate::rules::RuleKind::Intrusion(r) = &cfg.cameras[0].rules[0].kind else {
         panic!("an intrusion rule: {:?}", cfg.cameras[0].rules[0]);
     };
     assert_eq!(r.min_seconds, 2.0);
@@ -398,6 +398,35 @@ fn a_rule_without_a_known_type_is_named() {
             .any(|e| e.starts_with("cameras[0].rules[0].type: expected a string")),
         "{errs:#?}"
     );
+}
+
+/// Issue 10 §6: every rule has `mode`, `live` by default or `shadow`; anything else is an error
+/// at its path, reported with the rule's other errors.
+#[test]
+fn a_rule_mode_is_live_or_shadow() {
+    let cfg = Config::from_toml(
+        &good().replace("min_seconds = 2.0", "min_seconds = 2.0\nmode = \"shadow\""),
+        &base(),
+    )
+    .expect("valid");
+    assert_eq!(cfg.cameras[0].rules[0].mode, crate::rules::RuleMode::Shadow);
+    let errs =
+        errors_of(&good().replace("min_seconds = 2.0", "min_seconds = \"x\"\nmode = \"pilot\""));
+    assert!(
+        errs.iter().any(|e| {
+            e.starts_with(
+            "cameras[0].rules[0].mode: expected \"live\" (alerts go to the operators) or \"shadow\""
+        )
+        }),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("cameras[0].rules[0].min_seconds")),
+        "{errs:#?}"
+    );
+    let errs = errors_of(&good().replace("min_seconds = 2.0", "mode = 1"));
+    assert!(errs.iter().any(|e| e.contains("found 1")), "{errs:#?}");
 }
 
 /// The intrusion part of the shared contract (`rules-spec.md`) as written there.

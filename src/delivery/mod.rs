@@ -15,6 +15,7 @@ pub mod mqtt;
 pub mod output;
 mod payload;
 pub mod tls;
+mod transparency;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -220,6 +221,7 @@ pub fn app(state: AppState) -> Router {
         .merge(actions::routes())
         .merge(clips::routes())
         .merge(alerting::routes())
+        .merge(transparency::routes())
         .with_state(state)
         .merge(forecast)
         .fallback(not_found)
@@ -596,8 +598,18 @@ async fn snapshot(
     let id = parse_alert_id(&raw)?;
     caller.require(&state.auth, Permission::ReadAlerts, "read alerts")?;
     let journal = state.journal.clone();
-    let (jpeg, purge) =
-        blocking(move || Ok((journal.snapshot(id)?, journal.image_purge(id)?))).await?;
+    let reviewer = caller.principal.allows(Permission::ReadShadow);
+    let (jpeg, purge, shadow) = blocking(move || {
+        let shadow = journal.get_any(id)?.is_some_and(|a| a.shadow);
+        Ok((journal.snapshot(id)?, journal.image_purge(id)?, shadow))
+    })
+    .await?;
+    // A shadow alert's image is for its evaluators only: to an operator it does not exist.
+    if shadow && !reviewer {
+        return Err(ApiError::not_found(format!(
+            "alert {id} not found or has no snapshot"
+        )));
+    }
     let jpeg = match (jpeg, purge) {
         (Some(jpeg), _) => jpeg,
         (None, Some(p)) => return Ok(evidence_gone("image", id, &p)),
@@ -788,3 +800,5 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 mod tests;
 #[cfg(test)]
 mod tests_access;
+#[cfg(test)]
+mod tests_transparency;

@@ -903,6 +903,8 @@ pub(super) struct Answer {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: serde_json::Value,
+    /// The body as text (an HTML page).
+    pub text: String,
 }
 
 /// One request through `app(state)`; `headers` as (name, value); the body is JSON when given.
@@ -948,6 +950,7 @@ pub(super) async fn request(
         status,
         headers,
         body,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 

@@ -7,10 +7,10 @@ use super::tests::{request, test_state, Answer, HOST};
 use super::*;
 use crate::auth::{AuthSettings, Role, SessionSettings};
 
-const PW: &str = "un mot de passe long";
+pub(super) const PW: &str = "un mot de passe long";
 
 /// A state whose accounts have one user per role (named after it) and the given settings.
-fn state_with(settings: AuthSettings) -> (tempfile::TempDir, AppState) {
+pub(super) fn state_with(settings: AuthSettings) -> (tempfile::TempDir, AppState) {
     let (dir, state) = test_state();
     let auth = Arc::new(Auth::open(state.journal.path(), settings).unwrap());
     for role in Role::ALL {
@@ -24,7 +24,7 @@ fn state_with(settings: AuthSettings) -> (tempfile::TempDir, AppState) {
 }
 
 /// Logs `name` in; returns the cookie (`vigie_session=…`) and the CSRF token.
-async fn login(state: &AppState, name: &str) -> (String, String) {
+pub(super) async fn login(state: &AppState, name: &str) -> (String, String) {
     let body = json!({"name": name, "password": PW}).to_string();
     let a = request(state, "POST", "/api/login", &[HOST], Some(&body)).await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -33,7 +33,7 @@ async fn login(state: &AppState, name: &str) -> (String, String) {
     (pair, a.body["csrf_token"].as_str().unwrap().to_string())
 }
 
-async fn as_user(
+pub(super) async fn as_user(
     state: &AppState,
     (cookie, csrf): &(String, String),
     method: &str,

@@ -43,8 +43,16 @@ impl Moment {
     }
 }
 
+/// Under which configuration an event fired: its version, and whether its rule is in shadow
+/// mode.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Under {
+    pub config_version: Option<i64>,
+    pub shadow: bool,
+}
+
 /// Journals `event` as an alert of camera `cam`, drawn on `frame` when there is one, under
-/// configuration version `config_version`.
+/// configuration version and mode `under`.
 pub(super) fn publish(
     cam: &CameraCtx,
     event: &Event,
@@ -52,7 +60,7 @@ pub(super) fn publish(
     at: Moment,
     labels: &[String],
     bus: &AlertBus,
-    config_version: Option<i64>,
+    under: Under,
 ) {
     let name = cam.name();
     let origin = AlertOrigin {
@@ -62,7 +70,8 @@ pub(super) fn publish(
         frame,
         time_ms: at.time_ms,
         stream_ts_ns: at.stream_ts_ns,
-        config_version,
+        config_version: under.config_version,
+        shadow: under.shadow,
     };
     match bus.publish(NewAlert::from_event(event, &origin), at.captured) {
         Ok(alert) => tracing::info!(
@@ -70,6 +79,7 @@ pub(super) fn publish(
             rule = %event.rule_id,
             event = %event.event_type,
             alert_id = alert.id,
+            shadow = alert.shadow,
             "alert journaled"
         ),
         // The governance gate refused it (stopped, not authorised): counted, not an error.
@@ -126,8 +136,11 @@ pub(super) fn publish_fault(
         at.stream_ts_ns,
         ev.explanation,
     );
-    let config_version = lock(&cam.analysis).config_version;
-    publish(cam, &event, frame, at, &[], bus, config_version);
+    let under = Under {
+        config_version: lock(&cam.analysis).config_version,
+        shadow: false,
+    };
+    publish(cam, &event, frame, at, &[], bus, under);
 }
 
 fn fault_event_type(kind: FaultKind) -> EventType {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::camera::{Analysis, CameraCtx};
 use super::pose::{self, PoseLoader, PoseModels};
-use super::publish::{publish, publish_fault, Moment};
+use super::publish::{publish, publish_fault, Moment, Under};
 use super::{lock, read, CameraSet};
 use crate::alerts::AlertBus;
 use crate::detect::{Detection, Detector};
@@ -168,7 +168,7 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
             .inc_by(people.len() as u64);
         found
     });
-    let (events, config_version) = {
+    let events: Vec<(Event, Under)> = {
         let mut a = lock(&cam.analysis);
         let events = a.rules.evaluate(FrameInput {
             t_ns: frame.pts_ns,
@@ -177,9 +177,19 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
             frame: Some(frame),
             poses: &found,
         });
-        (events, a.config_version)
+        // The mode is read with the rules that fired, under the same lock as a reload.
+        events
+            .into_iter()
+            .map(|e| {
+                let under = Under {
+                    config_version: a.config_version,
+                    shadow: a.rules.is_shadow(&e.rule_id),
+                };
+                (e, under)
+            })
+            .collect()
     };
-    publish_events(cam, &events, frame, shared, config_version);
+    publish_events(cam, &events, frame, shared);
 }
 
 /// Health first, on every frame taken, even one too old to analyse: it is cheap, and fault
@@ -233,14 +243,8 @@ fn detect(
     Some(detections)
 }
 
-fn publish_events(
-    cam: &CameraCtx,
-    events: &[Event],
-    frame: &Frame,
-    shared: &Shared,
-    config_version: Option<i64>,
-) {
-    for ev in events {
+fn publish_events(cam: &CameraCtx, events: &[(Event, Under)], frame: &Frame, shared: &Shared) {
+    for (ev, under) in events {
         publish(
             cam,
             ev,
@@ -248,7 +252,7 @@ fn publish_events(
             Moment::of(frame),
             &shared.labels,
             &shared.bus,
-            config_version,
+            *under,
         );
     }
 }

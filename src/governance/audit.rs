@@ -13,6 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use super::time::{format_ms, parse_ms};
+use super::transparency;
 use crate::alerts::chain::{self, ChainError};
 use crate::alerts::verify::{self, Position, Problem};
 use crate::alerts::{versions, ConfigVersion, Journal, JournalError};
@@ -85,6 +86,30 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One alert explained in plain French, from what the journal recorded (not from today's
+    /// configuration): the system's contribution and the agents' decisions, the data and
+    /// sources, the parameters and thresholds in force with the measured values, the operations.
+    Explain {
+        /// The alert's id.
+        id: i64,
+        #[command(flatten)]
+        journal: JournalArg,
+        /// The document as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// For the public, per camera: what is analysed, under which authorisation, which rules,
+    /// the retention periods (the configuration in force, as journaled).
+    Summary {
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        #[command(flatten)]
+        journal: JournalArg,
+        /// The summaries as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The chain's newest link (`SEQ:HASH`), to keep outside this machine.
     Head {
         #[command(flatten)]
@@ -123,6 +148,12 @@ pub fn run(args: AuditArgs) -> Result<bool, AuditError> {
             journal,
             json,
         } => config_at(&journal_path(&journal)?, &time, json),
+        AuditCommand::Explain { id, journal, json } => explain(&journal_path(&journal)?, id, json),
+        AuditCommand::Summary {
+            camera,
+            journal,
+            json,
+        } => summary(&journal_path(&journal)?, camera.as_deref(), json),
         AuditCommand::Head { journal } => head(&journal_path(&journal)?),
         AuditCommand::Purge { config } => purge(&config),
     }
@@ -140,8 +171,8 @@ fn journal_path(arg: &JournalArg) -> Result<PathBuf, AuditError> {
     }
 }
 
-/// Opens a journal read-only: the audit commands never write to it.
-fn open_read_only(path: &Path) -> Result<Connection, AuditError> {
+/// Opens a journal read-only: the audit commands (and the transparency routes) never write to it.
+pub fn open_read_only(path: &Path) -> Result<Connection, AuditError> {
     let fail = |message: String| AuditError::File {
         path: path.to_path_buf(),
         message,
@@ -405,12 +436,17 @@ pub fn describe(v: &ConfigVersion, next: Option<i64>) -> String {
 /// `key=value` for every scalar or array of an object, nested objects as `outer.key=value`,
 /// keys sorted, `skip` left out.
 fn flat(value: &Value, skip: &[&str]) -> Vec<String> {
+    flat_with(value, skip, "=")
+}
+
+/// [`flat`] with `sep` between a key and its value.
+pub(crate) fn flat_with(value: &Value, skip: &[&str], sep: &str) -> Vec<String> {
     let mut out = Vec::new();
-    flatten_into(value, "", skip, &mut out);
+    flatten_into(value, "", skip, sep, &mut out);
     out
 }
 
-fn flatten_into(value: &Value, prefix: &str, skip: &[&str], out: &mut Vec<String>) {
+fn flatten_into(value: &Value, prefix: &str, skip: &[&str], sep: &str, out: &mut Vec<String>) {
     let Some(map) = value.as_object() else {
         return;
     };
@@ -423,11 +459,41 @@ fn flatten_into(value: &Value, prefix: &str, skip: &[&str], out: &mut Vec<String
         let name = format!("{prefix}{k}");
         match &map[k] {
             Value::Null => {}
-            Value::Object(_) => flatten_into(&map[k], &format!("{name}."), &[], out),
-            Value::String(s) => out.push(format!("{name}={s}")),
-            other => out.push(format!("{name}={other}")),
+            Value::Object(_) => flatten_into(&map[k], &format!("{name}."), &[], sep, out),
+            Value::String(s) => out.push(format!("{name}{sep}{s}")),
+            other => out.push(format!("{name}{sep}{other}")),
         }
     }
+}
+
+fn explain(path: &Path, id: i64, json: bool) -> Result<bool, AuditError> {
+    let conn = open_read_only(path)?;
+    let e = transparency::explain(&conn, id)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
+    } else {
+        print!(
+            "{}",
+            transparency::to_text(&transparency::alert_title(&e), &e.text)
+        );
+    }
+    Ok(true)
+}
+
+fn summary(path: &Path, camera: Option<&str>, json: bool) -> Result<bool, AuditError> {
+    let conn = open_read_only(path)?;
+    let all = transparency::summary(&conn, camera)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+    } else {
+        for s in &all {
+            print!(
+                "{}",
+                transparency::to_text(&transparency::camera_title(s), &s.text)
+            );
+        }
+    }
+    Ok(true)
 }
 
 fn purge(config: &Path) -> Result<bool, AuditError> {

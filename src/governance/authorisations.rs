@@ -62,7 +62,16 @@ pub fn report(cfg: &Config, now_ms: i64) -> String {
                     None => format!("INACTIVE: no authorisation covers {ev} on this camera"),
                 },
             };
-            out.push_str(&format!("rule {}/{} ({ev}): {line}\n", cam.id, rule.id()));
+            let shadow = if rule.mode == crate::rules::RuleMode::Shadow {
+                ", shadow mode"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "rule {}/{} ({ev}{shadow}): {line}\n",
+                cam.id,
+                rule.id()
+            ));
         }
     }
     out

@@ -111,12 +111,40 @@ impl Needs {
 pub type RuleReader =
     fn(toml::Value) -> Result<RuleConfig, serde_path_to_error::Error<toml::de::Error>>;
 
-/// Declares [`RuleConfig`], one line per rule type: `"type name" => Variant(module::Config)`.
+/// Whether a rule's alerts go to the operators (`live`, the default) or only to the journal, for
+/// evaluators to review before going live (`shadow`). Every rule type has the `mode` key; going
+/// live is a configuration change (a reload), journaled as a new configuration version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleMode {
+    #[default]
+    Live,
+    Shadow,
+}
+
+impl RuleMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleMode::Live => "live",
+            RuleMode::Shadow => "shadow",
+        }
+    }
+}
+
+/// One `[[cameras.rules]]` entry: its type's own configuration and the keys every rule has
+/// (`mode`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleConfig {
+    pub mode: RuleMode,
+    pub kind: RuleKind,
+}
+
+/// Declares [`RuleKind`], one line per rule type: `"type name" => Variant(module::Config)`.
 macro_rules! rule_types {
     ($($name:literal => $variant:ident($config:ty),)+) => {
-        /// One `[[cameras.rules]]` entry, by its `type`.
+        /// A rule's own configuration, by its `type`.
         #[derive(Debug, Clone, PartialEq)]
-        pub enum RuleConfig {
+        pub enum RuleKind {
             $($variant($config),)+
         }
 
@@ -125,32 +153,39 @@ macro_rules! rule_types {
             pub const TYPES: &'static [&'static str] = &[$($name),+];
 
             /// The reader of rule type `type_name`, `None` for an unknown type. It reads the
-            /// rule's table without its `type` key; errors carry the path of the offending key.
+            /// rule's table without its `type` and `mode` keys (a live rule); errors carry the
+            /// path of the offending key.
             pub fn deserializer(type_name: &str) -> Option<RuleReader> {
                 match type_name {
-                    $($name => Some(|v| serde_path_to_error::deserialize(v).map(RuleConfig::$variant)),)+
+                    $($name => Some(|v| serde_path_to_error::deserialize(v).map(|c| RuleConfig {
+                        mode: RuleMode::Live,
+                        kind: RuleKind::$variant(c),
+                    })),)+
                     _ => None,
                 }
             }
 
             fn spec(&self) -> &dyn RuleSpec {
-                match self {
-                    $(RuleConfig::$variant(c) => c,)+
+                match &self.kind {
+                    $(RuleKind::$variant(c) => c,)+
                 }
             }
         }
 
-        /// As the configuration writes it: `type` and the rule's keys, defaults filled in.
+        /// As the configuration writes it: `type`, `mode` and the rule's keys, defaults filled
+        /// in.
         impl serde::Serialize for RuleConfig {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 #[derive(serde::Serialize)]
                 struct Typed<'a, T> {
                     r#type: &'static str,
+                    mode: RuleMode,
                     #[serde(flatten)]
                     rule: &'a T,
                 }
-                match self {
-                    $(RuleConfig::$variant(rule) => Typed { r#type: $name, rule }.serialize(s),)+
+                let mode = self.mode;
+                match &self.kind {
+                    $(RuleKind::$variant(rule) => Typed { r#type: $name, mode, rule }.serialize(s),)+
                 }
             }
         }
@@ -298,6 +333,8 @@ pub struct FrameInput<'a> {
 pub struct CameraRules {
     scene: Scene,
     rules: Vec<Box<dyn Rule>>,
+    /// Ids of the rules in `mode = "shadow"`.
+    shadow: Vec<String>,
     labels: Vec<String>,
     needs: Needs,
     objects: Vec<Object>,
@@ -316,8 +353,14 @@ impl CameraRules {
             .iter()
             .map(RuleConfig::needs)
             .fold(Needs::default(), Needs::union);
+        let shadow = configs
+            .iter()
+            .filter(|c| c.mode == RuleMode::Shadow)
+            .map(|c| c.id().to_string())
+            .collect();
         CameraRules {
             needs,
+            shadow,
             ..CameraRules::new(scene, rules, labels)
         }
     }
@@ -327,6 +370,7 @@ impl CameraRules {
             scene,
             rules,
             labels,
+            shadow: Vec::new(),
             needs: Needs::default(),
             objects: Vec::new(),
             last_t_ns: None,
@@ -340,6 +384,11 @@ impl CameraRules {
     /// What the rules need besides the detector.
     pub fn needs(&self) -> &Needs {
         &self.needs
+    }
+
+    /// Whether rule `id` is in `mode = "shadow"` (its alerts reach no operator).
+    pub fn is_shadow(&self, id: &str) -> bool {
+        self.shadow.iter().any(|s| s == id)
     }
 
     pub fn rule_ids(&self) -> Vec<&str> {

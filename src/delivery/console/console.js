@@ -58,6 +58,12 @@
       conflict_other: "Refusé : {e}",
       forbidden: "Refusé : votre rôle ne le permet pas.",
       close_view: "Fermer", incident_title: "Incident n°{id} — {camera}",
+      explain_link: "Explication de l'alerte (transparence)", public_link: "Ce que Vigie analyse",
+      shadow_link: "Alertes en évaluation", shadow_back: "Retour aux alertes",
+      shadow_heading: "Alertes en évaluation : règles en mode évaluation, jamais montrées aux opérateurs",
+      shadow_none: "Aucune alerte en évaluation.", shadow_true: "Vraie alerte", shadow_false: "Fausse alerte",
+      shadow_verdict: "Jugée « {v} » par {by} à {t}", shadow_unjudged: "Pas encore jugée.",
+      shadow_rate: "{camera} / {rule} : {n} alerte(s), {tp} vraie(s), {fp} fausse(s), {u} non jugée(s) — taux de fausses alertes : {share}",
       updates_heading: "Mises à jour", history_heading: "Historique", none: "Aucune.",
       clip_none: "Extrait vidéo : aucun pour cette alerte (flux de la caméra non conservé).",
       clip_pending: "Extrait vidéo en préparation (il attend les secondes après l'alerte)…",
@@ -124,6 +130,12 @@
       conflict_other: "Refused: {e}",
       forbidden: "Refused: your role does not allow it.",
       close_view: "Close", incident_title: "Incident #{id} — {camera}",
+      explain_link: "Alert explanation (transparency)", public_link: "What Vigie analyses",
+      shadow_link: "Alerts under evaluation", shadow_back: "Back to alerts",
+      shadow_heading: "Alerts under evaluation: rules in shadow mode, never shown to operators",
+      shadow_none: "No alert under evaluation.", shadow_true: "True alarm", shadow_false: "False alarm",
+      shadow_verdict: "Judged “{v}” by {by} at {t}", shadow_unjudged: "Not judged yet.",
+      shadow_rate: "{camera} / {rule}: {n} alert(s), {tp} true, {fp} false, {u} not judged — false-alarm rate: {share}",
       updates_heading: "Updates", history_heading: "History", none: "None.",
       clip_none: "Video clip: none for this alert (the camera's stream is not kept).",
       clip_pending: "Video clip being made (it waits for the seconds after the alert)…",
@@ -184,6 +196,7 @@
   let nextBefore = null;     // paging of older alerts
   let source = null;
   let pending = null;        // {id, action} while the step dialog is open
+  let shadowShown = false;   // the evaluators' view of shadow alerts is shown instead of the list
   const alerts = new Map();     // alert id -> alert
   const incidents = new Map();  // incident id -> {first, updates: [], card}
   const cameraNames = new Map();
@@ -243,6 +256,7 @@
     fillFilters();
     for (const inc of incidents.values()) fillCard(inc);
     refreshCameraLabels();
+    if (shadowShown) showShadow(true);
   }
   for (const b of document.querySelectorAll("[data-lang]")) {
     b.addEventListener("click", () => {
@@ -262,6 +276,8 @@
     $("app").hidden = true;
     $("user-box").hidden = true;
     $("forecast-link").hidden = true;
+    $("public-link").hidden = true;
+    $("shadow-link").hidden = true;
     $("live-state").hidden = true;
     $("login-screen").hidden = false;
     $("login-notice").textContent = notice || "";
@@ -274,6 +290,8 @@
     $("user-role").textContent = roleLabel(session.role);
     $("user-box").hidden = false;
     $("forecast-link").hidden = false;
+    $("public-link").hidden = false;
+    $("shadow-link").hidden = !can("read_shadow");
     $("live-state").hidden = false;
     const note = $("readonly-note");
     note.hidden = can("act") || !can("read_alerts");
@@ -313,6 +331,8 @@
     // Nothing of the previous account stays on screen.
     session = null; started = false; lastId = 0; journalId = null; nextBefore = null;
     alerts.clear(); incidents.clear(); alertsEl.replaceChildren();
+    showShadow(false);
+    $("shadow-alerts").replaceChildren(); $("shadow-rates").replaceChildren();
     $("no-alerts").hidden = false;
     showLogin(t("logged_out"));
   });
@@ -662,6 +682,9 @@
   async function openIncident(inc) {
     const a = inc.first;
     $("incident-title").textContent = t("incident_title", { id: a.id, camera: a.camera_name || a.camera_id });
+    const explain = $("incident-explain");
+    explain.hidden = !can("explain");
+    explain.href = "/api/alerts/" + a.id + "/transparency";
     const img = $("incident-image");
     img.hidden = !a.snapshot_url;
     if (a.snapshot_url) { img.src = a.snapshot_url; img.alt = t("snapshot_of", { id: a.id }); }
@@ -708,6 +731,87 @@
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape") { closeDialog(); incidentView.classList.remove("shown"); }
   });
+
+  // ---- shadow alerts: rules in evaluation, for evaluators only ------------------------------------
+  function share(x) { return x === null || x === undefined ? "—" : Math.round(x * 100) + " %"; }
+  function verdictLabel(v) { return t(v === "true_alarm" ? "shadow_true" : "shadow_false"); }
+  function shadowCard(a) {
+    const card = el("article", "shadow-card");
+    card.dataset.shadowId = a.id;
+    const media = el("div", "media");
+    if (a.snapshot_url) {
+      const img = el("img");
+      img.src = a.snapshot_url; img.alt = t("snapshot_of", { id: a.id }); img.loading = "lazy";
+      media.appendChild(img);
+    } else {
+      media.appendChild(el("p", "no-image", t("no_image")));
+    }
+    card.appendChild(media);
+    const body = el("div");
+    body.appendChild(el("h3", null, eventLabel(a.event_type) + " — " + (a.camera_name || a.camera_id)
+      + " — " + t("alert_no", { id: a.id })));
+    body.appendChild(el("p", null, localTime(a.frame_time_ms) + " — " + a.explanation));
+    const v = a.verdict;
+    body.appendChild(el("p", "verdict", v
+      ? t("shadow_verdict", { v: verdictLabel(v.verdict), by: v.by, t: shortTime(v.at_ms) })
+      : t("shadow_unjudged")));
+    const row = el("div", "actions");
+    if (can("judge_shadow")) {
+      for (const verdict of ["true_alarm", "false_alarm"]) {
+        const b = el("button", null, verdictLabel(verdict));
+        b.type = "button"; b.dataset.verdict = verdict;
+        b.addEventListener("click", () => judge(a.id, verdict, card));
+        row.appendChild(b);
+      }
+    }
+    if (can("explain")) {
+      const link = el("a", null, t("explain_link"));
+      link.href = "/api/alerts/" + a.id + "/transparency"; link.target = "_blank"; link.rel = "noopener";
+      row.appendChild(link);
+    }
+    body.appendChild(row);
+    body.appendChild(el("p", "result"));
+    card.appendChild(body);
+    return card;
+  }
+  async function loadShadow() {
+    const list = $("shadow-alerts");
+    let data;
+    try {
+      const resp = await api("GET", "/api/shadow-alerts?limit=100");
+      data = await json(resp);
+      if (!resp.ok) { list.replaceChildren(el("p", "result error", data.error || ("HTTP " + resp.status))); return; }
+    } catch (x) { return; }
+    const rates = $("shadow-rates");
+    rates.replaceChildren();
+    for (const r of data.rules || []) {
+      rates.appendChild(el("li", null, t("shadow_rate", {
+        camera: cameraNames.get(r.camera_id) || r.camera_id, rule: r.rule_id, n: r.alerts,
+        tp: r.true_alarm, fp: r.false_alarm, u: r.unjudged, share: share(r.false_alarm_share) })));
+    }
+    list.replaceChildren();
+    for (const a of data.alerts || []) list.appendChild(shadowCard(a));
+    $("shadow-none").hidden = (data.alerts || []).length > 0;
+  }
+  async function judge(id, verdict, card) {
+    const result = card.querySelector(".result");
+    try {
+      const resp = await api("POST", "/api/shadow-alerts/" + id + "/verdict", { verdict: verdict });
+      const data = await json(resp);
+      if (resp.ok) { await loadShadow(); return; }
+      result.className = "result error"; result.textContent = refusal(resp, data);
+    } catch (x) {
+      if (!(x instanceof Unauthenticated)) { result.className = "result error"; result.textContent = t("unreachable"); }
+    }
+  }
+  function showShadow(on) {
+    shadowShown = on;
+    $("shadow-view").hidden = !on;
+    $("alerts-view").hidden = on;
+    $("shadow-link").textContent = t(on ? "shadow_back" : "shadow_link");
+    if (on) loadShadow();
+  }
+  $("shadow-link").addEventListener("click", () => showShadow(!shadowShown));
 
   // ---- history and live stream -----------------------------------------------------------------
   async function loadPage(before) {
