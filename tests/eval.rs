@@ -267,3 +267,60 @@ fn no_issue8_alert_on_vtest() {
         );
     }
 }
+
+// ---- Issue 8's BUILT positives (tests/scenarios/*-built, README "Measuring the rules"):
+// overlays drawn into real vtest.avi frames by `vigie eval` itself. Measured at 5 det/s:
+// abandoned-built 1 TP / 0 FP (alert 42.9 s after the object is put down); fire-built 0 / 0 / 1
+// FN (flicker hovers at its 0.1 threshold); fall-built 0 / 0 / 1 FN per rule (the lying person
+// loses its detection). ----
+
+fn count(r: &serde_json::Value, key: &str) -> u64 {
+    r[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} undefined: {r}"))
+}
+
+#[test]
+fn abandoned_object_fires_once_on_the_built_left_object() {
+    let report = eval_json(&["tests/scenarios/abandoned-built"]);
+    let r = rule(&report, "abandoned-built", 5.0, "left-bag");
+    // One event: it must be found (a single event leaves no slack); one false alert passes.
+    assert_eq!(count(r, "tp"), 1, "{r}");
+    assert!(count(r, "fp") <= 1, "{r}");
+    // Never before min_seconds (30 s) unattended; measured 42.9 s after it was put down.
+    let latency = r["latency_median"].as_f64().unwrap();
+    assert!((30.0..=50.0).contains(&latency), "{r}");
+}
+
+#[test]
+fn no_false_fire_nor_fall_alert_on_the_built_clips() {
+    let report = eval_json(&["tests/scenarios/fire-built", "tests/scenarios/fall-built"]);
+    // The steady orange patch (from 2 s) and the walkers raise at most one false alert.
+    let fire = rule(&report, "fire-built", 5.0, "fire");
+    assert!(count(fire, "fp") <= 1, "{fire}");
+    for id in ["fall", "lying-any"] {
+        let r = rule(&report, "fall-built", 5.0, id);
+        assert!(count(r, "fp") <= 1, "{r}");
+    }
+}
+
+#[test]
+#[ignore = "the fire rule misses the built flame: its flicker measures 0.06-0.12 against the \
+            0.1 threshold, so every cue never holds 3 s in a row; see README"]
+fn fire_fires_on_the_built_flame() {
+    let report = eval_json(&["tests/scenarios/fire-built"]);
+    let r = rule(&report, "fire-built", 5.0, "fire");
+    assert_eq!(count(r, "tp"), 1, "{r}");
+    assert_eq!(count(r, "fp"), 0, "{r}");
+}
+
+#[test]
+#[ignore = "person_on_ground misses the built fall: the pasted person loses its detection once \
+            turned (nanodet scores lying people low), so no track is left to follow; see README"]
+fn person_on_ground_fires_on_the_built_fall() {
+    let report = eval_json(&["tests/scenarios/fall-built"]);
+    for id in ["fall", "lying-any"] {
+        let r = rule(&report, "fall-built", 5.0, id);
+        assert_eq!(count(r, "tp"), 1, "{r}");
+    }
+}

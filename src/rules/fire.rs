@@ -126,6 +126,7 @@ impl Rule for Fire {
             return;
         };
         self.last_ns = Some(t);
+        tracing::trace!(rule = %self.config.id, t_s = ns_to_seconds(t), candidate = reading.candidate, cues = %reading.explain(), "flame cues");
         if !reading.candidate {
             self.since_ns = None;
             return;
