@@ -39,11 +39,13 @@ impl DetectorLoader {
     }
 }
 
-/// One worker's second detectors, by model name (`None`: it failed to load; not retried), with
-/// their labels.
+/// A loaded second detector and its labels.
+type Loaded = (Detector, Arc<[String]>);
+
+/// One worker's second detectors, by model name (`None`: it failed to load; not retried).
 pub(super) struct SecondDetectors {
     loader: Arc<DetectorLoader>,
-    models: HashMap<String, Option<(Detector, Arc<[String]>)>>,
+    models: HashMap<String, Option<Loaded>>,
 }
 
 impl SecondDetectors {

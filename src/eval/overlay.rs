@@ -68,7 +68,7 @@ impl Overlay {
     /// The first problem of this entry (`field`, message), checked without reading any image.
     pub fn problem(&self, dir: &Path) -> Option<(&'static str, String)> {
         let (from, until) = self.window();
-        if !(from.is_finite() && from >= 0.0) || until.is_some_and(|u| !(u > from)) {
+        if !(from.is_finite() && from >= 0.0) || until.is_some_and(|u| u.is_nan() || u <= from) {
             return Some(("until", "needs 0 <= from < until (clip seconds)".into()));
         }
         match self {

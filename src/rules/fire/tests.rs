@@ -244,7 +244,7 @@ fn extend_needs_model_hits_in_n_of_m_readings_of_its_labels() {
     let smoke = run_model(20, &extra, |_, _| {}, |_| Some(stub(1, 0.9)));
     let weak = run_model(20, &extra, |_, _| {}, |_| Some(stub(0, 0.3)));
     let rare = |t: u64| {
-        Some(if (t / STEP) % 2 == 0 {
+        Some(if (t / STEP).is_multiple_of(2) {
             stub(0, 0.9)
         } else {
             Vec::new()
