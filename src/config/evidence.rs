@@ -90,24 +90,25 @@ mod tests {
     fn bad_masks_and_sub_streams_are_named_with_their_path() {
         let errors = config(
             "detect_source = \"ftp://nowhere/x\"\n\
+             [[cameras.privacy_masks]]\npoints = \"everywhere\"\n\
              [[cameras.privacy_masks]]\npoints = [[0.1, 0.1], [1.3, 0.1], [0.3, 0.4]]\n\
              [[cameras.privacy_masks]]\npoints = [[0.1, 0.1], [0.2, 0.2]]\n\
-             [[cameras.privacy_masks]]\npoints = [[0.1, 0.1], [0.2, 0.2], [0.2, 0.5]]\nshape = \"square\"\n\
-             [[cameras.privacy_masks]]\npoints = \"everywhere\"\n",
+             [[cameras.privacy_masks]]\npoints = [[0.1, 0.1], [0.2, 0.2], [0.2, 0.5]]\nshape = \"square\"\n",
         )
         .unwrap_err();
         let has = |prefix: &str| errors.iter().any(|e| e.starts_with(prefix));
+        // A mask that cannot be read hides neither the others (named at their place in the file)
+        // nor the camera's own errors.
+        assert!(has("cameras[0].privacy_masks[0].points: "), "{errors:?}");
         assert!(
-            has("cameras[0].privacy_masks[0].points[1]: [1.3, 0.1] is outside"),
+            has("cameras[0].privacy_masks[1].points[1]: [1.3, 0.1] is outside"),
             "{errors:?}"
         );
         assert!(
-            has("cameras[0].privacy_masks[1].points: a polygon needs at least 3"),
+            has("cameras[0].privacy_masks[2].points: a polygon needs at least 3"),
             "{errors:?}"
         );
-        assert!(has("cameras[0].privacy_masks[2].shape"), "{errors:?}");
-        // A mask that cannot be read hides neither the others nor the camera's own errors.
-        assert!(has("cameras[0].privacy_masks[3].points: "), "{errors:?}");
+        assert!(has("cameras[0].privacy_masks[3].shape"), "{errors:?}");
         assert!(has("cameras[0].detect_source: "), "{errors:?}");
         let same = config("detect_source = \"test:ball\"").unwrap_err();
         assert!(
