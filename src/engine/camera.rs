@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::pose::PoseClock;
 use super::EngineError;
 use crate::config::{CameraConfig, Config};
+use crate::evidence::CameraEvidence;
 use crate::frames::motion::MotionGate;
 use crate::frames::{Frame, FrameQueue};
 use crate::health::HealthMonitor;
@@ -44,6 +45,9 @@ pub(super) struct CameraCtx {
     pub max_frame_age: Option<Duration>,
     /// The last frame taken, for the snapshot of a fault alert.
     pub last_frame: Mutex<Option<Arc<Frame>>>,
+    /// Privacy masks and full-resolution frames (shared with ingest); picks the frame a rule
+    /// alert's snapshot is drawn on.
+    pub evidence: Arc<CameraEvidence>,
 }
 
 impl CameraCtx {
@@ -71,6 +75,7 @@ pub(super) fn start_camera(
     ));
     let queue = Arc::new(FrameQueue::new(cam.queue_capacity));
     let id: Arc<str> = Arc::from(cam.id.as_str());
+    let evidence = Arc::new(CameraEvidence::new(cam));
     let spec = CameraSpec {
         id: id.clone(),
         params: PipelineParams {
@@ -86,6 +91,7 @@ pub(super) fn start_camera(
         decode_threads: i32::try_from(cam.decode_threads).unwrap_or(1),
         stall_timeout: Duration::from_secs_f32(cam.stall_seconds),
         max_backoff: Duration::from_secs_f32(cam.reconnect_max_seconds),
+        evidence: Some(evidence.clone()),
     };
     let ctx = Arc::new(CameraCtx {
         id,
@@ -107,6 +113,7 @@ pub(super) fn start_camera(
         max_frame_age: (cam.max_frame_age_ms > 0 && !spec.params.pull_mode())
             .then(|| Duration::from_millis(cam.max_frame_age_ms)),
         last_frame: Mutex::new(None),
+        evidence,
     });
     let handle = ingest::spawn_camera(spec, queue, status, metrics.clone())?;
     Ok(Some((ctx, handle)))

@@ -282,11 +282,17 @@ fn detect(
 }
 
 fn publish_events(cam: &CameraCtx, events: &[(Event, Under)], frame: &Frame, shared: &Shared) {
+    if events.is_empty() {
+        return;
+    }
+    // Drawn on the full-resolution frame of the same moment when the camera keeps them; the
+    // alert's time stays the analysed frame's.
+    let shown = cam.evidence.snapshot_frame(frame);
     for (ev, under) in events {
         publish(
             cam,
             ev,
-            Some(frame),
+            Some(&shown),
             Moment::of(frame),
             &shared.labels,
             &shared.bus,
