@@ -162,6 +162,7 @@ fn bench_rules(c: &mut Criterion) {
                     detections: &[],
                     frame: None,
                     poses: &[],
+                    models: &[],
                 });
                 k += 1;
                 black_box(events.len())

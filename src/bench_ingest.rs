@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{RtspTransport, Source};
+use crate::evidence::CameraEvidence;
 use crate::frames::FrameQueue;
 use crate::ingest::{spawn_camera, CameraSpec, CameraState, CameraStatus, PipelineParams};
 use crate::metrics::Metrics;
@@ -46,6 +47,15 @@ pub struct BenchIngestArgs {
     /// Process id of the RTSP server, to report its CPU over the same window.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Detection rate (`detect_fps`): frames past the rate filter are scaled; 0 = every frame.
+    #[arg(long, default_value_t = 0.0)]
+    pub detect_fps: f32,
+    /// Keep full-resolution frames for snapshots, as `snapshot_full_resolution` does.
+    #[arg(long)]
+    pub full_resolution: bool,
+    /// A sub-stream for detection (`detect_source`); `--url` is then the main stream.
+    #[arg(long)]
+    pub detect_url: Option<String>,
     /// Tap each camera's compressed stream into a clip ring (`[clips]` defaults), and report
     /// the rings and the cost of one clip.
     #[arg(long)]
@@ -96,6 +106,18 @@ pub(crate) fn cores() -> usize {
         .unwrap_or(1)
 }
 
+/// The evidence side of each camera, as `vigie run` builds it for these settings.
+fn evidence(args: &BenchIngestArgs, detect_source: Option<Source>) -> Option<Arc<CameraEvidence>> {
+    let per_analysed = if detect_source.is_some() { 2 } else { 1 };
+    let frames = if args.full_resolution {
+        per_analysed * (2 + crate::evidence::RING_SLACK)
+    } else {
+        0
+    };
+    (frames > 0 || detect_source.is_some())
+        .then(|| Arc::new(CameraEvidence::from_parts(None, detect_source, frames)))
+}
+
 pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
     if args.cameras == 0 || args.seconds == 0 {
         return Err(BenchIngestError::Args(
@@ -118,6 +140,13 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
             )))
         }
     };
+    let detect_source = match &args.detect_url {
+        Some(u) => Some(
+            Source::parse(u, std::path::Path::new("."))
+                .map_err(|e| BenchIngestError::Args(format!("--detect-url: {e}")))?,
+        ),
+        None => None,
+    };
     crate::ingest::init()?;
     let (base_rss, _) = memory_mib();
     println!(
@@ -127,6 +156,15 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
         args.width,
         args.height,
         cores()
+    );
+    println!(
+        "detect_fps {}; full-resolution frames kept: {}; detection sub-stream: {}",
+        args.detect_fps,
+        args.full_resolution,
+        detect_source
+            .as_ref()
+            .map(Source::redacted)
+            .unwrap_or("none".into())
     );
     println!("base RSS (GStreamer initialised, 0 cameras): {base_rss:.1} MiB");
 
@@ -145,7 +183,7 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
                 source: source.clone(),
                 rtsp_transport: transport,
                 rtsp_latency_ms: args.latency_ms,
-                detect_fps: 0.0,
+                detect_fps: args.detect_fps,
                 width: args.width,
                 height: args.height,
                 realtime: true,
@@ -154,6 +192,7 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
             decode_threads: args.decode_threads,
             stall_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(5),
+            evidence: evidence(args, detect_source.clone()),
             clip_ring: args.clips.then(|| clip_rings.start(&id, None)).flatten(),
         };
         rings.extend(spec.clip_ring.clone());

@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod detect;
 pub mod engine;
 pub mod eval;
+pub mod evidence;
 pub mod forecast;
 pub mod frames;
 pub mod governance;

@@ -19,6 +19,8 @@ struct Decoded {
     frames: u64,
     /// From the first frame's timestamp to the end of the last one.
     seconds: f64,
+    /// Mean luma of the first frame's left 45 % and right 40 %.
+    luma_left_right: (f64, f64),
 }
 
 /// Demuxes and decodes every frame of an MP4 file.
@@ -26,7 +28,7 @@ fn decode(path: &Path) -> Decoded {
     gst::init().unwrap();
     let pipeline = gst::parse::launch(&format!(
         "filesrc location=\"{}\" ! qtdemux name=demux demux.video_0 ! queue ! identity name=coded \
-         ! decodebin ! videoconvert ! fakesink name=sink sync=false",
+         ! decodebin ! videoconvert ! video/x-raw,format=GRAY8 ! fakesink name=sink sync=false",
         path.display()
     ))
     .unwrap()
@@ -52,9 +54,14 @@ fn decode(path: &Path) -> Decoded {
         .static_pad("sink")
         .unwrap();
     let st = stats.clone();
-    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+    let luma = std::sync::Arc::new(std::sync::Mutex::new((0.0, 0.0)));
+    let lu = luma.clone();
+    sink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         if let Some(b) = info.buffer() {
             let mut s = st.lock().unwrap();
+            if s.0 == 0 {
+                *lu.lock().unwrap() = left_right_luma(pad, b);
+            }
             s.0 += 1;
             if let Some(pts) = b.pts() {
                 let end = pts + b.duration().unwrap_or(gst::ClockTime::ZERO);
@@ -78,11 +85,30 @@ fn decode(path: &Path) -> Decoded {
     pipeline.set_state(gst::State::Null).unwrap();
     let (frames, first, last) = *stats.lock().unwrap();
     let codec = codec.lock().unwrap().clone();
+    let luma_left_right = *luma.lock().unwrap();
     Decoded {
         codec,
         frames,
         seconds: last.saturating_sub(first) as f64 / 1e9,
+        luma_left_right,
     }
+}
+
+/// Mean luma of a GRAY8 frame's left 45 % and right 40 % of columns.
+fn left_right_luma(pad: &gst::Pad, b: &gst::BufferRef) -> (f64, f64) {
+    let info = gstreamer_video::VideoInfo::from_caps(&pad.current_caps().unwrap()).unwrap();
+    let (w, h) = (info.width() as usize, info.height() as usize);
+    let stride = info.stride()[0] as usize;
+    let map = b.map_readable().unwrap();
+    let mean = |cols: std::ops::Range<usize>| {
+        let n = (cols.len() * h) as f64;
+        let sum: u64 = (0..h)
+            .flat_map(|y| cols.clone().map(move |x| y * stride + x))
+            .map(|i| u64::from(map[i]))
+            .sum();
+        sum as f64 / n
+    };
+    (mean(0..w * 45 / 100), mean(w * 60 / 100..w))
 }
 
 /// The first alert of the esplanade rule whose frame is at least `after_s` seconds into the stream
@@ -193,4 +219,23 @@ fn an_rtsp_h264_camera_alert_gets_a_remuxed_clip() {
     // From the keyframe before the window (one a second from serve-rtsp): 10 to 11 s.
     assert!((9.0..=11.6).contains(&d.seconds), "{d:?}");
     assert!(d.frames >= 85, "{d:?}");
+    // No mask: the left of the scene is there (see the masked camera below).
+    assert!(d.luma_left_right.0 > 40.0, "{d:?}");
+}
+
+/// A camera with a privacy mask: its clip is transcoded (even an H.264 camera) and the mask is
+/// black in every frame.
+#[test]
+fn a_masked_camera_gets_its_clip_with_the_mask_blacked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RtspServer::start(&clip(), &[]);
+    let mask = "[[cameras.privacy_masks]]\nid = \"left\"\npoints = [[0.0, 0.0], [0.5, 0.0], [0.5, 1.0], [0.0, 1.0]]\n";
+    let cfg = write_cameras(dir.path(), &clip_camera("rue", &server.url, true, mask));
+    let vigie = Vigie::start(&cfg);
+    let alert = alert_after(&vigie, 6.0);
+    let d = check_clip(dir.path(), &vigie, &alert, "transcode");
+    let (left, right) = d.luma_left_right;
+    assert!(left < 20.0, "the masked half is not black: {d:?}");
+    assert!(right > 40.0, "the unmasked half is not the scene: {d:?}");
+    assert!((9.0..=10.6).contains(&d.seconds), "{d:?}");
 }

@@ -65,13 +65,7 @@ fn file_camera_raises_intrusion_alerts_that_an_operator_decides() {
         let got = vigie.get_json(&format!("/api/alerts/{id}"));
         assert_eq!(got["id"], *id);
         // The snapshot is a JPEG.
-        let resp = vigie
-            .get(&format!("/api/alerts/{id}/snapshot.jpg"))
-            .call()
-            .unwrap();
-        assert_eq!(resp.header("content-type"), Some("image/jpeg"));
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+        let bytes = vigie.snapshot_jpeg(*id);
         assert!(bytes.len() > 1000 && bytes[..2] == [0xFF, 0xD8]);
     }
     // Ids increase: one incident, one alert, in order.

@@ -267,3 +267,150 @@ fn no_issue8_alert_on_vtest() {
         );
     }
 }
+
+// ---- Issue 8's BUILT positives (tests/scenarios/*-built, README "Measuring the rules"):
+// overlays drawn into real vtest.avi frames by `vigie eval` itself. Measured at 5 det/s:
+// abandoned-built 1 TP / 0 FP (alert 42.9 s after the object is put down); fire-built 0 / 0 / 1
+// FN (flicker hovers at its 0.1 threshold); fall-built 0 / 0 / 1 FN per rule (the lying person
+// loses its detection). ----
+
+fn count(r: &serde_json::Value, key: &str) -> u64 {
+    r[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} undefined: {r}"))
+}
+
+#[test]
+fn abandoned_object_fires_once_on_the_built_left_object() {
+    let report = eval_json(&["tests/scenarios/abandoned-built"]);
+    let r = rule(&report, "abandoned-built", 5.0, "left-bag");
+    // One event: it must be found (a single event leaves no slack); one false alert passes.
+    assert_eq!(count(r, "tp"), 1, "{r}");
+    assert!(count(r, "fp") <= 1, "{r}");
+    // Never before min_seconds (30 s) unattended; measured 42.9 s after it was put down.
+    let latency = r["latency_median"].as_f64().unwrap();
+    assert!((30.0..=50.0).contains(&latency), "{r}");
+}
+
+#[test]
+fn no_false_fire_nor_fall_alert_on_the_built_clips() {
+    let report = eval_json(&["tests/scenarios/fire-built", "tests/scenarios/fall-built"]);
+    // The steady orange patch (from 2 s) and the walkers raise at most one false alert.
+    let fire = rule(&report, "fire-built", 5.0, "fire");
+    assert!(count(fire, "fp") <= 1, "{fire}");
+    for id in ["fall", "lying-any"] {
+        let r = rule(&report, "fall-built", 5.0, id);
+        assert!(count(r, "fp") <= 1, "{r}");
+    }
+}
+
+#[test]
+#[ignore = "the fire rule misses the built flame: its flicker measures 0.06-0.12 against the \
+            0.1 threshold, so every cue never holds 3 s in a row; see README"]
+fn fire_fires_on_the_built_flame() {
+    let report = eval_json(&["tests/scenarios/fire-built"]);
+    let r = rule(&report, "fire-built", 5.0, "fire");
+    assert_eq!(count(r, "tp"), 1, "{r}");
+    assert_eq!(count(r, "fp"), 0, "{r}");
+}
+
+#[test]
+#[ignore = "person_on_ground misses the built fall: the pasted person loses its detection once \
+            turned (nanodet scores lying people low), so no track is left to follow; see README"]
+fn person_on_ground_fires_on_the_built_fall() {
+    let report = eval_json(&["tests/scenarios/fall-built"]);
+    for id in ["fall", "lying-any"] {
+        let r = rule(&report, "fall-built", 5.0, id);
+        assert_eq!(count(r, "tp"), 1, "{r}");
+    }
+}
+
+// ---- The fire model slot with a STUB model (tests/data/models/fire-stub.onnx, made by
+// deploy/stub-models/fire_stub.py): whatever the picture, one `fire` box over the bottom-right
+// quarter of the frame. It checks the wiring (manifest, loading, scheduling, zone, modes)
+// through the real binary and ONNX Runtime; it says nothing about fire. ----
+
+/// A scenario folder using a copy of models/models.toml plus the stub's entry.
+fn stub_scenario(rules: &str, gt: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let models = repo().join("models");
+    let stub = repo().join("tests/data/models");
+    let manifest = std::fs::read_to_string(models.join("models.toml")).unwrap()
+        + "\n"
+        + &std::fs::read_to_string(stub.join("fire-stub.toml")).unwrap();
+    write(d, "models.toml", &manifest);
+    std::fs::copy(
+        models.join("nanodet-m-416.onnx"),
+        d.join("nanodet-m-416.onnx"),
+    )
+    .unwrap();
+    std::fs::copy(stub.join("fire-stub.onnx"), d.join("fire-stub.onnx")).unwrap();
+    write(
+        d,
+        "scenario.toml",
+        "description = \"fire model stub\"\nclip = \"vtest.avi\"\nend_seconds = 12.0\n",
+    );
+    write(
+        d,
+        "config.toml",
+        &format!(
+            "[detector]\nmanifest = \"models.toml\"\nmodel = \"nanodet-m-416\"\nworkers = 1\n\
+             intra_threads = 2\n[[cameras]]\nid = \"c\"\nsource = {:?}\ndetect_fps = 5\n\
+             [[cameras.zones]]\nid = \"br\"\npoints = [[0.55, 0.55], [1, 0.55], [1, 1], [0.55, 1]]\n\
+             [[cameras.zones]]\nid = \"tl\"\npoints = [[0, 0], [0.45, 0], [0.45, 0.45], [0, 0.45]]\n\
+             {rules}",
+            clip().to_string_lossy()
+        ),
+    );
+    write(d, "ground_truth.toml", gt);
+    dir
+}
+
+#[test]
+fn fire_model_stub_extends_and_confirms_through_the_engine() {
+    let rule = |id: &str, zone: &str, mode: &str| {
+        format!(
+            "[[cameras.rules]]\nid = \"{id}\"\ntype = \"fire\"\nzone = \"{zone}\"\n\
+             model = \"fire-stub\"\nmodel_mode = \"{mode}\"\n"
+        )
+    };
+    let rules = rule("extend-in", "br", "extend")
+        + &rule("confirm-in", "br", "confirm")
+        + &rule("extend-out", "tl", "extend");
+    let gt = "[[events]]\ntype = \"fire\"\nrule = \"extend-in\"\nstart = 0.0\nend = 12.0\n";
+    let dir = stub_scenario(&rules, gt);
+    let report = eval_json(&[dir.path().to_str().unwrap()]);
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    // The model alone (extend) alerts once in its zone: 3 of 5 readings, then min_seconds 3.
+    let r = rule_of(&report, &name, "extend-in");
+    assert_eq!((count(r, "tp"), count(r, "fp")), (1, 0), "{r}");
+    assert!(r["latency_median"].as_f64().unwrap() <= 4.5, "{r}");
+    // Confirm: vtest.avi has no flame, so the model's box alone is not enough.
+    let r = rule_of(&report, &name, "confirm-in");
+    assert_eq!(count(r, "fp"), 0, "{r}");
+    // The model's box is outside this zone.
+    let r = rule_of(&report, &name, "extend-out");
+    assert_eq!(count(r, "fp"), 0, "{r}");
+}
+
+fn rule_of<'a>(report: &'a serde_json::Value, scenario: &str, id: &str) -> &'a serde_json::Value {
+    rule(report, scenario, 5.0, id)
+}
+
+#[test]
+fn a_fire_rule_naming_a_model_without_the_fire_use_does_not_load() {
+    let rules = "[[cameras.rules]]\nid = \"f\"\ntype = \"fire\"\nzone = \"br\"\n\
+                 model = \"nanodet-m-416\"\n";
+    let dir = stub_scenario(rules, "events = []\n");
+    let out = eval(&["--check", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cameras[0].rules[0].model"), "{err}");
+    assert!(err.contains("use = [\"fire\"]"), "{err}");
+}

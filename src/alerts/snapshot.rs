@@ -19,8 +19,11 @@ pub enum AlertError {
 
 /// JPEG quality of snapshots.
 pub const SNAPSHOT_QUALITY: u8 = 80;
-/// Box outline thickness, pixels.
+/// Box outline thickness, pixels, on an image up to [`STROKE_HEIGHT`] high.
 pub const BOX_THICKNESS: u32 = 3;
+/// Strokes (boxes, lines, arrows) thicken by one step per this many rows of image, so that a
+/// full-resolution snapshot (1080 rows: twice) reads like a detector-sized one.
+pub const STROKE_HEIGHT: usize = 480;
 
 /// Vivid colours for boxes, in turn (RGB).
 pub const BOX_COLOURS: [[u8; 3]; 4] = [[255, 0, 0], [0, 255, 0], [0, 160, 255], [255, 0, 255]];
@@ -66,6 +69,7 @@ pub fn render_snapshot(
     let mut img = Canvas {
         w: out_w,
         h: out_h,
+        stroke: (out_h / STROKE_HEIGHT).max(1) as i64,
         rgb: resample_rows_bgr_to_rgb(&frame.data[..expected], w, h, out_w),
     };
     img.overlay(overlay);
@@ -115,6 +119,8 @@ fn resample_rows_bgr_to_rgb(bgr: &[u8], w: usize, h: usize, out_w: usize) -> Vec
 struct Canvas {
     w: usize,
     h: usize,
+    /// Stroke scale: 1 up to [`STROKE_HEIGHT`] rows, then one more per step.
+    stroke: i64,
     rgb: Vec<u8>,
 }
 
@@ -175,13 +181,12 @@ impl Canvas {
         }
     }
 
-    /// A line 2 pixels thick.
+    /// A line 2 pixels thick (times the stroke scale).
     fn thick_line(&mut self, a: (i64, i64), b: (i64, i64), c: [u8; 3]) {
-        self.line(a, b, c);
-        if (b.0 - a.0).abs() >= (b.1 - a.1).abs() {
-            self.line((a.0, a.1 + 1), (b.0, b.1 + 1), c);
-        } else {
-            self.line((a.0 + 1, a.1), (b.0 + 1, b.1), c);
+        let across_y = (b.0 - a.0).abs() >= (b.1 - a.1).abs();
+        for k in 0..2 * self.stroke {
+            let (dx, dy) = if across_y { (0, k) } else { (k, 0) };
+            self.line((a.0 + dx, a.1 + dy), (b.0 + dx, b.1 + dy), c);
         }
     }
 
@@ -199,7 +204,8 @@ impl Canvas {
         }
     }
 
-    /// A shaft and two head strokes at 30 degrees, a quarter of the shaft long (at least 8 px).
+    /// A shaft and two head strokes at 30 degrees, a quarter of the shaft long (at least 8 px
+    /// times the stroke scale).
     fn arrow(&mut self, a: &Arrow, c: [u8; 3]) {
         let (from, to) = (self.to_px(a.from.0, a.from.1), self.to_px(a.to.0, a.to.1));
         self.thick_line(from, to, c);
@@ -208,7 +214,7 @@ impl Canvas {
         if len < 1.0 {
             return;
         }
-        let head = (len / 4.0).max(8.0) / len;
+        let head = (len / 4.0).max(8.0 * self.stroke as f32) / len;
         for angle in [0.52f32, -0.52] {
             let (s, co) = angle.sin_cos();
             let (hx, hy) = ((dx * co - dy * s) * head, (dx * s + dy * co) * head);
@@ -265,12 +271,12 @@ impl Canvas {
         }
     }
 
-    /// Outline `BOX_THICKNESS` pixels thick, drawn inside the box edges.
+    /// Outline `BOX_THICKNESS` pixels thick (times the stroke scale), drawn inside the box edges.
     fn rect(&mut self, b: &BBox, c: [u8; 3]) {
         let (x0, y0) = self.to_px(b.x1.min(b.x2), b.y1.min(b.y2));
         let (x1, y1) = self.to_px(b.x1.max(b.x2), b.y1.max(b.y2));
         let (x1, y1) = (x1.max(x0 + 1), y1.max(y0 + 1));
-        let t = i64::from(BOX_THICKNESS);
+        let t = i64::from(BOX_THICKNESS) * self.stroke;
         self.fill(x0, y0, x1, (y0 + t).min(y1), c); // top
         self.fill(x0, (y1 - t).max(y0), x1, y1, c); // bottom
         self.fill(x0, y0, (x0 + t).min(x1), y1, c); // left
@@ -362,6 +368,19 @@ mod tests {
         );
         let img = image::load_from_memory(&jpeg.unwrap()).unwrap();
         assert_eq!((img.width(), img.height()), (32, 16));
+    }
+
+    #[test]
+    fn strokes_thicken_on_a_full_resolution_image() {
+        let frame = grey_frame(1920, 1080, 1920, 1080);
+        let bbox = BBox::new(0.25, 0.25, 0.75, 0.75);
+        let jpeg = render_snapshot(&frame, &[(bbox, "person".into())], &Overlay::none()).unwrap();
+        let img = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (1920, 1080));
+        // The box's top edge at y = 270: 3 rows on a 416-row image, 6 here (1080 / 480 = 2).
+        let red = BOX_COLOURS[0];
+        assert!(near(&img.get_pixel(960, 274).0, red, 70));
+        assert!(near(&img.get_pixel(960, 280).0, [100, 100, 100], 12));
     }
 
     #[test]

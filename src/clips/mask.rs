@@ -9,6 +9,11 @@ use std::sync::Arc;
 /// Blacks out the masked pixels of packed 3-byte pixels (`width * height * 3` bytes).
 pub type MaskFn = Arc<dyn Fn(&mut [u8], u32, u32) + Send + Sync>;
 
+/// A camera's privacy mask (`[[cameras.privacy_masks]]`) as the clip writer takes it.
+pub fn from_privacy_mask(mask: crate::evidence::PrivacyMask) -> MaskFn {
+    Arc::new(move |px: &mut [u8], w: u32, h: u32| mask.apply(px, w, h))
+}
+
 /// Which pixels of one frame size a mask hides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PixelMask {
@@ -112,6 +117,20 @@ mod tests {
             assert_eq!(&u[row * 4..row * 4 + 3], &[128, 128, 50]);
             assert_eq!(&v[row * 4..row * 4 + 3], &[128, 128, 60]);
         }
+    }
+
+    #[test]
+    fn a_privacy_mask_hides_the_same_pixels_in_a_clip() {
+        let square = vec![(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75)];
+        let privacy = crate::evidence::PrivacyMask::new(vec![square]).unwrap();
+        let m = PixelMask::learn(&from_privacy_mask(privacy), 8, 8).unwrap();
+        let mut y = vec![200u8; 64];
+        m.apply_plane(0, &mut y, 8);
+        let hidden: Vec<usize> = (0..64).filter(|&i| y[i] == 16).collect();
+        let expected: Vec<usize> = (2..6)
+            .flat_map(|r| (2..6).map(move |c| r * 8 + c))
+            .collect();
+        assert_eq!(hidden, expected);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{MotionConfig, RtspTransport, Source};
+use super::{MotionConfig, PrivacyMaskConfig, RtspTransport, Source};
 use crate::check::Problems;
 use crate::rules::{Calibration, CalibrationError, CameraCheck, Line, RuleConfig, Scene, Zone};
 
@@ -145,23 +145,39 @@ pub struct CameraConfig {
     /// The fitted `calibration`, filled in by validation.
     #[serde(skip)]
     pub fitted_calibration: Option<Calibration>,
-    /// Where each zone, line and rule stood in the file, for error paths when an entry before
-    /// it failed to parse (empty: same positions).
+    /// Polygons blacked out before analysis and in every image (see `config::evidence`); read
+    /// one by one like zones.
+    #[serde(skip_deserializing)]
+    pub privacy_masks: Vec<PrivacyMaskConfig>,
+    /// The camera's low-resolution sub-stream: detection and tracking read it, snapshots come
+    /// from `source` (the main stream).
+    #[serde(default)]
+    pub detect_source: Option<String>,
+    /// Snapshots from the full-resolution frame (true) or from the detector's frame (false).
+    #[serde(default = "default_true")]
+    pub snapshot_full_resolution: bool,
+    /// Parsed `detect_source`, filled in by validation.
+    #[serde(skip)]
+    pub parsed_detect_source: Option<Source>,
+    /// Where each zone, line, rule and privacy mask stood in the file, for error paths when an
+    /// entry before it failed to parse (empty: same positions).
     #[serde(skip)]
     pub(crate) positions: Positions,
 }
 
-/// Positions in the file of the zones, lines and rules that parsed (see `CameraConfig`).
+/// Positions in the file of the zones, lines, rules and privacy masks that parsed (see
+/// `CameraConfig`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Positions {
     pub zones: Vec<usize>,
     pub lines: Vec<usize>,
     pub rules: Vec<usize>,
+    pub privacy_masks: Vec<usize>,
 }
 
 impl Positions {
     /// The file position of the `j`-th parsed entry of `list`.
-    fn of(list: &[usize], j: usize) -> usize {
+    pub(super) fn of(list: &[usize], j: usize) -> usize {
         list.get(j).copied().unwrap_or(j)
     }
 }
@@ -270,6 +286,27 @@ fn validate_shapes<'a>(
     }
 }
 
+/// A camera stream (`source`, `detect_source`) parsed; a file must exist. Problems at `path`.
+pub(super) fn parse_source(
+    text: &str,
+    path: &str,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Source> {
+    match Source::parse(text, base_dir) {
+        Ok(Source::File { path: file }) if !file.is_file() => {
+            problems.push(path, format!("file {} does not exist", file.display()));
+            // Still parsed: the camera's other checks go on.
+            Some(Source::File { path: file })
+        }
+        Ok(src) => Some(src),
+        Err(m) => {
+            problems.push(path, m);
+            None
+        }
+    }
+}
+
 /// What the rules' checks need to know about the model.
 pub(crate) struct ModelInfo<'a> {
     pub name: &'a str,
@@ -291,6 +328,7 @@ impl CameraConfig {
             self.name = self.id.clone();
         }
         self.validate_source(p, base_dir, problems);
+        self.validate_evidence(p, base_dir, problems);
         self.validate_pipeline(p, problems);
         self.validate_health(p, problems);
         self.validate_geometry(p, problems);
@@ -303,23 +341,15 @@ impl CameraConfig {
     }
 
     fn validate_source(&mut self, p: &str, base_dir: &Path, problems: &mut Problems) {
-        match Source::parse(&self.source, base_dir) {
-            Ok(src) => {
-                if self.r#loop && !matches!(src, Source::File { .. }) {
-                    problems.push(format!("{p}.loop"), "only a file source can loop");
-                }
-                if let Source::File { path } = &src {
-                    if !path.is_file() {
-                        problems.push(
-                            format!("{p}.source"),
-                            format!("file {} does not exist", path.display()),
-                        );
-                    }
-                }
-                self.parsed_source = Some(src);
-            }
-            Err(m) => problems.push(format!("{p}.source"), m),
+        let src = parse_source(&self.source, &format!("{p}.source"), base_dir, problems);
+        if self.r#loop
+            && src
+                .as_ref()
+                .is_some_and(|s| !matches!(s, Source::File { .. }))
+        {
+            problems.push(format!("{p}.loop"), "only a file source can loop");
         }
+        self.parsed_source = src;
     }
 
     fn validate_pipeline(&self, p: &str, problems: &mut Problems) {

@@ -113,8 +113,10 @@ fn dbg<T: std::fmt::Debug>(v: &T) -> String {
 }
 
 /// The camera's settings that its pipeline is built from: everything except zones, lines,
-/// calibration, rules, name and location. Any difference here (source, loop, realtime, rtsp_transport, detect_fps,
-/// queue_capacity, enabled, and any setting added later) restarts the camera.
+/// calibration, rules, name and location. Any difference here (source, loop, realtime,
+/// rtsp_transport, detect_fps, queue_capacity, enabled, privacy_masks, detect_source,
+/// snapshot_full_resolution, and any setting added later) restarts the camera: ingest applies the
+/// masks and builds the sub-stream and full-resolution branches when the pipeline starts.
 fn pipeline_key(c: &CameraConfig) -> String {
     let mut c = c.clone();
     c.name.clear();
@@ -125,6 +127,9 @@ fn pipeline_key(c: &CameraConfig) -> String {
     c.calibration = None;
     c.fitted_calibration = None;
     c.parsed_source = None;
+    c.parsed_detect_source = None;
+    // Where entries stood in the file: one zone or rule more is not a pipeline change.
+    c.positions = Default::default();
     dbg(&c)
 }
 
@@ -250,6 +255,9 @@ mod tests {
             "rtsp_transport = \"udp\"",
             "detect_fps = 1",
             "queue_capacity = 4",
+            "detect_source = \"test:smpte\"",
+            "privacy_masks = [{ points = [[0.6, 0.1], [0.9, 0.1], [0.9, 0.4]] }]",
+            "snapshot_full_resolution = false",
         ] {
             let new = config("", &[cam("a", "test:ball", extra, SQUARE)]);
             assert_eq!(
@@ -276,6 +284,13 @@ mod tests {
             "classes = [\"person\"]\nmin_seconds = 3",
         );
         let new = config("", &[text]);
+        assert_eq!(diff(&old, &new), vec![("a".into(), CameraChange::Updated)]);
+        // One rule more: the same.
+        let two = format!(
+            "{}[[cameras.rules]]\nid = \"r2\"\ntype = \"intrusion\"\nzone = \"z\"\nclasses = [\"car\"]\n",
+            cam("a", "test:ball", "", SQUARE)
+        );
+        let new = config("", &[two]);
         assert_eq!(diff(&old, &new), vec![("a".into(), CameraChange::Updated)]);
     }
 

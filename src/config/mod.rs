@@ -8,6 +8,7 @@ mod authorisation;
 mod camera;
 mod clips;
 pub mod diff;
+mod evidence;
 mod motion;
 mod outputs;
 mod parameters;
@@ -29,6 +30,7 @@ pub use authorisation::{
 };
 pub use camera::{CalibrationConfig, CameraConfig, HealthConfig, LineConfig, ZoneConfig};
 pub use clips::ClipsConfig;
+pub use evidence::PrivacyMaskConfig;
 pub use motion::MotionConfig;
 pub use outputs::{MqttConfig, OutputConfig, Secret, WebhookConfig};
 use parse::{rule, section, take_array};
@@ -468,8 +470,8 @@ impl Config {
     }
 }
 
-/// Reads one `[[cameras]]` table: the camera itself, then its zones, lines and rules one by one,
-/// so that an error in one does not hide errors in the others.
+/// Reads one `[[cameras]]` table: the camera itself, then its zones, lines, privacy masks and
+/// rules one by one, so that an error in one does not hide errors in the others.
 fn read_camera(
     mut value: toml::Value,
     path: &str,
@@ -478,10 +480,12 @@ fn read_camera(
     let zones = take_array(&mut value, "zones", path, problems);
     let lines = take_array(&mut value, "lines", path, problems);
     let rules = take_array(&mut value, "rules", path, problems);
+    let masks = take_array(&mut value, "privacy_masks", path, problems);
     let cam: Option<CameraConfig> = section(value, path, problems);
     let (zones, zone_at) = parse_each(zones, &format!("{path}.zones"), problems, section);
     let (lines, line_at) = parse_each(lines, &format!("{path}.lines"), problems, section);
     let (rules, rule_at) = parse_each(rules, &format!("{path}.rules"), problems, rule);
+    let (masks, mask_at) = parse_each(masks, &format!("{path}.privacy_masks"), problems, section);
     let mut cam = cam?;
     cam.zones = zones;
     cam.lines = lines;
@@ -490,7 +494,9 @@ fn read_camera(
         zones: zone_at,
         lines: line_at,
         rules: rule_at,
+        privacy_masks: mask_at,
     };
+    cam.privacy_masks = masks;
     Some(cam)
 }
 

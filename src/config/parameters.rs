@@ -28,6 +28,12 @@ impl Config {
                     Some(s) => s.redacted(),
                     None => super::redact_url(&cam.source),
                 });
+                if let Some(sub) = &cam.detect_source {
+                    v["detect_source"] = Value::from(match &cam.parsed_detect_source {
+                        Some(s) => s.redacted(),
+                        None => super::redact_url(sub),
+                    });
+                }
                 v["zones"] = json(&cam.zones);
                 v["lines"] = json(&cam.lines);
                 v["rules"] = json(&cam.rules);
@@ -55,6 +61,8 @@ mod tests {
         let text = format!(
             "[detector]\nmanifest = {:?}\n\
              [[cameras]]\nid = \"a\"\nsource = \"rtsp://user:secret@10.0.0.1/live\"\n\
+             detect_source = \"rtsp://user:secret@10.0.0.1/sub\"\n\
+             [[cameras.privacy_masks]]\nid = \"windows\"\npoints = [[0.6, 0.1], [0.9, 0.1], [0.9, 0.4]]\n\
              [[cameras.zones]]\nid = \"z\"\npoints = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5]]\n\
              [[cameras.rules]]\nid = \"r\"\ntype = \"intrusion\"\nzone = \"z\"\nclasses = [\"person\"]\n\
              [[outputs]]\nid = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\nsecret = \"hmac-key\"\n",
@@ -73,5 +81,7 @@ mod tests {
         assert!(!all.contains("secret"), "{all}");
         assert!(!all.contains("hmac-key"), "{all}");
         assert!(all.contains("rtsp://***@10.0.0.1/live"), "{all}");
+        assert_eq!(p["cameras"][0]["detect_source"], "rtsp://***@10.0.0.1/sub");
+        assert_eq!(p["cameras"][0]["privacy_masks"][0]["id"], "windows");
     }
 }

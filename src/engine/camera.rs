@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::pose::PoseClock;
 use super::EngineError;
+use crate::clips::mask::from_privacy_mask;
 use crate::clips::ClipRings;
 use crate::config::{CameraConfig, Config};
+use crate::evidence::CameraEvidence;
 use crate::frames::motion::MotionGate;
 use crate::frames::{Frame, FrameQueue};
 use crate::health::HealthMonitor;
@@ -29,6 +31,8 @@ pub(super) struct Analysis {
     pub config_version: Option<i64>,
     /// When the pose model last ran for this camera.
     pub pose_clock: PoseClock,
+    /// When each second detector last ran for this camera, by model name.
+    pub model_clocks: std::collections::HashMap<String, PoseClock>,
 }
 
 pub(super) struct CameraCtx {
@@ -43,6 +47,9 @@ pub(super) struct CameraCtx {
     pub max_frame_age: Option<Duration>,
     /// The last frame taken, for the snapshot of a fault alert.
     pub last_frame: Mutex<Option<Arc<Frame>>>,
+    /// Privacy masks and full-resolution frames (shared with ingest); picks the frame a rule
+    /// alert's snapshot is drawn on.
+    pub evidence: Arc<CameraEvidence>,
 }
 
 impl CameraCtx {
@@ -70,6 +77,7 @@ pub(super) fn start_camera(
     ));
     let queue = Arc::new(FrameQueue::new(cam.queue_capacity));
     let id: Arc<str> = Arc::from(cam.id.as_str());
+    let evidence = Arc::new(CameraEvidence::new(cam));
     let spec = CameraSpec {
         id: id.clone(),
         params: PipelineParams {
@@ -85,8 +93,10 @@ pub(super) fn start_camera(
         decode_threads: i32::try_from(cam.decode_threads).unwrap_or(1),
         stall_timeout: Duration::from_secs_f32(cam.stall_seconds),
         max_backoff: Duration::from_secs_f32(cam.reconnect_max_seconds),
-        // Privacy masks: joined when `evidence` lands (its `PrivacyMask::apply` is a `MaskFn`).
-        clip_ring: clips.and_then(|c| c.start(&cam.id, None)),
+        evidence: Some(evidence.clone()),
+        // Clips hide the camera's privacy masks like its snapshots.
+        clip_ring: clips
+            .and_then(|c| c.start(&cam.id, evidence.mask().cloned().map(from_privacy_mask))),
     };
     let ctx = Arc::new(CameraCtx {
         id,
@@ -101,12 +111,14 @@ pub(super) fn start_camera(
             motion: motion_gate(cam, (in_w, in_h)),
             config_version,
             pose_clock: PoseClock::default(),
+            model_clocks: Default::default(),
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so
         // they never get too old.
         max_frame_age: (cam.max_frame_age_ms > 0 && !spec.params.pull_mode())
             .then(|| Duration::from_millis(cam.max_frame_age_ms)),
         last_frame: Mutex::new(None),
+        evidence,
     });
     let handle = ingest::spawn_camera(spec, queue, status, metrics.clone())?;
     Ok(Some((ctx, handle)))

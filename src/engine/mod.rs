@@ -7,6 +7,7 @@
 //! snapshot of the current set each round, so adding or removing a camera never stops the others.
 
 mod camera;
+mod models;
 mod pose;
 mod publish;
 mod worker;
@@ -103,6 +104,7 @@ impl Engine {
             model,
         } = load_detectors(config, &options, &metrics)?;
         let poses = Arc::new(pose_loader(config));
+        let second = Arc::new(detector_loader(config));
         let worker_count = detectors.len();
         let journal = bus.journal().clone();
         // Recorded before any camera starts: every alert names the version in force.
@@ -130,6 +132,7 @@ impl Engine {
             stop: stop.clone(),
             latency: options.decision_latency.clone(),
             poses: poses.clone(),
+            detectors: second.clone(),
         };
         let workers = spawn_workers(&cameras, detectors, &options, shared)?;
         // Detector workers only: the health thread is not one.
@@ -400,6 +403,13 @@ fn pose_loader(config: &Config) -> pose::PoseLoader {
     let path = config.resolve(&config.detector.manifest);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     pose::PoseLoader::new(Manifest::load(&path), dir)
+}
+
+/// Where workers load second detectors (a rule's `model`) from: the detector's manifest.
+fn detector_loader(config: &Config) -> models::DetectorLoader {
+    let path = config.resolve(&config.detector.manifest);
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    models::DetectorLoader::new(Manifest::load(&path), dir)
 }
 
 /// One worker per detector (one when only decoding), plus the health ticker.

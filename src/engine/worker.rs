@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::camera::{Analysis, CameraCtx};
-use super::pose::{self, PoseLoader, PoseModels};
+use super::models::{DetectorLoader, SecondDetectors};
+use super::pose::{self, PoseClock, PoseLoader, PoseModels};
 use super::publish::{publish, publish_fault, Moment, Under};
 use super::{lock, read, CameraSet};
 use crate::alerts::AlertBus;
@@ -15,7 +16,7 @@ use crate::frames::Frame;
 use crate::health::FrameStats;
 use crate::ingest;
 use crate::metrics::{LatencySamples, Metrics};
-use crate::rules::{Event, FrameInput};
+use crate::rules::{DetectorNeed, Event, FrameInput, ModelOutput, Needs};
 
 /// What every worker shares.
 pub(super) struct Shared {
@@ -27,6 +28,8 @@ pub(super) struct Shared {
     pub latency: Option<Arc<LatencySamples>>,
     /// Where pose models are loaded from (each worker loads its own sessions).
     pub poses: Arc<PoseLoader>,
+    /// Where second detectors are loaded from (each worker loads its own sessions).
+    pub detectors: Arc<DetectorLoader>,
 }
 
 pub(super) fn worker(
@@ -37,6 +40,7 @@ pub(super) fn worker(
 ) {
     let mut cursor = index;
     let mut poses = PoseModels::new(shared.poses.clone());
+    let mut second = SecondDetectors::new(shared.detectors.clone());
     while !shared.stop.load(Ordering::SeqCst) {
         let mut worked = false;
         // The current set, re-read each round: a reload adds or removes cameras between rounds.
@@ -57,7 +61,7 @@ pub(super) fn worker(
             }
             if let Some(frame) = cam.queue.pop() {
                 if let Some(det) = detector.as_mut() {
-                    decide(cam, frame, (det, &mut poses), &shared);
+                    decide(cam, frame, (det, &mut poses, &mut second), &shared);
                 }
                 worked = true;
             }
@@ -123,11 +127,20 @@ fn admit(cam: &CameraCtx, frame: Frame, shared: &Shared) -> Admission {
     Admission::Analyse(frame)
 }
 
-/// A worker's detector and pose sessions.
-type Models<'a> = (&'a mut Detector, &'a mut PoseModels);
+/// A worker's detector, pose and second-detector sessions.
+type Models<'a> = (
+    &'a mut Detector,
+    &'a mut PoseModels,
+    &'a mut SecondDetectors,
+);
 
 /// Detection, tracking, poses when a rule needs them, rules, alerts.
-fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, shared: &Shared) {
+fn process(
+    cam: &CameraCtx,
+    frame: &Arc<Frame>,
+    (detector, poses, second): Models<'_>,
+    shared: &Shared,
+) {
     let Some(detections) = detect(cam, frame, detector, &shared.metrics) else {
         return;
     };
@@ -136,12 +149,13 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
         .iter()
         .position(|l| l == "person")
         .and_then(|i| u16::try_from(i).ok());
-    let (tracks, need) = {
+    let (tracks, need, due) = {
         let mut a = lock(&cam.analysis);
         let Analysis {
             tracker,
             rules,
             pose_clock,
+            model_clocks,
             ..
         } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns).to_vec();
@@ -151,7 +165,8 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
         if need.is_some() {
             pose_clock.ran(frame.pts_ns);
         }
-        (tracks, need)
+        let due = due_detectors(rules.needs(), model_clocks, frame.pts_ns);
+        (tracks, need, due)
     };
     // Outside the lock: the health ticker and reloads need not wait for the pose model.
     let found = need.map_or_else(Vec::new, |n| {
@@ -168,6 +183,7 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
             .inc_by(people.len() as u64);
         found
     });
+    let models: Vec<ModelOutput> = due.iter().filter_map(|n| second.detect(n, frame)).collect();
     let events: Vec<(Event, Under)> = {
         let mut a = lock(&cam.analysis);
         let events = a.rules.evaluate(FrameInput {
@@ -176,6 +192,7 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
             detections: &detections,
             frame: Some(frame),
             poses: &found,
+            models: &models,
         });
         // The mode is read with the rules that fired, under the same lock as a reload.
         events
@@ -190,6 +207,27 @@ fn process(cam: &CameraCtx, frame: &Arc<Frame>, (detector, poses): Models<'_>, s
             .collect()
     };
     publish_events(cam, &events, frame, shared);
+}
+
+/// The second detectors due on this frame (each at its rules' rate); their clocks are started.
+fn due_detectors(
+    needs: &Needs,
+    clocks: &mut std::collections::HashMap<String, PoseClock>,
+    t_ns: u64,
+) -> Vec<DetectorNeed> {
+    needs
+        .detectors
+        .iter()
+        .filter(|n| {
+            let clock = clocks.entry(n.model.clone()).or_default();
+            let due = clock.due(t_ns, n.fps);
+            if due {
+                clock.ran(t_ns);
+            }
+            due
+        })
+        .cloned()
+        .collect()
 }
 
 /// Health first, on every frame taken, even one too old to analyse: it is cheap, and fault
@@ -244,11 +282,17 @@ fn detect(
 }
 
 fn publish_events(cam: &CameraCtx, events: &[(Event, Under)], frame: &Frame, shared: &Shared) {
+    if events.is_empty() {
+        return;
+    }
+    // Drawn on the full-resolution frame of the same moment when the camera keeps them; the
+    // alert's time stays the analysed frame's.
+    let shown = cam.evidence.snapshot_frame(frame);
     for (ev, under) in events {
         publish(
             cam,
             ev,
-            Some(frame),
+            Some(&shown),
             Moment::of(frame),
             &shared.labels,
             &shared.bus,

@@ -9,6 +9,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::overlay::{Canvas, Painter};
 use super::EvalError;
 
 /// What to keep of a clip.
@@ -52,11 +53,23 @@ fn err(clip: &Path, message: impl Into<String>) -> EvalError {
     }
 }
 
-/// Writes the segment of `src` to `dst` (a `.mkv` file).
-pub fn write_segment(src: &Path, dst: &Path, cut: Cut) -> Result<Segment, EvalError> {
+/// Writes the segment of `src` to `dst` (a `.mkv` file), with `painter`'s overlays drawn on
+/// every frame when there is one (the frames are then converted to BGRx first, still losslessly
+/// written).
+pub fn write_segment(
+    src: &Path,
+    dst: &Path,
+    cut: Cut,
+    painter: Option<&mut Painter>,
+) -> Result<Segment, EvalError> {
     gst::init().map_err(|e| err(src, e.to_string()))?;
+    let convert = if painter.is_some() {
+        " ! videoconvert ! video/x-raw,format=BGRx"
+    } else {
+        ""
+    };
     let reader = gst::parse::launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! appsink name=sink sync=false max-buffers=4 drop=false",
+        "filesrc location=\"{}\" ! decodebin{convert} ! appsink name=sink sync=false max-buffers=4 drop=false",
         quote(&src.to_string_lossy())
     ))
     .map_err(|e| err(src, e.to_string()))?;
@@ -72,7 +85,7 @@ pub fn write_segment(src: &Path, dst: &Path, cut: Cut) -> Result<Segment, EvalEr
     })?;
     let sink = app_element::<gst_app::AppSink>(&reader, "sink", src)?;
     let appsrc = app_element::<gst_app::AppSrc>(&writer, "src", src)?;
-    let result = copy(&reader, &writer, &sink, &appsrc, cut, src);
+    let result = copy(&reader, &writer, (&sink, &appsrc), cut, painter, src);
     let _ = reader.set_state(gst::State::Null);
     let _ = writer.set_state(gst::State::Null);
     result
@@ -97,9 +110,9 @@ fn app_element<T: IsA<gst::Element>>(
 fn copy(
     reader: &gst::Element,
     writer: &gst::Element,
-    sink: &gst_app::AppSink,
-    appsrc: &gst_app::AppSrc,
+    (sink, appsrc): (&gst_app::AppSink, &gst_app::AppSrc),
     cut: Cut,
+    mut painter: Option<&mut Painter>,
     clip: &Path,
 ) -> Result<Segment, EvalError> {
     reader
@@ -114,11 +127,16 @@ fn copy(
     let mut kept: u64 = 0;
     let mut origin = None;
     let mut frame_ns = 0;
+    let mut index: u64 = 0;
     while let Ok(sample) = sink.pull_sample() {
         let buffer = sample
             .buffer()
             .ok_or_else(|| err(clip, "a sample without a buffer"))?;
         let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
+        index += 1;
+        if let Some(p) = painter.as_deref_mut().filter(|p| p.wants_frames()) {
+            offer(p, index - 1, &sample, clip)?;
+        }
         if end_ns.is_some_and(|e| pts >= e) {
             break;
         }
@@ -144,6 +162,9 @@ fn copy(
             b.set_dts(gst::ClockTime::NONE);
             b.set_duration(gst::ClockTime::from_nseconds(frame_ns));
         }
+        if let Some(p) = painter.as_deref() {
+            paint(p, pts as f64 / 1e9, index - 1, &sample, &mut out, clip)?;
+        }
         appsrc
             .push_buffer(out)
             .map_err(|e| err(clip, format!("writing the segment: {e:?}")))?;
@@ -159,6 +180,51 @@ fn copy(
         speed: cut.speed,
         frames: kept,
     })
+}
+
+/// Width, height and row stride of a BGRx sample.
+fn layout(sample: &gst::Sample, clip: &Path) -> Result<(usize, usize, usize), EvalError> {
+    let caps = sample
+        .caps()
+        .ok_or_else(|| err(clip, "a sample without caps"))?;
+    let info = gstreamer_video::VideoInfo::from_caps(caps)
+        .map_err(|e| err(clip, format!("not raw video: {e}")))?;
+    let stride = info.stride().first().copied().unwrap_or(0).max(0) as usize;
+    Ok((info.width() as usize, info.height() as usize, stride))
+}
+
+fn offer(p: &mut Painter, index: u64, sample: &gst::Sample, clip: &Path) -> Result<(), EvalError> {
+    let size = layout(sample, clip)?;
+    let buffer = sample
+        .buffer()
+        .ok_or_else(|| err(clip, "a sample without a buffer"))?;
+    let map = buffer
+        .map_readable()
+        .map_err(|e| err(clip, format!("reading a frame: {e}")))?;
+    p.offer(index, map.as_slice(), size);
+    Ok(())
+}
+
+fn paint(
+    p: &Painter,
+    t: f64,
+    index: u64,
+    sample: &gst::Sample,
+    out: &mut gst::Buffer,
+    clip: &Path,
+) -> Result<(), EvalError> {
+    let (width, height, stride) = layout(sample, clip)?;
+    let mut map = out
+        .make_mut()
+        .map_writable()
+        .map_err(|e| err(clip, format!("writing a frame: {e}")))?;
+    let mut canvas = Canvas {
+        data: map.as_mut_slice(),
+        width,
+        height,
+        stride,
+    };
+    p.paint(t, index, &mut canvas).map_err(|e| err(clip, e))
 }
 
 /// Nanoseconds per frame: the caps' frame rate, else the buffer's duration.
@@ -241,7 +307,7 @@ mod tests {
             end: Some(3.0),
             speed: 2,
         };
-        let seg = write_segment(&src, &dst, cut).unwrap();
+        let seg = write_segment(&src, &dst, cut, None).unwrap();
         assert_eq!(seg.origin, 2.0);
         assert_eq!(seg.frames, 5);
         let original: Vec<_> = decoded(&src)

@@ -9,6 +9,7 @@
 
 mod clip;
 pub mod matching;
+pub mod overlay;
 mod report;
 mod run;
 mod scenario;
@@ -62,6 +63,10 @@ pub struct EvalArgs {
     /// (e.g. `config.before.toml`).
     #[arg(long)]
     pub config: Option<String>,
+    /// Copy each built clip or segment (what the engine was fed) into this folder, as
+    /// `<scenario>.mkv`, to look at it.
+    #[arg(long)]
+    pub keep_clips: Option<PathBuf>,
     /// Only check the scenarios (files, ground truth, config) without running them.
     #[arg(long)]
     pub check: bool,
@@ -144,7 +149,7 @@ fn evaluate(
         return Ok(None);
     }
     tracing::info!(scenario = %s.name, config = %s.config_path.display(), "evaluating");
-    let out = run::run(&s, rate)?;
+    let out = run::run(&s, rate, args.keep_clips.as_deref())?;
     Ok(Some(ScenarioReport::build(&s, &out)))
 }
 

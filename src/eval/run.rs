@@ -11,6 +11,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::clip::{write_segment, Cut, Segment};
 use super::matching::Observed;
+use super::overlay::Painter;
 use super::scenario::Scenario;
 use super::EvalError;
 use crate::alerts::{AlertBus, Journal};
@@ -35,10 +36,20 @@ pub struct RunOutput {
 const RUN_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Runs one scenario at `detect_fps` (the config's own rate when `None`).
-pub fn run(s: &Scenario, detect_fps: Option<f32>) -> Result<RunOutput, EvalError> {
+pub fn run(
+    s: &Scenario,
+    detect_fps: Option<f32>,
+    keep: Option<&Path>,
+) -> Result<RunOutput, EvalError> {
     let started = Instant::now();
     let tmp = tempfile::tempdir().map_err(|e| EvalError::Io(format!("temporary folder: {e}")))?;
     let (clip, segment) = prepare_clip(s, tmp.path())?;
+    if let Some(dir) = keep {
+        let kept = dir.join(format!("{}.mkv", s.name));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::copy(&clip, &kept))
+            .map_err(|e| EvalError::Io(format!("{}: {e}", kept.display())))?;
+    }
     let journal_path = tmp.path().join("journal.db");
     let config = build_config(s, &clip, &journal_path, detect_fps)?;
     let fps = config.cameras.first().map(|c| c.detect_fps).unwrap_or(0.0);
@@ -63,7 +74,8 @@ pub fn check(s: &Scenario) -> Result<(), EvalError> {
 
 fn prepare_clip(s: &Scenario, tmp: &Path) -> Result<(std::path::PathBuf, Segment), EvalError> {
     let f = &s.file;
-    if f.start_seconds.is_none() && f.end_seconds.is_none() && f.speed == 1 {
+    if f.start_seconds.is_none() && f.end_seconds.is_none() && f.speed == 1 && f.overlays.is_empty()
+    {
         return Ok((s.clip.clone(), Segment::whole()));
     }
     let dst = tmp.join("segment.mkv");
@@ -72,7 +84,17 @@ fn prepare_clip(s: &Scenario, tmp: &Path) -> Result<(std::path::PathBuf, Segment
         end: f.end_seconds,
         speed: f.speed,
     };
-    let segment = write_segment(&s.clip, &dst, cut)?;
+    let mut painter = match f.overlays.as_slice() {
+        [] => None,
+        o => Some(
+            Painter::new(o, &s.dir).map_err(|message| EvalError::Invalid {
+                file: s.dir.join("scenario.toml"),
+                field: "overlays".into(),
+                message,
+            })?,
+        ),
+    };
+    let segment = write_segment(&s.clip, &dst, cut, painter.as_mut())?;
     tracing::info!(scenario = %s.name, frames = segment.frames, origin = segment.origin, speed = segment.speed, "clip segment written");
     Ok((dst, segment))
 }

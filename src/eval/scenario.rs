@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::matching::{DontCare, GtEvent};
+use super::overlay::Overlay;
 use super::EvalError;
 
 /// Event types of décret 2023-828 that a ground truth may name.
@@ -59,6 +60,9 @@ pub struct ScenarioFile {
     /// An alert matches an event up to this long after the event's end.
     #[serde(default = "default_tolerance")]
     pub tolerance_seconds: f64,
+    /// Things drawn into the clip's frames (a BUILT clip, see [`super::overlay`]).
+    #[serde(default)]
+    pub overlays: Vec<Overlay>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +219,12 @@ fn check_file(path: &Path, f: &ScenarioFile) -> Result<(), EvalError> {
             "speed",
             format!("{} is out of range 1..=16", f.speed),
         ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (i, o) in f.overlays.iter().enumerate() {
+        if let Some((field, message)) = o.problem(dir) {
+            return Err(invalid(path, format!("overlays[{i}].{field}"), message));
+        }
     }
     if !(f.tolerance_seconds.is_finite() && (0.0..=60.0).contains(&f.tolerance_seconds)) {
         return Err(invalid(

@@ -18,11 +18,12 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
-use super::pipeline::{launch_description, split_credentials, PipelineParams};
+use super::pipeline::{launch_description_with, split_credentials, FullBranch, PipelineParams};
 use super::probe::{Probe, PROBE_INTERVAL};
 use super::status::{CameraState, CameraStatus};
 use crate::clips::{tap, ClipRing};
 use crate::config::Source;
+use crate::evidence::{CameraEvidence, FullFrame};
 use crate::frames::{Frame, FrameQueue};
 use crate::metrics::Metrics;
 
@@ -54,6 +55,8 @@ pub struct CameraSpec {
     pub stall_timeout: Duration,
     /// Longest wait between two restarts.
     pub max_backoff: Duration,
+    /// Privacy masks and full-resolution frames of the camera (`None`: neither).
+    pub evidence: Option<Arc<CameraEvidence>>,
     /// Where the camera's compressed stream is kept for alert clips (`None`: no clips).
     pub clip_ring: Option<Arc<ClipRing>>,
 }
@@ -77,6 +80,7 @@ impl CameraSpec {
             decode_threads: 1,
             stall_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(1),
+            evidence: None,
             clip_ring: None,
         }
     }
@@ -138,6 +142,7 @@ struct Shared {
     /// Source size packed as w << 32 | h; 0 = not known yet for this pipeline instance.
     source_size: AtomicU64,
     got_frame: AtomicBool,
+    evidence: Option<Arc<CameraEvidence>>,
 }
 
 /// Makes stream timestamps monotonic per camera across file loops and pipeline restarts.
@@ -148,6 +153,11 @@ struct StreamClock {
 }
 
 impl StreamClock {
+    /// The timestamp `pts` gets now, without moving the clock (the full-resolution branch).
+    fn peek(&self, pts: u64) -> u64 {
+        self.base.saturating_add(pts)
+    }
+
     fn stamp(&mut self, pts: u64) -> u64 {
         let mut ts = self.base.saturating_add(pts);
         if let Some(last) = self.last {
@@ -187,6 +197,7 @@ fn supervise(
         clock: Mutex::new(StreamClock::default()),
         source_size: AtomicU64::new(0),
         got_frame: AtomicBool::new(false),
+        evidence: spec.evidence.clone(),
     });
     let cam = spec.id.to_string();
     let probe = Probe::of(&spec.params.source);
@@ -336,7 +347,11 @@ fn build(
         camera: cam.clone(),
         reason,
     };
-    let desc = launch_description(&spec.params);
+    let (params, full) = detection_params(spec);
+    if params.source != spec.params.source {
+        tracing::info!(camera = %spec.id, sub_stream = %params.source.redacted(), "detection reads the sub-stream; snapshots come from the main stream");
+    }
+    let desc = launch_description_with(&params, full.as_ref());
     let element = gst::parse::launch(&desc).map_err(|e| berr(e.to_string()))?;
     let pipeline = element
         .downcast::<gst::Pipeline>()
@@ -412,7 +427,78 @@ fn build(
                 .build(),
         );
     }
+    connect_full_branch(&pipeline, shared);
     Ok((pipeline, appsink))
+}
+
+/// What the detection branch reads (the sub-stream when there is one) and the full-resolution
+/// branch to add, if the camera keeps full frames.
+fn detection_params(spec: &CameraSpec) -> (PipelineParams, Option<FullBranch>) {
+    let Some(ev) = spec.evidence.as_deref() else {
+        return (spec.params.clone(), None);
+    };
+    let keeps_full = ev.ring().is_some();
+    match ev.detect_source() {
+        Some(sub) => (
+            PipelineParams {
+                source: sub.clone(),
+                ..spec.params.clone()
+            },
+            keeps_full.then(|| FullBranch::MainSource(spec.params.source.clone())),
+        ),
+        None => (spec.params.clone(), keeps_full.then_some(FullBranch::Tee)),
+    }
+}
+
+/// The full-resolution appsink only copies its frame into the camera's ring (never waits).
+fn connect_full_branch(pipeline: &gst::Pipeline, shared: &Arc<Shared>) {
+    let Some(full) = pipeline
+        .by_name("full")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+    else {
+        return;
+    };
+    let sh = shared.clone();
+    full.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let ring = sh.evidence.as_deref().and_then(CameraEvidence::ring);
+                if let (Some(ring), Some(frame)) = (ring, full_frame_from_sample(&sh, &sample)) {
+                    ring.push(frame);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// Copies an I420 sample, planes without padding, stamped on the detection clock.
+fn full_frame_from_sample(sh: &Shared, sample: &gst::Sample) -> Option<FullFrame> {
+    let buffer = sample.buffer()?;
+    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
+    let (w, h) = (info.width(), info.height());
+    let mut i420 = Vec::with_capacity(FullFrame::i420_len(w, h));
+    let (cw, ch) = ((w as usize).div_ceil(2), (h as usize).div_ceil(2));
+    for (plane, (pw, ph)) in [(w as usize, h as usize), (cw, ch), (cw, ch)]
+        .into_iter()
+        .enumerate()
+    {
+        let stride = usize::try_from(*frame.plane_stride().get(plane)?).ok()?;
+        let data = frame.plane_data(plane as u32).ok()?;
+        for y in 0..ph {
+            i420.extend_from_slice(data.get(y * stride..y * stride + pw)?);
+        }
+    }
+    let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
+    let pts_ns = sh.clock.lock().map(|c| c.peek(pts)).unwrap_or(pts);
+    Some(FullFrame {
+        pts_ns,
+        width: w,
+        height: h,
+        i420,
+    })
 }
 
 /// Copies one sample into a [`Frame`]; `None` (and a log line) if it cannot be read.
@@ -436,6 +522,10 @@ fn frame_from_sample(
         for y in 0..h as usize {
             data.extend_from_slice(plane.get(y * stride..y * stride + row)?);
         }
+    }
+    // Privacy first: nothing downstream (health, motion, detector, snapshot) sees the masked area.
+    if let Some(mask) = sh.evidence.as_deref().and_then(CameraEvidence::mask) {
+        mask.apply(&mut data, w, h);
     }
     let mut size = sh.source_size.load(Ordering::Relaxed);
     if size == 0 {

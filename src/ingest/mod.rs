@@ -9,5 +9,5 @@ mod probe;
 mod status;
 
 pub use camera::{init, spawn_camera, CameraHandle, CameraSpec, IngestError};
-pub use pipeline::{launch_description, PipelineParams};
+pub use pipeline::{launch_description, launch_description_with, FullBranch, PipelineParams};
 pub use status::{CameraSnapshot, CameraState, CameraStatus};

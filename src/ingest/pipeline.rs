@@ -89,8 +89,106 @@ fn template_body(t: &str) -> String {
         .join(" ")
 }
 
+/// A second branch that keeps full-resolution frames for evidence (appsink `full`, I420).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FullBranch {
+    /// Split the detection source after the rate filter: the full frame of every analysed frame.
+    Tee,
+    /// The camera's main stream, decoded next to the detection sub-stream in the same pipeline
+    /// (same clock), at twice the detection rate so a frame close in time is always there.
+    MainSource(Source),
+}
+
+/// The full branch's tail: keeps the decoder's format when it is already I420 (no conversion).
+/// A file played in real time is paced by its synchronised appsink, like the detection branch
+/// (a leaky queue there would drop most frames: the decoder runs ahead of the clock); otherwise
+/// the branch never blocks the detection branch (leaky queue, dropping appsink).
+fn full_tail(p: &PipelineParams) -> String {
+    let sync = matches!(p.source, Source::File { .. }) && p.realtime;
+    let leaky = if sync { "" } else { " leaky=downstream" };
+    format!(
+        "queue max-size-buffers=2 max-size-bytes=0 max-size-time=0{leaky} \
+         ! videoconvert ! video/x-raw,format=I420 \
+         ! appsink name=full sync={sync} max-buffers=1 drop=true emit-signals=false"
+    )
+}
+
+/// The detection description, plus the full-resolution branch when asked.
+pub fn launch_description_with(p: &PipelineParams, full: Option<&FullBranch>) -> String {
+    let detect = launch_description(p);
+    match full {
+        None => detect,
+        Some(FullBranch::Tee) => {
+            let rate = rate_element(p.detect_fps);
+            // A queue per tee branch, or the first appsink's preroll would block the second.
+            let split = format!(
+                "{rate} ! tee name=evidence ! queue max-size-buffers=1 max-size-bytes=0 max-size-time=0"
+            );
+            format!(
+                "{} evidence. ! {}",
+                detect.replacen(&rate, &split, 1),
+                full_tail(p)
+            )
+        }
+        Some(FullBranch::MainSource(main)) => {
+            let mp = PipelineParams {
+                source: main.clone(),
+                ..p.clone()
+            };
+            let body = source_body(&mp);
+            let head = body.split("{rate}").next().unwrap_or_default();
+            let rate = if p.detect_fps > 0.0 {
+                format!(
+                    "videorate name=main_rate drop-only=true max-rate={}",
+                    (2.0 * p.detect_fps).ceil().max(1.0) as u32
+                )
+            } else {
+                "identity name=main_rate silent=true".to_string()
+            };
+            format!(
+                "{detect} {}{rate} ! {}",
+                head.replace("name=dec", "name=main_dec"),
+                full_tail(&mp)
+            )
+        }
+    }
+}
+
+/// The rate filter in front of detection.
+fn rate_element(detect_fps: f32) -> String {
+    if detect_fps > 0.0 {
+        // videorate's max-rate is an integer: round up so the configured rate is reached.
+        format!(
+            "videorate name=rate drop-only=true max-rate={}",
+            detect_fps.ceil().max(1.0) as u32
+        )
+    } else {
+        "identity name=rate silent=true".to_string()
+    }
+}
+
 /// Renders the launch description for one camera.
 pub fn launch_description(p: &PipelineParams) -> String {
+    let rate = rate_element(p.detect_fps);
+    let appsink = if p.pull_mode() {
+        // Back-pressure: the decoder waits for the detector, nothing is dropped.
+        "sync=false max-buffers=2 drop=false emit-signals=false"
+    } else if matches!(p.source, Source::File { .. }) {
+        // A file played as if it were a camera: at its own rate.
+        "sync=true max-buffers=2 drop=true emit-signals=false"
+    } else {
+        "sync=false max-buffers=2 drop=true emit-signals=false"
+    };
+    source_body(p)
+        .replace("{rate}", &rate)
+        .replace("{width}", &p.width.to_string())
+        .replace("{height}", &p.height.to_string())
+        .replace("{appsink}", appsink)
+}
+
+/// The template of the source with its own placeholders filled (`{rate}` and the detection
+/// tail's placeholders left).
+fn source_body(p: &PipelineParams) -> String {
     let (template, fills): (&str, Vec<(&str, String)>) = match &p.source {
         Source::File { path } => (
             FILE_TEMPLATE,
@@ -120,37 +218,17 @@ pub fn launch_description(p: &PipelineParams) -> String {
         }
         Source::Test { pattern } => (TEST_TEMPLATE, vec![("{pattern}", pattern.clone())]),
     };
-    let rate = if p.detect_fps > 0.0 {
-        // videorate's max-rate is an integer: round up so the configured rate is reached.
-        format!(
-            "videorate name=rate drop-only=true max-rate={}",
-            p.detect_fps.ceil().max(1.0) as u32
-        )
-    } else {
-        "identity name=rate silent=true".to_string()
-    };
-    let appsink = if p.pull_mode() {
-        // Back-pressure: the decoder waits for the detector, nothing is dropped.
-        "sync=false max-buffers=2 drop=false emit-signals=false"
-    } else if matches!(p.source, Source::File { .. }) {
-        // A file played as if it were a camera: at its own rate.
-        "sync=true max-buffers=2 drop=true emit-signals=false"
-    } else {
-        "sync=false max-buffers=2 drop=true emit-signals=false"
-    };
     let mut out = template_body(template);
     for (k, v) in fills {
         out = out.replace(k, &v);
     }
-    out.replace("{rate}", &rate)
-        .replace("{width}", &p.width.to_string())
-        .replace("{height}", &p.height.to_string())
-        .replace("{appsink}", appsink)
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gstreamer::prelude::*;
     use std::path::PathBuf;
 
     fn params(source: Source) -> PipelineParams {
@@ -243,8 +321,18 @@ mod tests {
                 url: "http://u:p%40ss@127.0.0.1:1/video.mjpg".into(),
             },
         ] {
-            let d = launch_description(&params(src));
+            let d = launch_description(&params(src.clone()));
             gstreamer::parse::launch(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+            let main = Source::File {
+                path: PathBuf::from("/main.mp4"),
+            };
+            for full in [FullBranch::Tee, FullBranch::MainSource(main)] {
+                let d = launch_description_with(&params(src.clone()), Some(&full));
+                assert!(!d.contains('{'), "{d}");
+                let p = gstreamer::parse::launch(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+                let bin = p.downcast::<gstreamer::Bin>().unwrap();
+                assert!(bin.by_name("full").is_some() && bin.by_name("sink").is_some());
+            }
         }
     }
 }

@@ -292,6 +292,15 @@ pub struct Length {
     pub bodies: f32,
 }
 
+/// One second detector's output on one frame (e.g. a city's fire model): its manifest name,
+/// its labels by class id and its detections (normalised frame coordinates).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOutput {
+    pub model: String,
+    pub labels: std::sync::Arc<[String]>,
+    pub detections: Vec<Detection>,
+}
+
 /// One analysed frame of one camera, as every rule sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct FrameContext<'a> {
@@ -308,6 +317,9 @@ pub struct FrameContext<'a> {
     pub frame: Option<&'a Frame>,
     /// Pose model output for this frame; empty when no pose model runs.
     pub poses: &'a [Pose],
+    /// Second detectors' outputs on this frame (a rule's `model`, at its rate); empty on the
+    /// frames where none ran.
+    pub models: &'a [ModelOutput],
     /// The detector's class labels, by class id.
     pub labels: &'a [String],
     /// The camera has a ground calibration: plane units are metres ([`Scene::is_calibrated`]).
@@ -386,6 +398,7 @@ mod tests {
             scene: &scene,
             frame: None,
             poses: &[],
+            models: &[],
             labels: &[],
             calibrated: scene.is_calibrated(),
         };
@@ -415,6 +428,7 @@ mod tests {
             scene: &scene,
             frame: None,
             poses: &[],
+            models: &[],
             labels: &[],
             calibrated: scene.is_calibrated(),
         };

@@ -38,12 +38,14 @@ pub mod motion;
 pub mod wrong_way;
 
 use crate::check::Problems;
-use crate::detect::{Detection, Manifest, ModelKind};
+use crate::detect::{Detection, Manifest, ModelKind, ModelUse};
 use crate::frames::Frame;
 use crate::track::Track;
 
 pub use calibration::{Calibration, CalibrationError};
-pub use context::{FrameContext, Ground, Length, Line, Object, Pose, Scene, Zone, DEFAULT_ASPECT};
+pub use context::{
+    FrameContext, Ground, Length, Line, ModelOutput, Object, Pose, Scene, Zone, DEFAULT_ASPECT,
+};
 pub use event::{Arrow, Event, EventObject, EventType, IncidentRef, Measurement, Overlay};
 pub use geometry::{point_in_polygon, BOUNDARY_EPSILON};
 
@@ -83,6 +85,16 @@ pub trait RuleSpec {
 pub struct Needs {
     /// Poses of the persons in view.
     pub poses: Option<PoseNeed>,
+    /// Second detectors run on the whole frame (a city's fire model), one entry per model.
+    pub detectors: Vec<DetectorNeed>,
+}
+
+/// Detections of the second detector `model` (a manifest name, `kind = "detector"`) on the
+/// whole frame, at most `fps` times per second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorNeed {
+    pub model: String,
+    pub fps: f32,
 }
 
 /// Poses from pose model `model` (a manifest name), at most `fps` times per second, only on
@@ -103,7 +115,14 @@ impl Needs {
             }),
             (x, y) => x.or(y),
         };
-        Needs { poses }
+        let mut detectors = a.detectors;
+        for d in b.detectors {
+            match detectors.iter_mut().find(|x| x.model == d.model) {
+                Some(x) => x.fps = x.fps.max(d.fps),
+                None => detectors.push(d),
+            }
+        }
+        Needs { poses, detectors }
     }
 }
 
@@ -271,6 +290,44 @@ impl CameraCheck<'_> {
         }
     }
 
+    /// `name` is a detector of the manifest declaring `use_`, and every one of `labels` (at
+    /// least one, at `labels_path`) is among its labels.
+    pub fn second_detector(
+        &self,
+        problems: &mut Problems,
+        (path, labels_path): (&str, &str),
+        (name, use_): (&str, ModelUse),
+        labels: &[String],
+    ) {
+        let Some(m) = self.manifest else { return };
+        let Some(spec) = m.model(name) else {
+            problems.push(path, format!("no model `{name}` in {}", m.path.display()));
+            return;
+        };
+        if spec.kind != ModelKind::Detector || !spec.uses.contains(&use_) {
+            problems.push(
+                path,
+                format!(
+                    "model `{name}` in {} is not a detector declaring use = [\"{}\"]",
+                    m.path.display(),
+                    use_.as_str()
+                ),
+            );
+            return;
+        }
+        if labels.is_empty() {
+            problems.push(labels_path, "name at least one label");
+        }
+        for (k, l) in labels.iter().enumerate() {
+            if !spec.labels.contains(l) {
+                problems.push(
+                    format!("{labels_path}[{k}]"),
+                    format!("`{l}` is not a label of model `{name}`"),
+                );
+            }
+        }
+    }
+
     /// Every name is a class of the model; `required`: at least one.
     pub fn classes(&self, problems: &mut Problems, path: &str, classes: &[String], required: bool) {
         if required && classes.is_empty() {
@@ -327,6 +384,8 @@ pub struct FrameInput<'a> {
     pub detections: &'a [Detection],
     pub frame: Option<&'a Frame>,
     pub poses: &'a [Pose],
+    /// Outputs of the second detectors that ran on this frame.
+    pub models: &'a [ModelOutput],
 }
 
 /// The rules of one camera and their shared scene.
@@ -429,6 +488,7 @@ impl CameraRules {
             scene,
             frame: input.frame,
             poses: input.poses,
+            models: input.models,
             labels: &self.labels,
             calibrated: scene.is_calibrated(),
         };

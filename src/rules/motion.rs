@@ -345,6 +345,7 @@ pub(crate) mod moving {
                 scene,
                 frame: None,
                 poses: &[],
+                models: &[],
                 labels,
                 calibrated: true,
             };

@@ -128,6 +128,7 @@ impl RuleSpec for Config {
                 model: self.model.clone(),
                 fps: self.pose_fps,
             }),
+            ..Needs::default()
         }
     }
 

@@ -64,6 +64,7 @@ impl Harness {
             scene,
             frame: None,
             poses: &[],
+            models: &[],
             labels,
             calibrated: scene.is_calibrated(),
         };

@@ -265,6 +265,18 @@ impl Vigie {
         }
     }
 
+    /// An alert's snapshot bytes, checked to be served as a JPEG.
+    pub fn snapshot_jpeg(&self, alert_id: i64) -> Vec<u8> {
+        let resp = self
+            .get(&format!("/api/alerts/{alert_id}/snapshot.jpg"))
+            .call()
+            .unwrap();
+        assert_eq!(resp.header("content-type"), Some("image/jpeg"));
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+        bytes
+    }
+
     pub fn get_json(&self, path: &str) -> serde_json::Value {
         self.get(path)
             .call()

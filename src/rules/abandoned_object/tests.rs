@@ -90,6 +90,7 @@ impl Run {
                 scene: &self.scene,
                 frame: None,
                 poses: &[],
+                models: &[],
                 labels: &self.labels,
                 calibrated: false,
             };

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
+use crate::detect::Detection;
 use crate::frames::Frame;
 use crate::rules::testing::{rule_config, S};
+use crate::rules::ModelOutput;
 use crate::rules::{CameraBuild, Scene, Zone};
 
 const SIDE: usize = 416;
@@ -75,6 +77,17 @@ fn frame(t: u64, data: Vec<u8>) -> Frame {
 
 /// Runs the rule over `seconds` of built frames; returns the events.
 fn run(seconds: u64, extra: &str, draw: impl Fn(u64, &mut Vec<u8>)) -> Vec<Event> {
+    run_model(seconds, extra, draw, |_| None)
+}
+
+/// The same, with a fire model stub: `model(t)` is its output on the frame at `t` (`None`: it
+/// did not run).
+fn run_model(
+    seconds: u64,
+    extra: &str,
+    draw: impl Fn(u64, &mut Vec<u8>),
+    model: impl Fn(u64) -> Option<Vec<Detection>>,
+) -> Vec<Event> {
     let scene = Scene::new(
         vec![Zone::new(
             "lawn",
@@ -98,6 +111,14 @@ fn run(seconds: u64, extra: &str, draw: impl Fn(u64, &mut Vec<u8>)) -> Vec<Event
         let mut data = ground(k as u32);
         draw(t, &mut data);
         let f = frame(t, data);
+        let models: Vec<ModelOutput> = model(t)
+            .map(|detections| ModelOutput {
+                model: "stub".into(),
+                labels: ["fire", "smoke"].map(String::from).to_vec().into(),
+                detections,
+            })
+            .into_iter()
+            .collect();
         let cx = FrameContext {
             t_ns: t,
             objects: &[],
@@ -105,6 +126,7 @@ fn run(seconds: u64, extra: &str, draw: impl Fn(u64, &mut Vec<u8>)) -> Vec<Event
             scene: &scene,
             frame: Some(&f),
             poses: &[],
+            models: &models,
             labels: &labels,
             calibrated: false,
         };
@@ -164,4 +186,170 @@ fn a_fire_rule_needs_a_zone() {
     let table: toml::Table = "id = \"f\"".parse().unwrap();
     let err = reader(toml::Value::Table(table)).unwrap_err().to_string();
     assert!(err.contains("zone"), "{err}");
+}
+
+// ---- The fire model slot, with a detector stub (made-up boxes; nothing here has seen fire). ----
+
+/// A stub box of class `class_id` (0 fire, 1 smoke) over the flame's spot.
+fn stub(class_id: u16, score: f32) -> Vec<Detection> {
+    vec![Detection {
+        class_id,
+        score,
+        bbox: BBox::new(0.30, 0.65, 0.42, 0.78),
+    }]
+}
+
+fn flame_from(start: u64) -> impl Fn(u64, &mut Vec<u8>) {
+    move |t, f| {
+        if t >= start * S {
+            let mut rng = Rng(0x9e37_79b9 ^ (t / STEP) as u32);
+            flame(f, 25.0 + (t - start * S) as f32 / S as f32, &mut rng);
+        }
+    }
+}
+
+const MODEL: &str = "model = \"stub\"\n";
+
+#[test]
+fn extend_a_model_alone_alerts_after_n_of_m_and_min_seconds() {
+    let extra = format!("{MODEL}model_mode = \"extend\"\n");
+    let hits = |t: u64| Some(if t >= 5 * S { stub(0, 0.8) } else { Vec::new() });
+    let events = run_model(30, &extra, |_, _| {}, hits);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let ev = &events[0];
+    // 3 of 5 readings at 5/s: holds from 5.4 s; then min_seconds (3).
+    assert!(ev.t_ns >= 8 * S && ev.t_ns <= 9 * S, "{}", ev.t_ns);
+    assert!(
+        ev.explanation.contains("fire model alone"),
+        "{}",
+        ev.explanation
+    );
+    assert!(
+        ev.explanation.contains("best score 0.80"),
+        "{}",
+        ev.explanation
+    );
+    let m = ev
+        .measurements
+        .iter()
+        .find(|m| m.name == "model_hits")
+        .unwrap();
+    assert_eq!(m.value, 5.0);
+}
+
+#[test]
+fn extend_needs_model_hits_in_n_of_m_readings_of_its_labels() {
+    let extra = format!("{MODEL}model_mode = \"extend\"\nmodel_labels = [\"fire\"]\n");
+    // Smoke boxes (not in model_labels), low fire scores, or one hit in two readings: no alert.
+    let smoke = run_model(20, &extra, |_, _| {}, |_| Some(stub(1, 0.9)));
+    let weak = run_model(20, &extra, |_, _| {}, |_| Some(stub(0, 0.3)));
+    let rare = |t: u64| {
+        Some(if (t / STEP).is_multiple_of(2) {
+            stub(0, 0.9)
+        } else {
+            Vec::new()
+        })
+    };
+    let every_other = run_model(20, &extra, |_, _| {}, rare);
+    assert!(smoke.is_empty() && weak.is_empty(), "{smoke:?} {weak:?}");
+    assert!(every_other.is_empty(), "{every_other:?}");
+}
+
+#[test]
+fn confirm_needs_the_cues_and_the_model() {
+    let hits = |t: u64| {
+        Some(if t >= 10 * S {
+            stub(0, 0.8)
+        } else {
+            Vec::new()
+        })
+    };
+    let nothing = |_| Some(Vec::new());
+    let model_only = run_model(40, MODEL, |_, _| {}, hits);
+    assert!(model_only.is_empty(), "{model_only:?}");
+    let cues_only = run_model(40, MODEL, flame_from(10), nothing);
+    assert!(cues_only.is_empty(), "{cues_only:?}");
+    let both = run_model(40, MODEL, flame_from(10), hits);
+    assert_eq!(both.len(), 1, "{both:?}");
+    let ev = &both[0];
+    assert!(
+        ev.explanation
+            .contains("every flame cue and the fire model"),
+        "{}",
+        ev.explanation
+    );
+    assert!(
+        ev.explanation.contains("confirms the cues"),
+        "{}",
+        ev.explanation
+    );
+    // The same flame alerts at the same time without a model (the model held all along).
+    let alone = run(40, "", flame_from(10));
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0].t_ns, ev.t_ns);
+}
+
+#[test]
+fn a_fire_model_is_checked_against_the_manifest() {
+    let manifest = crate::detect::Manifest::parse(
+        &format!(
+            "{}\n{}",
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/models.toml"))
+                .unwrap(),
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/models/fire-stub.toml"
+            ))
+            .unwrap()
+        ),
+        std::path::Path::new("models.toml"),
+    )
+    .unwrap();
+    let check = |extra: &str| {
+        let cfg = rule_config(&format!(
+            "type = \"fire\"\nid = \"f\"\nzone = \"z\"\n{extra}"
+        ));
+        let cx = CameraCheck {
+            camera: "cam",
+            zones: vec!["z"],
+            lines: Vec::new(),
+            calibrated: false,
+            labels: &[],
+            model: "nanodet-m-416",
+            manifest: Some(&manifest),
+        };
+        let mut p = Problems::default();
+        cfg.validate(&cx, "rules[0]", &mut p);
+        p.errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(check("model = \"fire-stub\""), "");
+    let e = check("model = \"nanodet-m-416\"");
+    assert!(
+        e.contains("rules[0].model") && e.contains("use = [\"fire\"]"),
+        "{e}"
+    );
+    let e = check("model = \"fire-stub\"\nmodel_labels = [\"flames\"]");
+    assert!(e.contains("rules[0].model_labels[0]"), "{e}");
+    let e = check("model = \"nowhere\"");
+    assert!(e.contains("no model `nowhere`"), "{e}");
+    let e = check("model = \"fire-stub\"\nmodel_hits = 6");
+    assert!(e.contains("rules[0].model_hits"), "{e}");
+    let needs = cfg_needs("model = \"fire-stub\"\nfps = 4");
+    assert_eq!(needs.detectors.len(), 1);
+    assert_eq!(
+        (needs.detectors[0].model.as_str(), needs.detectors[0].fps),
+        ("fire-stub", 4.0)
+    );
+    assert!(cfg_needs("").detectors.is_empty());
+}
+
+fn cfg_needs(extra: &str) -> crate::rules::Needs {
+    rule_config(&format!(
+        "type = \"fire\"\nid = \"f\"\nzone = \"z\"\n{extra}"
+    ))
+    .needs()
 }

@@ -457,6 +457,7 @@ fn latency_from_entry_to_alert_is_within_min_seconds_plus_half_a_second() {
                     detections: &[det],
                     frame: None,
                     poses: &[],
+                    models: &[],
                 });
                 if let Some(e) = events.first() {
                     fired = Some(e.t_ns as f32 / 1e9);

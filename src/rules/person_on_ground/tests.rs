@@ -141,6 +141,7 @@ impl Run {
             scene: &self.scene,
             frame: None,
             poses: &poses,
+            models: &[],
             labels: &self.labels,
             calibrated: false,
         };

@@ -48,6 +48,7 @@ fn run(extra: &str, frames: &[Vec<(u64, Option<f32>)>]) -> Vec<Event> {
             scene: &scene,
             frame: None,
             poses: &[],
+            models: &[],
             labels: &labels,
             calibrated: false,
         };

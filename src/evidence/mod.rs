@@ -1,0 +1,206 @@
+//! Evidence for the operator: what an alert shows and keeps. Per camera, [`CameraEvidence`]
+//! holds the privacy masks (applied by ingest to every frame before analysis, and to every
+//! full-resolution image given out here) and the recent full-resolution frames, and picks the
+//! frame an alert's snapshot is drawn on.
+//!
+//! Ingest writes into it; the engine asks it for an alert's snapshot frame, which
+//! `alerts::NewAlert` draws. It knows neither.
+
+pub mod frames;
+pub mod masks;
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use crate::config::{CameraConfig, Source};
+use crate::frames::Frame;
+
+pub use frames::{FrameRing, FullFrame};
+pub use masks::PrivacyMask;
+
+/// Full frames kept beyond the camera's frame queue: those in the appsink (2), the tee's queue
+/// (1), the supervisor's hand (1) and the detector's (1), plus one. The detector's frame is
+/// always among them, since the full branch runs at most that far ahead of it.
+pub const RING_SLACK: usize = 6;
+/// Longest a snapshot waits for the main stream's frame of its time when that stream lags (a
+/// sub-stream decodes faster than the main stream; both start together).
+pub const MAX_WAIT: Duration = Duration::from_millis(500);
+/// Farthest a full frame may be from the analysed one, in time, to serve as its snapshot.
+pub const MATCH_TOLERANCE_NS: u64 = 250_000_000;
+
+/// The evidence side of one camera.
+#[derive(Debug)]
+pub struct CameraEvidence {
+    mask: Option<PrivacyMask>,
+    /// The sub-stream detection reads, when the camera has one.
+    detect_source: Option<Source>,
+    /// Recent full-resolution frames; `None` when snapshots come from the detector's frame.
+    ring: Option<FrameRing>,
+}
+
+impl CameraEvidence {
+    /// From the camera's validated configuration.
+    pub fn new(cam: &CameraConfig) -> CameraEvidence {
+        // With a sub-stream the main stream is kept at twice the detection rate.
+        let per_analysed = if cam.parsed_detect_source.is_some() {
+            2
+        } else {
+            1
+        };
+        let capacity = per_analysed * (cam.queue_capacity + RING_SLACK);
+        CameraEvidence {
+            mask: PrivacyMask::new(cam.privacy_masks.iter().map(|m| m.polygon()).collect()),
+            detect_source: cam.parsed_detect_source.clone(),
+            ring: cam
+                .snapshot_full_resolution
+                .then(|| FrameRing::new(capacity)),
+        }
+    }
+
+    /// From its parts (tests and benchmarks): `full_frames` = 0 keeps none.
+    pub fn from_parts(
+        mask: Option<PrivacyMask>,
+        detect_source: Option<Source>,
+        full_frames: usize,
+    ) -> CameraEvidence {
+        CameraEvidence {
+            mask,
+            detect_source,
+            ring: (full_frames > 0).then(|| FrameRing::new(full_frames)),
+        }
+    }
+
+    /// The sub-stream detection reads, if any.
+    pub fn detect_source(&self) -> Option<&Source> {
+        self.detect_source.as_ref()
+    }
+
+    /// The ring of full-resolution frames ingest fills, if the camera keeps them.
+    pub fn ring(&self) -> Option<&FrameRing> {
+        self.ring.as_ref()
+    }
+
+    /// The camera's privacy masks; `None` when it has none.
+    pub fn mask(&self) -> Option<&PrivacyMask> {
+        self.mask.as_ref()
+    }
+
+    /// The frame an alert raised on `frame` (the detector's frame, already masked by ingest) is
+    /// drawn on: the full-resolution frame closest in time (masked here), or `frame` itself when
+    /// none is close enough. Boxes and overlays are normalised, so they fit either.
+    pub fn snapshot_frame<'a>(&self, frame: &'a Frame) -> Cow<'a, Frame> {
+        match self.full_frame(frame) {
+            Some(full) => Cow::Owned(full),
+            None => Cow::Borrowed(frame),
+        }
+    }
+
+    /// The full-resolution frame for `frame`, converted to BGR and masked.
+    fn full_frame(&self, frame: &Frame) -> Option<Frame> {
+        let ring = self.ring()?;
+        let deadline = Instant::now() + MAX_WAIT;
+        while ring.newest_pts().is_none_or(|t| t < frame.pts_ns) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Some(full) = ring.nearest(frame.pts_ns, MATCH_TOLERANCE_NS) else {
+            tracing::debug!(camera = %frame.camera, pts_ns = frame.pts_ns, newest_full_pts_ns = ?ring.newest_pts(), held = ring.len(), "no full-resolution frame close in time: snapshot from the detector's frame");
+            return None;
+        };
+        let mut data = full.to_bgr()?;
+        if let Some(mask) = &self.mask {
+            mask.apply(&mut data, full.width, full.height);
+        }
+        Some(Frame {
+            camera: frame.camera.clone(),
+            seq: frame.seq,
+            pts_ns: full.pts_ns,
+            captured_at_ms: frame.captured_at_ms,
+            captured: frame.captured,
+            width: full.width,
+            height: full.height,
+            source_width: full.width,
+            source_height: full.height,
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn detector_frame(pts_ns: u64) -> Frame {
+        Frame {
+            camera: Arc::from("cam"),
+            seq: 1,
+            pts_ns,
+            captured_at_ms: 0,
+            captured: Instant::now(),
+            width: 32,
+            height: 32,
+            source_width: 64,
+            source_height: 48,
+            data: vec![90; 32 * 32 * 3],
+        }
+    }
+
+    fn full(pts_ns: u64) -> FullFrame {
+        let (w, h) = (64, 48);
+        let mut i420 = vec![180u8; (w * h) as usize];
+        i420.resize(FullFrame::i420_len(w, h), 128);
+        FullFrame {
+            pts_ns,
+            width: w,
+            height: h,
+            i420,
+        }
+    }
+
+    fn decode(jpeg: &[u8]) -> image::RgbImage {
+        image::load_from_memory(jpeg).unwrap().to_rgb8()
+    }
+
+    /// The alert snapshot as `alerts` draws it, on the frame evidence picks.
+    fn snapshot(ev: &CameraEvidence, frame: &Frame) -> Vec<u8> {
+        crate::alerts::render_snapshot(&ev.snapshot_frame(frame), &[], &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn the_snapshot_uses_the_full_frame_closest_in_time_and_masks_it() {
+        let mask = PrivacyMask::new(vec![vec![(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]]);
+        let ev = CameraEvidence::from_parts(mask, None, 4);
+        let ring = ev.ring().unwrap();
+        ring.push(full(1_000_000_000));
+        ring.push(full(1_200_000_000));
+        let img = decode(&snapshot(&ev, &detector_frame(1_190_000_000)));
+        assert_eq!(img.dimensions(), (64, 48));
+        // Left half masked, right half the full frame's light grey (Y 180).
+        assert!(img.get_pixel(10, 24).0.iter().all(|&c| c < 12));
+        assert!(img.get_pixel(50, 24).0.iter().all(|&c| c > 170));
+    }
+
+    #[test]
+    fn a_lagging_main_stream_is_waited_for() {
+        let ev = Arc::new(CameraEvidence::from_parts(None, None, 4));
+        ev.ring().unwrap().push(full(0));
+        let late = ev.clone();
+        let pusher = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            late.ring().unwrap().push(full(2_000_000_000));
+        });
+        let img = decode(&snapshot(&ev, &detector_frame(2_000_000_000)));
+        pusher.join().unwrap();
+        assert_eq!(img.dimensions(), (64, 48));
+    }
+
+    #[test]
+    fn without_a_full_frame_close_in_time_the_detector_frame_is_used() {
+        let ev = CameraEvidence::from_parts(None, None, 4);
+        ev.ring().unwrap().push(full(0));
+        let img = decode(&snapshot(&ev, &detector_frame(5_000_000_000)));
+        // The detector's 32x32 frame at the source's 4:3 aspect.
+        assert_eq!(img.dimensions(), (43, 32));
+    }
+}
