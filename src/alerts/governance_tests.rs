@@ -344,3 +344,68 @@ fn the_parameter_history_names_the_version_in_force() {
     assert_ne!(j.record_config("start", &p2, None).unwrap(), v2);
     assert!(j.verify().unwrap().intact());
 }
+
+/// The journal purge takes an old alert's clip (row, link content and file) with it, and never
+/// half an incident: an old first alert stays while a later alert of its incident is younger.
+#[test]
+fn the_journal_purge_takes_clips_and_keeps_incidents_whole() {
+    let (dir, j) = open_temp();
+    let mut head = new_alert("c1");
+    head.incident = Some(crate::rules::IncidentRef {
+        id: 1,
+        update: false,
+    });
+    let head = j.insert(&head).unwrap();
+    let lone = j.insert(&new_alert("c2")).unwrap();
+    let file = dir.path().join("2.mp4");
+    std::fs::write(&file, b"mp4").unwrap();
+    j.record_clip(&super::NewClip {
+        alert_id: lone.id,
+        file: Ok(super::ClipFileInfo {
+            path: file.clone(),
+            sha256: "ab".repeat(32),
+            bytes: 3,
+            duration_ms: 10_000,
+            start_ms: 1,
+            frames: 100,
+            codec: "h264".into(),
+            method: "remux".into(),
+            masked: false,
+        }),
+    })
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let cutoff = super::now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut later = new_alert("c1");
+    later.incident_id = head.incident_id;
+    later.incident = Some(crate::rules::IncidentRef {
+        id: 1,
+        update: true,
+    });
+    let later = j.insert(&later).unwrap();
+    assert_eq!(later.incident_id, Some(head.id));
+
+    let report = j
+        .purge_journal(cutoff + 365 * DAY_MS, 365)
+        .unwrap()
+        .unwrap();
+    assert_eq!((report.alerts, report.clips), (1, 1));
+    assert!(j.get(lone.id).unwrap().is_none());
+    assert!(j.clip(lone.id).unwrap().is_none(), "the clip row went");
+    assert!(!file.exists(), "the clip file went");
+    assert!(
+        j.get(head.id).unwrap().is_some(),
+        "the incident's first alert stays while a later one is younger"
+    );
+    let report = j.verify().unwrap();
+    assert!(report.intact(), "{:?}", report.problems);
+    assert_eq!(report.rows["alert_clips"], 0);
+    // Once the whole incident is old, it goes whole.
+    let report = j
+        .purge_journal(super::now_ms() + 366 * DAY_MS, 365)
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.alerts, 2);
+    assert!(j.verify().unwrap().intact());
+}

@@ -64,6 +64,60 @@ fn tombstone(what: &str, days: u32, cutoff: i64, ids: &[i64]) -> serde_json::Val
     })
 }
 
+/// The purge's working sets, emptied before and after each journal purge.
+const CLEAR_TEMP: &str = "DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;
+     DELETE FROM temp.purge_steps; DELETE FROM temp.purge_clip_rows;";
+
+/// Fills `temp.purge_alerts` with the alerts a journal purge at `cutoff` deletes, and
+/// `temp.purge_clip_rows` with their clips; returns how many alerts. An alert goes when it, its
+/// decisions and its steps are all older than the cutoff, and so is every other alert of its
+/// incident: an incident is deleted whole or not at all (its later alerts point at its first).
+fn select_alerts(tx: &Connection, cutoff: i64) -> Result<usize, JournalError> {
+    tx.execute_batch(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS purge_alerts (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS purge_decisions (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS purge_steps (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS purge_clip_rows (id INTEGER PRIMARY KEY);
+         {CLEAR_TEMP}"
+    ))?;
+    tx.execute(
+        "INSERT INTO temp.purge_alerts SELECT a.id FROM alerts a WHERE a.created_at_ms < ?1
+         AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.alert_id = a.id
+                         AND d.decided_at_ms >= ?1)
+         AND NOT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = a.id
+                         AND t.at_ms >= ?1)",
+        [cutoff],
+    )?;
+    tx.execute(
+        "DELETE FROM temp.purge_alerts WHERE id IN (
+             SELECT a.id FROM alerts a JOIN alerts b ON b.incident_id = a.incident_id
+             WHERE a.id IN (SELECT id FROM temp.purge_alerts)
+             AND b.id NOT IN (SELECT id FROM temp.purge_alerts))",
+        [],
+    )?;
+    tx.execute(
+        "INSERT INTO temp.purge_clip_rows
+         SELECT id FROM alert_clips WHERE alert_id IN (SELECT id FROM temp.purge_alerts)",
+        [],
+    )?;
+    Ok(
+        tx.query_row("SELECT COUNT(*) FROM temp.purge_alerts", [], |r| {
+            r.get::<_, i64>(0)
+        })? as usize,
+    )
+}
+
+fn ids_and_paths(
+    tx: &Connection,
+    sql: &str,
+) -> Result<Vec<(i64, std::path::PathBuf)>, JournalError> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?.into()))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The append-only triggers a journal purge lifts inside its transaction, and puts back.
 const DELETE_TRIGGERS: &str = "
 CREATE TRIGGER decisions_append_only_delete BEFORE DELETE ON decisions
@@ -129,8 +183,8 @@ impl Journal {
     }
 
     /// Deletes alerts created more than `days` days before `now_ms` whose decisions are all that
-    /// old too, with their decisions and outbox rows; their links keep their hashes, their
-    /// content is erased. `days` below [`MIN_JOURNAL_DAYS`] is refused.
+    /// old too, with their decisions, outbox rows and clips (rows and any file left); an
+    /// incident goes whole or not at all; the links keep their hashes, their content is erased. `days` below [`MIN_JOURNAL_DAYS`] is refused.
     pub fn purge_journal(
         &self,
         now_ms: i64,
@@ -144,21 +198,7 @@ impl Journal {
         let cutoff = now_ms - i64::from(days) * DAY_MS;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS purge_alerts (id INTEGER PRIMARY KEY);
-             CREATE TEMP TABLE IF NOT EXISTS purge_decisions (id INTEGER PRIMARY KEY);
-             CREATE TEMP TABLE IF NOT EXISTS purge_steps (id INTEGER PRIMARY KEY);
-             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;
-             DELETE FROM temp.purge_steps;",
-        )?;
-        let alerts = tx.execute(
-            "INSERT INTO temp.purge_alerts SELECT a.id FROM alerts a WHERE a.created_at_ms < ?1
-             AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.alert_id = a.id
-                             AND d.decided_at_ms >= ?1)
-             AND NOT EXISTS (SELECT 1 FROM alert_transitions t WHERE t.alert_id = a.id
-                             AND t.at_ms >= ?1)",
-            [cutoff],
-        )?;
+        let alerts = select_alerts(&tx, cutoff)?;
         if alerts == 0 {
             return Ok(None);
         }
@@ -172,12 +212,18 @@ impl Journal {
              SELECT id FROM alert_transitions WHERE alert_id IN (SELECT id FROM temp.purge_alerts)",
             [],
         )?;
+        let clip_files = ids_and_paths(
+            &tx,
+            "SELECT id, path FROM alert_clips WHERE id IN (SELECT id FROM temp.purge_clip_rows)
+             AND path IS NOT NULL AND id NOT IN (SELECT clip_id FROM purged_clips)",
+        )?;
         let links = ids(
             &tx,
             "SELECT seq FROM chain WHERE purged_by IS NULL AND (
                  (source = 'alerts' AND row_id IN (SELECT id FROM temp.purge_alerts))
               OR (source = 'decisions' AND row_id IN (SELECT id FROM temp.purge_decisions))
-              OR (source = 'alert_transitions' AND row_id IN (SELECT id FROM temp.purge_steps)))
+              OR (source = 'alert_transitions' AND row_id IN (SELECT id FROM temp.purge_steps))
+              OR (source = 'alert_clips' AND row_id IN (SELECT id FROM temp.purge_clip_rows)))
              ORDER BY seq",
             [],
         )?;
@@ -200,12 +246,14 @@ impl Journal {
              DELETE FROM alert_transitions WHERE id IN (SELECT id FROM temp.purge_steps);
              {DELETE_TRIGGERS}
              DELETE FROM outbox_events WHERE alert_id IN (SELECT id FROM temp.purge_alerts);
+             DELETE FROM alert_clips WHERE id IN (SELECT id FROM temp.purge_clip_rows);
              DELETE FROM alerts WHERE id IN (SELECT id FROM temp.purge_alerts);
-             DELETE FROM temp.purge_alerts; DELETE FROM temp.purge_decisions;
-             DELETE FROM temp.purge_steps;"
+             {CLEAR_TEMP}"
         ))?;
         tx.commit()?;
+        clips::delete_files(&clip_files);
         Ok(Some(PurgeReport {
+            clips: clip_files.len() as u64,
             alerts: alerts as u64,
             decisions: (decisions + steps) as u64,
             links: links.len() as u64,

@@ -22,7 +22,7 @@ use super::context::{FrameContext, Length, Object};
 use super::dwell::{ns_to_seconds, seconds_to_ns};
 use super::event::{Event, EventObject, EventType, Measurement, Overlay};
 use super::group::ranges;
-use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::BBox;
 use crate::scene::{BackgroundModel, BackgroundParams};
@@ -92,17 +92,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::AbandonedObject
-    }
-
-    fn zone(&self) -> Option<&str> {
-        Some(&self.field)
-    }
+    rule_identity!(EventType::AbandonedObject, zone: field);
 
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.field"), &self.field);

@@ -27,7 +27,7 @@ use super::event::{Event, EventType, Measurement, Overlay};
 use super::group::{default_min_score, event_objects, persons, ranges};
 use super::incident::new_incident;
 use super::motion::{centroid, median, norm, Sample, Trail};
-use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 
 fn default_min_people() -> u32 {
@@ -105,17 +105,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn zone(&self) -> Option<&str> {
-        Some(&self.zone)
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::CrowdMovement
-    }
+    rule_identity!(EventType::CrowdMovement, zone: zone);
 
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.zone"), &self.zone);

@@ -30,7 +30,7 @@ use super::event::{Event, EventType, IncidentRef, Measurement, Overlay};
 use super::geometry::polygon_area;
 use super::group::{default_min_score, event_objects, persons, ranges};
 use super::incident::new_incident;
-use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 
 fn default_warn() -> f32 {
@@ -81,17 +81,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn zone(&self) -> Option<&str> {
-        Some(&self.zone)
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::Density
-    }
+    rule_identity!(EventType::Density, zone: zone);
 
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.zone"), &self.zone);

@@ -23,7 +23,7 @@ use super::context::FrameContext;
 use super::dwell::{ns_to_seconds, seconds_to_ns, Cooldown};
 use super::event::{Event, EventObject, EventType, Measurement, Overlay};
 use super::group::ranges;
-use super::{CameraBuild, CameraCheck, DetectorNeed, Needs, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, DetectorNeed, Needs, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::{BBox, ModelUse};
 use crate::scene::{FlameDetector, FlameParams, FlameReading};
@@ -94,17 +94,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::Fire
-    }
-
-    fn zone(&self) -> Option<&str> {
-        Some(&self.zone)
-    }
+    rule_identity!(EventType::Fire, zone: zone);
 
     fn needs(&self) -> Needs {
         Needs {

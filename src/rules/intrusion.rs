@@ -41,7 +41,7 @@ use super::context::{FrameContext, Length, Object};
 use super::dwell::{ns_to_seconds, seconds_to_ns, Change, Dwell, Level, PerTrack};
 use super::event::{Event, EventObject, EventType, IncidentRef, Measurement, Overlay};
 use super::incident::{Incident, Incidents, Member};
-use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 
 /// How fast a lost person may have walked to where a new track appears (per second).
@@ -121,17 +121,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn zone(&self) -> Option<&str> {
-        Some(&self.zone)
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::Intrusion
-    }
+    rule_identity!(EventType::Intrusion, zone: zone);
 
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.zone"), &self.zone);

@@ -60,6 +60,39 @@ pub trait Rule: Send {
     fn reset(&mut self);
 }
 
+/// The part of a [`RuleSpec`] every rule writes alike, in one line inside its `impl`:
+/// `id` from the config's `id` field, the rule's event type, and the zone it watches, a
+/// required (`zone: field`) or optional (`optional_zone: field`) zone id field.
+///
+/// ```ignore
+/// impl RuleSpec for Config {
+///     rule_identity!(EventType::Fire, zone: zone);
+///     // validate, build…
+/// }
+/// ```
+macro_rules! rule_identity {
+    ($event:expr, $kind:ident: $field:ident) => {
+        fn id(&self) -> &str {
+            &self.id
+        }
+
+        fn event_type(&self) -> $crate::rules::EventType {
+            $event
+        }
+
+        fn zone(&self) -> Option<&str> {
+            rule_identity!(@zone $kind, self.$field)
+        }
+    };
+    (@zone zone, $value:expr) => {
+        Some(&$value)
+    };
+    (@zone optional_zone, $value:expr) => {
+        $value.as_deref()
+    };
+}
+pub(crate) use rule_identity;
+
 /// One rule's configuration: checks itself and builds its [`Rule`].
 pub trait RuleSpec {
     fn id(&self) -> &str;

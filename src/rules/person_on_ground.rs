@@ -29,7 +29,7 @@ use super::context::{FrameContext, Object, Pose};
 use super::dwell::{ns_to_seconds, seconds_to_ns, PerTrack};
 use super::event::{Event, EventObject, EventType, Measurement, Overlay};
 use super::group::ranges;
-use super::{CameraBuild, CameraCheck, Needs, PoseNeed, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Needs, PoseNeed, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::posture::{classify, hip_point, torso, turn_deg, Basis, Posture, PostureParams};
 
@@ -110,17 +110,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::PersonOnGround
-    }
-
-    fn zone(&self) -> Option<&str> {
-        self.zone.as_deref()
-    }
+    rule_identity!(EventType::PersonOnGround, optional_zone: zone);
 
     fn needs(&self) -> Needs {
         Needs {

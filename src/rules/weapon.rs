@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::context::FrameContext;
 use super::dwell::{seconds_to_ns, Cooldown, PerTrack};
 use super::event::{Event, EventObject, EventType, Measurement, Overlay};
-use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::{ModelKind, ModelUse};
 
@@ -49,17 +49,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::Weapon
-    }
-
-    fn zone(&self) -> Option<&str> {
-        self.zone.as_deref()
-    }
+    rule_identity!(EventType::Weapon, optional_zone: zone);
 
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         if let Some(z) = &self.zone {

@@ -36,7 +36,7 @@ use super::motion::{
     angle_degrees, dot, image_direction, norm, plane_direction, unit, vertex_centroid, Sample,
     Trail,
 };
-use super::{CameraBuild, CameraCheck, Rule, RuleSpec};
+use super::{rule_identity, CameraBuild, CameraCheck, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::BBox;
 
@@ -95,17 +95,7 @@ pub struct Config {
 }
 
 impl RuleSpec for Config {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn zone(&self) -> Option<&str> {
-        Some(&self.zone)
-    }
-
-    fn event_type(&self) -> EventType {
-        EventType::WrongWay
-    }
+    rule_identity!(EventType::WrongWay, zone: zone);
 
     fn validate(&self, cx: &CameraCheck<'_>, path: &str, p: &mut Problems) {
         cx.zone(p, format!("{path}.zone"), &self.zone);
