@@ -38,7 +38,7 @@ fn count(metrics: &Metrics, run: &PurgeRun) {
     let journal = run.journal.as_ref().unwrap_or(&r);
     for (what, n) in [
         ("images", images.images),
-        ("clips", images.clips),
+        ("clips", images.clips + journal.clips),
         ("alerts", journal.alerts),
         ("decisions", journal.decisions),
     ] {
