@@ -289,6 +289,7 @@ fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_s
         .iter()
         .map(|(pts, w, h, rgb)| (*pts, difference(&img, (*w, *h, rgb))))
         .collect();
+    eprintln!("alert at {t_ns} ns; main-stream frames and their difference to the snapshot: {scores:?}");
     let best = scores
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))

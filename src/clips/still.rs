@@ -174,13 +174,14 @@ mod tests {
     use super::*;
 
     /// 3 s of a 320x240 test pattern at 25 fps in H.264 (a keyframe every second), tapped into a
-    /// ring as ingest does, stamped 40 ms apart from `t0_ms`.
-    fn h264_ring(t0_ms: i64) -> Arc<ClipRing> {
+    /// ring as ingest does, stamped 40 ms apart from `t0_ms`; and the first buffer's timestamp
+    /// (x264enc starts its stream at 1000 hours).
+    fn h264_ring(t0_ms: i64) -> (Arc<ClipRing>, u64) {
         gst::init().unwrap();
         let ring = Arc::new(ClipRing::new(60_000, usize::MAX));
         let pipeline = gst::parse::launch(
             "videotestsrc num-buffers=75 pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
-             ! timeoverlay ! x264enc speed-preset=ultrafast key-int-max=25 bframes=0 ! h264parse \
+             ! x264enc speed-preset=ultrafast key-int-max=25 bframes=0 ! h264parse \
              ! appsink name=sink sync=false",
         )
         .unwrap()
@@ -193,25 +194,28 @@ mod tests {
             .unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         let mut i = 0i64;
+        let mut first = None;
         while let Ok(sample) = sink.pull_sample() {
+            let pts = sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
+            first = first.or(pts);
             let caps = sample.caps().map(|c| c.to_owned());
             ring.push(t0_ms + i * 40, caps.as_deref(), sample.buffer_owned().unwrap());
             i += 1;
         }
         pipeline.set_state(gst::State::Null).unwrap();
         assert_eq!(i, 75);
-        ring
+        (ring, first.unwrap())
     }
 
     #[test]
     fn the_frame_of_an_instant_is_decoded_from_its_group_of_pictures() {
-        let ring = h264_ring(10_000);
+        let (ring, zero) = h264_ring(10_000);
         let stills = RingStills::new(ring.clone(), Metrics::new());
         let deadline = Instant::now() + Duration::from_secs(30);
         // 11.61 s: frame 40 (1.6 s into the stream), decoded from the keyframe at 1 s.
         let frame = stills.decode_at(11_610, 250, deadline).unwrap();
         assert_eq!((frame.width, frame.height), (320, 240));
-        assert_eq!(frame.pts_ns, 1_600_000_000);
+        assert_eq!(frame.pts_ns - zero, 1_600_000_000);
         assert_eq!(frame.i420.len(), FullFrame::i420_len(320, 240));
         // Out of what the ring holds: an error, no frame.
         let missing = stills.decode_at(20_000, 250, Instant::now()).unwrap_err();
