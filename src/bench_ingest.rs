@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{RtspTransport, Source};
 use crate::clips::{ClipRing, RingStills};
+use crate::config::{RtspTransport, Source};
 use crate::evidence::CameraEvidence;
 use crate::frames::FrameQueue;
 use crate::ingest::{spawn_camera, CameraSpec, CameraState, CameraStatus, PipelineParams};

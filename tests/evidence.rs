@@ -111,7 +111,10 @@ fn a_privacy_mask_hides_the_esplanade_from_detection_and_snapshots() {
     let p = img.get_pixel(w / 4, h / 2).0;
     assert!(p.iter().any(|&c| c > 40), "{p:?}");
     // Without a sub-stream, the one decoded stream fills the full-resolution ring all along.
-    let full = metric(&vigie, "vigie_evidence_full_frames_total{camera=\"parvis\"}");
+    let full = metric(
+        &vigie,
+        "vigie_evidence_full_frames_total{camera=\"parvis\"}",
+    );
     assert!(full.unwrap_or(0.0) > 100.0, "{full:?}");
 }
 
@@ -223,12 +226,17 @@ fn frames_near(file: &Path, t_ns: u64, window_ns: u64) -> Vec<(u64, u32, u32, Ve
 /// Mean squared difference of luma between the snapshot and a frame of the same size, on every
 /// 4th pixel outside the mask (with a margin: the JPEG blurs its edge).
 fn difference(img: &image::RgbImage, (w, h, rgb): (u32, u32, &[u8])) -> f64 {
-    let luma = |p: &[u8]| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+    let luma =
+        |p: &[u8]| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
     let (mut sum, mut n) = (0.0, 0u32);
     for y in (0..h).step_by(4) {
         for x in (0..w).step_by(4) {
             let (xn, yn) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
-            if in_mask(xn, yn) || in_mask(xn + 0.03, yn) || in_mask(xn, yn + 0.03) || in_mask(xn, yn - 0.03) {
+            if in_mask(xn, yn)
+                || in_mask(xn + 0.03, yn)
+                || in_mask(xn, yn + 0.03)
+                || in_mask(xn, yn - 0.03)
+            {
                 continue;
             }
             let i = ((y * w + x) * 3) as usize;
@@ -280,7 +288,10 @@ fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_s
     );
     // Masked like every snapshot.
     let (inside, black) = black_inside_mask(&img);
-    assert!(inside > 1000 && f64::from(black) / f64::from(inside) > 0.97, "{black} of {inside}");
+    assert!(
+        inside > 1000 && f64::from(black) / f64::from(inside) > 0.97,
+        "{black} of {inside}"
+    );
     // Of the alert's instant: of the main stream's frames within 1.5 s of the analysed frame's
     // timestamp, the one the snapshot matches best is that instant's (the 10 fps clip is at
     // 25 fps: a picture lasts up to 3 frames, 120 ms).
@@ -289,7 +300,9 @@ fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_s
         .iter()
         .map(|(pts, w, h, rgb)| (*pts, difference(&img, (*w, *h, rgb))))
         .collect();
-    eprintln!("alert at {t_ns} ns; main-stream frames and their difference to the snapshot: {scores:?}");
+    eprintln!(
+        "alert at {t_ns} ns; main-stream frames and their difference to the snapshot: {scores:?}"
+    );
     let best = scores
         .iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
@@ -302,10 +315,17 @@ fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_s
         t_ns / 1_000_000
     );
     // Not one main-stream frame decoded continuously; the snapshot was decoded on demand.
-    let full = metric(&vigie, "vigie_evidence_full_frames_total{camera=\"parvis\"}");
+    let full = metric(
+        &vigie,
+        "vigie_evidence_full_frames_total{camera=\"parvis\"}",
+    );
     assert_eq!(full.unwrap_or(0.0), 0.0);
     let decoded = metric(&vigie, "vigie_evidence_stills_total{outcome=\"decoded\"}");
-    assert!(decoded.unwrap_or(0.0) >= 1.0, "{decoded:?}; log:\n{}", vigie.log());
+    assert!(
+        decoded.unwrap_or(0.0) >= 1.0,
+        "{decoded:?}; log:\n{}",
+        vigie.log()
+    );
     // The clip of a sub-stream camera: the main stream, masked (so transcoded), 1280x720.
     let clip = fetch_clip(&vigie, id, &dir.path().join("clip.mp4"));
     let frames = frames_near(&clip, 0, u64::MAX);
@@ -314,7 +334,10 @@ fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_s
     assert_eq!((*w, *h), (1280, 720));
     let frame = image::RgbImage::from_raw(*w, *h, rgb.clone()).unwrap();
     let (inside, black) = black_inside_mask(&frame);
-    assert!(f64::from(black) / f64::from(inside) > 0.97, "clip: {black} of {inside}");
+    assert!(
+        f64::from(black) / f64::from(inside) > 0.97,
+        "clip: {black} of {inside}"
+    );
     assert_eq!(vigie.terminate(), Some(0));
 }
 

@@ -417,7 +417,11 @@ mod tests {
         // The stream starts again at 5 s, and its first packet is not a keyframe.
         let c = caps();
         for i in 0..10u64 {
-            ring.push(5_000 + i as i64 * 100, Some(&c), buffer(i * 100, 10, i == 5));
+            ring.push(
+                5_000 + i as i64 * 100,
+                Some(&c),
+                buffer(i * 100, 10, i == 5),
+            );
         }
         // 5.2 s is in the new segment, whose keyframe comes later: no decodable frame.
         assert!(ring.gop_at(5_200, 50).is_none());

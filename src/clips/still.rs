@@ -51,7 +51,12 @@ impl RingStills {
     }
 
     /// Waits (until `deadline`) for the ring to hold the instant, then decodes its frame.
-    fn decode_at(&self, at_ms: i64, tolerance_ms: i64, deadline: Instant) -> Result<FullFrame, StillError> {
+    fn decode_at(
+        &self,
+        at_ms: i64,
+        tolerance_ms: i64,
+        deadline: Instant,
+    ) -> Result<FullFrame, StillError> {
         // A live main stream may arrive a little after the sub-stream's frame was analysed.
         while self.ring.newest_ms().is_none_or(|t| t < at_ms) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -68,8 +73,15 @@ impl StillSource for RingStills {
     fn still(&self, at_ms: i64, tolerance_ms: i64, deadline: Instant) -> Result<FullFrame, String> {
         let t0 = Instant::now();
         let result = self.decode_at(at_ms, tolerance_ms, deadline);
-        let outcome = if result.is_ok() { "decoded" } else { "fallback" };
-        self.metrics.evidence_stills.with_label_values(&[outcome]).inc();
+        let outcome = if result.is_ok() {
+            "decoded"
+        } else {
+            "fallback"
+        };
+        self.metrics
+            .evidence_stills
+            .with_label_values(&[outcome])
+            .inc();
         self.metrics
             .evidence_still_seconds
             .with_label_values(&[outcome])
@@ -109,7 +121,9 @@ fn run(
     gop: &GopPackets,
     deadline: Instant,
 ) -> Result<FullFrame, StillError> {
-    let bus = pipeline.bus().ok_or_else(|| StillError::Build("no bus".into()))?;
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| StillError::Build("no bus".into()))?;
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| StillError::Decode(bus_error(&bus).unwrap_or_else(|| e.to_string())))?;
@@ -156,7 +170,10 @@ fn run(
         }
     }
     let (_, sample) = best.ok_or(StillError::NoFrame)?;
-    let pts = sample.buffer().and_then(|b| b.pts()).map_or(0, |t| t.nseconds());
+    let pts = sample
+        .buffer()
+        .and_then(|b| b.pts())
+        .map_or(0, |t| t.nseconds());
     FullFrame::from_sample(&sample, pts).ok_or(StillError::NoFrame)
 }
 
@@ -199,7 +216,11 @@ mod tests {
             let pts = sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
             first = first.or(pts);
             let caps = sample.caps().map(|c| c.to_owned());
-            ring.push(t0_ms + i * 40, caps.as_deref(), sample.buffer_owned().unwrap());
+            ring.push(
+                t0_ms + i * 40,
+                caps.as_deref(),
+                sample.buffer_owned().unwrap(),
+            );
             i += 1;
         }
         pipeline.set_state(gst::State::Null).unwrap();

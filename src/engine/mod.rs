@@ -131,7 +131,8 @@ impl Engine {
         let (stills, stills_thread) = if options.decode_only {
             (None, None)
         } else {
-            let (tx, t) = stills::spawn(bus.clone(), labels.clone()).map_err(EngineError::Thread)?;
+            let (tx, t) =
+                stills::spawn(bus.clone(), labels.clone()).map_err(EngineError::Thread)?;
             (Some(tx), Some(t))
         };
         let shared = || Shared {

@@ -236,8 +236,12 @@ mod tests {
     /// The alert snapshot as `alerts` draws it, on the frame evidence picks.
     fn snapshot(ev: &CameraEvidence, frame: &Frame) -> Vec<u8> {
         let deadline = Instant::now() + STILL_DEADLINE;
-        crate::alerts::render_snapshot(&ev.snapshot_frame(frame, deadline), &[], &Default::default())
-            .unwrap()
+        crate::alerts::render_snapshot(
+            &ev.snapshot_frame(frame, deadline),
+            &[],
+            &Default::default(),
+        )
+        .unwrap()
     }
 
     #[test]

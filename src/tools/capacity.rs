@@ -257,7 +257,10 @@ fn step_config(args: &CapacityArgs, n: usize, journal: &Path) -> Result<Config, 
         .map_err(|e| CapacityError::Args(format!("--manifest {}: {e}", args.manifest.display())))?;
     let (source, is_file) = camera_source(&args.source, "--source")?;
     let detect_source = match &args.detect_source {
-        Some(d) => format!("detect_source = {:?}\n", camera_source(d, "--detect-source")?.0),
+        Some(d) => format!(
+            "detect_source = {:?}\n",
+            camera_source(d, "--detect-source")?.0
+        ),
         None => String::new(),
     };
     let mut text = format!(
