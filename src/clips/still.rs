@@ -12,6 +12,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::writer::{appsrc_pipeline, bus_error};
 use super::{ClipRing, GopPackets};
 use crate::evidence::{FullFrame, StillSource};
 use crate::metrics::Metrics;
@@ -96,14 +97,7 @@ const DESCRIPTION: &str = "appsrc name=src format=time ! decodebin ! videoconver
 /// Decodes `gop` and returns the frame whose timestamp is closest to its target packet's.
 pub fn decode(gop: &GopPackets, deadline: Instant) -> Result<FullFrame, StillError> {
     let build = |e: String| StillError::Build(e);
-    let pipeline = gst::parse::launch(DESCRIPTION)
-        .map_err(|e| build(e.to_string()))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| build("not a pipeline".into()))?;
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| build("no appsrc".into()))?;
+    let (pipeline, src) = appsrc_pipeline(DESCRIPTION).map_err(build)?;
     let sink = pipeline
         .by_name("sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -175,15 +169,6 @@ fn run(
         .and_then(|b| b.pts())
         .map_or(0, |t| t.nseconds());
     FullFrame::from_sample(&sample, pts).ok_or(StillError::NoFrame)
-}
-
-fn bus_error(bus: &gst::Bus) -> Option<String> {
-    while let Some(msg) = bus.pop() {
-        if let gst::MessageView::Error(e) = msg.view() {
-            return Some(e.error().to_string());
-        }
-    }
-    None
 }
 
 #[cfg(test)]
