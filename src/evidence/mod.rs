@@ -68,11 +68,14 @@ impl CameraEvidence {
     pub fn new(cam: &CameraConfig) -> CameraEvidence {
         let sub = cam.parsed_detect_source.is_some();
         let capacity = cam.queue_capacity + RING_SLACK;
+        // A file read as fast as possible cannot be kept in step with its sub-stream: its main
+        // stream is not opened, and snapshots are the detector's frame.
+        let in_step = cam.realtime || !matches!(cam.parsed_source, Some(Source::File { .. }));
         CameraEvidence {
             mask: PrivacyMask::new(cam.privacy_masks.iter().map(|m| m.polygon()).collect()),
             detect_source: cam.parsed_detect_source.clone(),
             ring: (cam.snapshot_full_resolution && !sub).then(|| FrameRing::new(capacity)),
-            on_demand: cam.snapshot_full_resolution && sub,
+            on_demand: cam.snapshot_full_resolution && sub && in_step,
             stills: None,
         }
     }
@@ -256,6 +259,41 @@ mod tests {
         // Left half masked, right half the full frame's light grey (Y 180).
         assert!(img.get_pixel(10, 24).0.iter().all(|&c| c < 12));
         assert!(img.get_pixel(50, 24).0.iter().all(|&c| c > 170));
+    }
+
+    /// A main stream decoded on demand: the frame of a given instant, or why there is none.
+    #[derive(Debug)]
+    struct Stills {
+        at_ms: i64,
+    }
+
+    impl StillSource for Stills {
+        fn still(&self, at_ms: i64, tolerance_ms: i64, _: Instant) -> Result<FullFrame, String> {
+            (at_ms.abs_diff(self.at_ms) <= tolerance_ms.unsigned_abs())
+                .then(|| full(0))
+                .ok_or_else(|| "not held".to_string())
+        }
+    }
+
+    #[test]
+    fn a_sub_stream_camera_decodes_its_snapshot_on_demand_and_masks_it() {
+        let mask = PrivacyMask::new(vec![vec![(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]]);
+        let sub = Some(Source::Test {
+            pattern: "ball".into(),
+        });
+        let ev =
+            CameraEvidence::from_parts(mask, sub, 0).with_stills(Arc::new(Stills { at_ms: 5_000 }));
+        assert!(ev.decodes_on_demand() && ev.ring().is_none());
+        let mut frame = detector_frame(1_000_000_000);
+        frame.captured_at_ms = 5_100;
+        let img = decode(&snapshot(&ev, &frame));
+        assert_eq!(img.dimensions(), (64, 48));
+        assert!(img.get_pixel(10, 24).0.iter().all(|&c| c < 12));
+        assert!(img.get_pixel(50, 24).0.iter().all(|&c| c > 170));
+        // Nothing decodable at that instant: the detector's frame (masked by ingest already).
+        frame.captured_at_ms = 9_000;
+        let img = decode(&snapshot(&ev, &frame));
+        assert_eq!(img.dimensions(), (43, 32));
     }
 
     #[test]
