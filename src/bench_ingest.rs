@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::clips::{ClipRing, RingStills};
 use crate::config::{RtspTransport, Source};
 use crate::evidence::CameraEvidence;
 use crate::frames::FrameQueue;
@@ -53,9 +54,14 @@ pub struct BenchIngestArgs {
     /// Keep full-resolution frames for snapshots, as `snapshot_full_resolution` does.
     #[arg(long)]
     pub full_resolution: bool,
-    /// A sub-stream for detection (`detect_source`); `--url` is then the main stream.
+    /// A sub-stream for detection (`detect_source`); `--url` is then the main stream, kept
+    /// compressed for snapshots decoded per alert (with --full-resolution).
     #[arg(long)]
     pub detect_url: Option<String>,
+    /// With --detect-url and --full-resolution: decode the main stream continuously into a ring
+    /// of full frames, the former way, to compare.
+    #[arg(long)]
+    pub main_decoded: bool,
     /// Tap each camera's compressed stream into a clip ring (`[clips]` defaults), and report
     /// the rings and the cost of one clip.
     #[arg(long)]
@@ -106,16 +112,32 @@ pub(crate) fn cores() -> usize {
         .unwrap_or(1)
 }
 
-/// The evidence side of each camera, as `vigie run` builds it for these settings.
-fn evidence(args: &BenchIngestArgs, detect_source: Option<Source>) -> Option<Arc<CameraEvidence>> {
-    let per_analysed = if detect_source.is_some() { 2 } else { 1 };
+/// The evidence side of each camera, as `vigie run` builds it for these settings, and its
+/// compressed ring when its snapshots are decoded on demand.
+fn evidence(
+    args: &BenchIngestArgs,
+    detect_source: Option<Source>,
+    metrics: &Metrics,
+) -> (Option<Arc<CameraEvidence>>, Option<Arc<ClipRing>>) {
+    let sub = detect_source.is_some();
+    if sub && args.full_resolution && !args.main_decoded {
+        let ring = Arc::new(ClipRing::new(
+            crate::clips::SNAPSHOT_KEEP_MS,
+            64 * 1024 * 1024,
+        ));
+        let stills = Arc::new(RingStills::new(ring.clone(), metrics.clone()));
+        let ev = CameraEvidence::from_parts(None, detect_source, 0).with_stills(stills);
+        return (Some(Arc::new(ev)), Some(ring));
+    }
+    let per_analysed = if sub { 2 } else { 1 };
     let frames = if args.full_resolution {
         per_analysed * (2 + crate::evidence::RING_SLACK)
     } else {
         0
     };
-    (frames > 0 || detect_source.is_some())
-        .then(|| Arc::new(CameraEvidence::from_parts(None, detect_source, frames)))
+    let ev = (frames > 0 || sub)
+        .then(|| Arc::new(CameraEvidence::from_parts(None, detect_source, frames)));
+    (ev, None)
 }
 
 pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
@@ -177,6 +199,7 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
         let id = format!("cam-{i:02}");
         let queue = Arc::new(FrameQueue::new(2));
         let status = Arc::new(CameraStatus::new(&id, &id, "", &source.redacted()));
+        let (ev, snapshot_ring) = evidence(args, detect_source.clone(), &metrics);
         let spec = CameraSpec {
             id: Arc::from(id.as_str()),
             params: PipelineParams {
@@ -192,8 +215,12 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
             decode_threads: args.decode_threads,
             stall_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(5),
-            evidence: evidence(args, detect_source.clone()),
-            clip_ring: args.clips.then(|| clip_rings.start(&id, None)).flatten(),
+            evidence: ev,
+            clip_ring: args
+                .clips
+                .then(|| clip_rings.start(&id, None))
+                .flatten()
+                .or(snapshot_ring),
         };
         rings.extend(spec.clip_ring.clone());
         handles.push(spawn_camera(
@@ -330,6 +357,9 @@ pub fn run(args: &BenchIngestArgs) -> Result<(), BenchIngestError> {
     );
     if args.clips {
         crate::clips::bench::report(&rings, 10);
+    }
+    if detect_source.is_some() && args.full_resolution && !args.main_decoded {
+        crate::clips::bench::report_stills(&rings);
     }
     Ok(())
 }

@@ -56,6 +56,14 @@ pub struct Metrics {
     pub clips: IntCounterVec,
     /// Time to write one clip, by method (`remux`, `transcode`).
     pub clip_write_seconds: HistogramVec,
+    /// Full-resolution frames decoded continuously into a camera's evidence ring (a camera
+    /// without a sub-stream; a sub-stream camera decodes its main stream only per alert).
+    pub evidence_full_frames: IntCounterVec,
+    /// Full-resolution snapshots decoded on demand from the compressed ring, by outcome
+    /// (`decoded`, `fallback`: the detector's frame was used).
+    pub evidence_stills: IntCounterVec,
+    /// Time to decode one on-demand snapshot frame (the GOP up to the alert's frame).
+    pub evidence_still_seconds: HistogramVec,
 }
 
 /// Raw latency samples in seconds, for benchmarks that need exact percentiles.
@@ -242,8 +250,26 @@ impl Metrics {
             "Time to write one alert clip, by method (remux, transcode).",
             &["method"],
         );
+        let evidence_full_frames = counter(
+            "vigie_evidence_full_frames_total",
+            "Full-resolution frames decoded continuously into the evidence ring, per camera.",
+            &["camera"],
+        );
+        let evidence_stills = counter(
+            "vigie_evidence_stills_total",
+            "Snapshots of a sub-stream camera decoded on demand from its main stream, by outcome (decoded, fallback).",
+            &["outcome"],
+        );
+        let evidence_still_seconds = histogram(
+            "vigie_evidence_still_seconds",
+            "Time to decode one on-demand full-resolution snapshot frame.",
+            &["outcome"],
+        );
         Metrics {
             registry,
+            evidence_full_frames,
+            evidence_stills,
+            evidence_still_seconds,
             clips,
             clip_write_seconds,
             retention_purged,

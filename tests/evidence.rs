@@ -3,9 +3,12 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use gstreamer as gst;
+use gstreamer::prelude::*;
 
 /// A mask over the esplanade and a margin above it (people's bodies stand above their feet).
 const MASK: &[[f32; 2]] = &[[0.5, 0.22], [1.0, 0.22], [1.0, 0.85], [0.5, 0.85]];
@@ -97,6 +100,27 @@ fn a_privacy_mask_hides_the_esplanade_from_detection_and_snapshots() {
     let (w, h) = img.dimensions();
     // From the full-resolution frame (vtest.avi is 768x576), not the 416x416 detector input.
     assert_eq!((w, h), (768, 576), "the snapshot is not full resolution");
+    let (inside, black) = black_inside_mask(&img);
+    assert!(inside > 1000, "{inside} samples inside the mask");
+    // Boxes of people next to the mask may be drawn over its edge; everything else is black.
+    assert!(
+        f64::from(black) / f64::from(inside) > 0.97,
+        "{black} of {inside} pixels inside the mask are black"
+    );
+    // And outside it the square is not black.
+    let p = img.get_pixel(w / 4, h / 2).0;
+    assert!(p.iter().any(|&c| c > 40), "{p:?}");
+    // Without a sub-stream, the one decoded stream fills the full-resolution ring all along.
+    let full = metric(
+        &vigie,
+        "vigie_evidence_full_frames_total{camera=\"parvis\"}",
+    );
+    assert!(full.unwrap_or(0.0) > 100.0, "{full:?}");
+}
+
+/// Samples (every 4th pixel) well inside the mask, and how many of them are black.
+fn black_inside_mask(img: &image::RgbImage) -> (u32, u32) {
+    let (w, h) = img.dimensions();
     let (mut inside, mut black) = (0u32, 0u32);
     for y in (0..h).step_by(4) {
         for x in (0..w).step_by(4) {
@@ -114,15 +138,14 @@ fn a_privacy_mask_hides_the_esplanade_from_detection_and_snapshots() {
             }
         }
     }
-    assert!(inside > 1000, "{inside} samples inside the mask");
-    // Boxes of people next to the mask may be drawn over its edge; everything else is black.
-    assert!(
-        f64::from(black) / f64::from(inside) > 0.97,
-        "{black} of {inside} pixels inside the mask are black"
-    );
-    // And outside it the square is not black.
-    let p = img.get_pixel(w / 4, h / 2).0;
-    assert!(p.iter().any(|&c| c > 40), "{p:?}");
+    (inside, black)
+}
+
+/// The value of a metric line of `/metrics` (`name{labels}`), if there is one.
+fn metric(vigie: &Vigie, line: &str) -> Option<f64> {
+    let text = vigie.get("/metrics").call().unwrap().into_string().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
 }
 
 /// The first `seconds` of the clip as H.264 in MP4 at `width`x`height`, 25 fps: a camera's main
@@ -161,14 +184,85 @@ fn encode_clip(out: &std::path::Path, (width, height): (u32, u32), seconds: u32)
     assert!(status.success(), "cannot encode {}", out.display());
 }
 
+/// The frames of a video file as RGB: (timestamp in ns, width, height, pixels), those within
+/// `window_ns` of `t_ns` only.
+fn frames_near(file: &Path, t_ns: u64, window_ns: u64) -> Vec<(u64, u32, u32, Vec<u8>)> {
+    gst::init().unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=RGB \
+         ! appsink name=sink sync=false",
+        file.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gstreamer_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let info = gstreamer_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        let b = sample.buffer().unwrap();
+        let pts = b.pts().unwrap().nseconds();
+        if pts.abs_diff(t_ns) > window_ns {
+            continue;
+        }
+        let (w, h) = (info.width(), info.height());
+        let stride = info.stride()[0] as usize;
+        let map = b.map_readable().unwrap();
+        let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+        for y in 0..h as usize {
+            rgb.extend_from_slice(&map[y * stride..y * stride + w as usize * 3]);
+        }
+        out.push((pts, w, h, rgb));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    out
+}
+
+/// Mean squared difference of luma between the snapshot and a frame of the same size, on every
+/// 4th pixel outside the mask (with a margin: the JPEG blurs its edge).
+fn difference(img: &image::RgbImage, (w, h, rgb): (u32, u32, &[u8])) -> f64 {
+    let luma =
+        |p: &[u8]| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+    let (mut sum, mut n) = (0.0, 0u32);
+    for y in (0..h).step_by(4) {
+        for x in (0..w).step_by(4) {
+            let (xn, yn) = ((x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32);
+            if in_mask(xn, yn)
+                || in_mask(xn + 0.03, yn)
+                || in_mask(xn, yn + 0.03)
+                || in_mask(xn, yn - 0.03)
+            {
+                continue;
+            }
+            let i = ((y * w + x) * 3) as usize;
+            let d = luma(&img.get_pixel(x, y).0) - luma(&rgb[i..i + 3]);
+            sum += d * d;
+            n += 1;
+        }
+    }
+    sum / f64::from(n.max(1))
+}
+
+/// A camera whose detection reads its 640x360 sub-stream: the main stream (1280x720) is never
+/// decoded continuously, only per alert from its compressed ring; the snapshot is the main
+/// stream's frame of the alert's instant, masked; the alert's clip comes from the main stream.
 #[test]
-fn detection_on_the_sub_stream_gives_snapshots_from_the_main_stream() {
+fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_stream() {
     let dir = tempfile::tempdir().unwrap();
     let main = dir.path().join("main-720p.mp4");
     let sub = dir.path().join("sub-360p.mp4");
-    encode_clip(&main, (1280, 720), 12);
-    encode_clip(&sub, (640, 360), 12);
-    let extra = format!("detect_source = {:?}", sub.to_string_lossy());
+    encode_clip(&main, (1280, 720), 14);
+    encode_clip(&sub, (640, 360), 14);
+    let extra = format!(
+        "detect_source = {:?}\n[[cameras.privacy_masks]]\nid = \"esplanade\"\npoints = {}\n",
+        sub.to_string_lossy(),
+        polygon_toml(MASK)
+    );
     // Both files played in real time, as two live streams of one camera.
     let cfg = write_cameras(
         dir.path(),
@@ -186,13 +280,82 @@ fn detection_on_the_sub_stream_gives_snapshots_from_the_main_stream() {
     let img = snapshot(&vigie, id);
     // The main stream's frame, not the 640x360 sub-stream nor the 416x416 detector input.
     assert_eq!(img.dimensions(), (1280, 720), "log:\n{}", vigie.log());
-    // Detection read the sub-stream.
+    let log = vigie.log();
     assert!(
-        vigie
-            .log()
-            .contains("detection reads the sub-stream; snapshots come from the main stream"),
-        "{}",
+        log.contains("detection reads the sub-stream; snapshots come from the main stream")
+            && log.contains("kept compressed, decoded per alert"),
+        "{log}"
+    );
+    // Masked like every snapshot.
+    let (inside, black) = black_inside_mask(&img);
+    assert!(
+        inside > 1000 && f64::from(black) / f64::from(inside) > 0.97,
+        "{black} of {inside}"
+    );
+    // Of the alert's instant: of the main stream's frames within 1.5 s of the analysed frame's
+    // timestamp, the one the snapshot matches best is that instant's (the 10 fps clip is at
+    // 25 fps: a picture lasts up to 3 frames, 120 ms).
+    let t_ns = alert["stream_ts_ns"].as_u64().unwrap();
+    let scores: Vec<(u64, f64)> = frames_near(&main, t_ns, 1_500_000_000)
+        .iter()
+        .map(|(pts, w, h, rgb)| (*pts, difference(&img, (*w, *h, rgb))))
+        .collect();
+    eprintln!(
+        "alert at {t_ns} ns; main-stream frames and their difference to the snapshot: {scores:?}"
+    );
+    let best = scores
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .copied()
+        .unwrap();
+    assert!(
+        best.0.abs_diff(t_ns) <= 120_000_000,
+        "the snapshot is the main stream's frame at {} ms, the alert's frame is at {} ms: {scores:?}",
+        best.0 / 1_000_000,
+        t_ns / 1_000_000
+    );
+    // Not one main-stream frame decoded continuously; the snapshot was decoded on demand.
+    let full = metric(
+        &vigie,
+        "vigie_evidence_full_frames_total{camera=\"parvis\"}",
+    );
+    assert_eq!(full.unwrap_or(0.0), 0.0);
+    let decoded = metric(&vigie, "vigie_evidence_stills_total{outcome=\"decoded\"}");
+    assert!(
+        decoded.unwrap_or(0.0) >= 1.0,
+        "{decoded:?}; log:\n{}",
         vigie.log()
     );
+    // The clip of a sub-stream camera: the main stream, masked (so transcoded), 1280x720.
+    let clip = fetch_clip(&vigie, id, &dir.path().join("clip.mp4"));
+    let frames = frames_near(&clip, 0, u64::MAX);
+    assert!(frames.len() >= 50, "{} frames", frames.len());
+    let (_, w, h, rgb) = &frames[frames.len() / 2];
+    assert_eq!((*w, *h), (1280, 720));
+    let frame = image::RgbImage::from_raw(*w, *h, rgb.clone()).unwrap();
+    let (inside, black) = black_inside_mask(&frame);
+    assert!(
+        f64::from(black) / f64::from(inside) > 0.97,
+        "clip: {black} of {inside}"
+    );
     assert_eq!(vigie.terminate(), Some(0));
+}
+
+/// Waits for the alert's clip (404 `pending` while it is made) and writes it to `out`.
+fn fetch_clip(vigie: &Vigie, id: i64, out: &Path) -> std::path::PathBuf {
+    let url = format!("/api/alerts/{id}/clip.mp4");
+    let resp = wait_for(Duration::from_secs(60), || match vigie.get(&url).call() {
+        Ok(r) => Some(r),
+        Err(ureq::Error::Status(404, r)) => {
+            let body: serde_json::Value = r.into_json().unwrap();
+            assert_eq!(body["reason"], "pending", "{body}; log:\n{}", vigie.log());
+            None
+        }
+        Err(e) => panic!("GET {url}: {e}"),
+    })
+    .unwrap_or_else(|| panic!("the clip was not made; log:\n{}", vigie.log()));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+    std::fs::write(out, &bytes).unwrap();
+    out.to_path_buf()
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::still;
 use super::writer::{self, ClipFile};
 use super::{ClipRing, MaskFn};
 use crate::bench_ingest::{cpu_seconds, memory_mib};
@@ -70,4 +71,41 @@ fn print_clip(f: &ClipFile, wall_s: f64, cpu_s: f64) {
         wall_s * 1000.0,
         cpu_s * 1000.0
     );
+}
+
+/// `--detect-url` with `--full-resolution`: the cost of one snapshot decoded on demand from the
+/// first camera's ring, for instants spread over its last 2 s (each decodes from the keyframe
+/// before it), once the cameras are stopped.
+pub fn report_stills(rings: &[Arc<ClipRing>]) {
+    let Some(ring) = rings.first() else {
+        return;
+    };
+    let newest = ring.newest_ms().unwrap_or(0);
+    let (packets, bytes) = ring.stats();
+    println!(
+        "snapshot ring: {packets} packets, {:.2} MiB, {:.1} s held per camera",
+        bytes as f64 / 1048576.0,
+        ring.span_ms() as f64 / 1000.0
+    );
+    for back_ms in [2000, 1500, 1000, 500, 0] {
+        let Some(gop) = ring.gop_at(newest - back_ms, 250) else {
+            println!("snapshot at -{back_ms} ms: nothing held");
+            continue;
+        };
+        let cpu0 = cpu_seconds("self").unwrap_or(0.0);
+        let t0 = Instant::now();
+        let deadline = t0 + std::time::Duration::from_secs(30);
+        match still::decode(&gop, deadline) {
+            Ok(f) => println!(
+                "snapshot at -{back_ms} ms: {}x{} decoded from {} packets (target {}) in {:.0} ms, {:.0} ms of CPU",
+                f.width,
+                f.height,
+                gop.packets.len(),
+                gop.target,
+                t0.elapsed().as_secs_f64() * 1000.0,
+                (cpu_seconds("self").unwrap_or(0.0) - cpu0) * 1000.0
+            ),
+            Err(e) => println!("snapshot at -{back_ms} ms: {e}"),
+        }
+    }
 }

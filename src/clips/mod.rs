@@ -16,6 +16,7 @@ pub mod bench;
 pub mod mask;
 pub mod ring;
 pub mod service;
+pub mod still;
 pub mod tap;
 pub mod writer;
 
@@ -27,7 +28,12 @@ use crate::config::ClipsConfig;
 use crate::rules::EventType;
 
 pub use mask::MaskFn;
-pub use ring::{ClipPackets, ClipRing, Coverage, Packet};
+pub use ring::{ClipPackets, ClipRing, Coverage, GopPackets, Packet};
+pub use still::RingStills;
+
+/// What a ring keeps when it serves only the snapshots of a sub-stream camera (clips off): the
+/// frames waiting for analysis and the wait of an alert for its snapshot, from a keyframe.
+pub const SNAPSHOT_KEEP_MS: i64 = 5_000;
 
 /// Margin kept in a ring beyond the clip window: the time a clip may wait before it is
 /// written (another clip being written, a camera that lags).

@@ -34,6 +34,19 @@ pub struct ClipPackets {
     pub from_ms: i64,
 }
 
+/// The packets to decode one frame: from the last keyframe before it, in its segment.
+#[derive(Debug, Clone)]
+pub struct GopPackets {
+    pub caps: gst::Caps,
+    pub packets: Vec<Packet>,
+    /// Index in `packets` of the packet closest in time to the instant asked for.
+    pub target: usize,
+}
+
+/// Packets kept after the target in a [`GopPackets`]: a decoder that reorders frames (B-frames)
+/// gives the target's neighbours in display order only with them.
+const REORDER_PACKETS: usize = 3;
+
 /// How the newest packets stand against a clip window (see [`ClipRing::coverage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coverage {
@@ -195,6 +208,20 @@ impl ClipRing {
         })
     }
 
+    /// The group of pictures that decodes the frame closest to `at_ms` (within `tolerance_ms`):
+    /// from the last keyframe at or before that frame, in the same segment, to a few packets
+    /// after it. `None` when no packet is that close or no keyframe precedes it.
+    pub fn gop_at(&self, at_ms: i64, tolerance_ms: i64) -> Option<GopPackets> {
+        let inner = self.lock();
+        let caps = inner.caps.clone()?;
+        let (start, target, end) = select_gop(&inner.packets, at_ms, tolerance_ms)?;
+        Some(GopPackets {
+            caps,
+            packets: inner.packets.range(start..end).cloned().collect(),
+            target: target - start,
+        })
+    }
+
     /// Packets and bytes held now.
     pub fn stats(&self) -> (usize, usize) {
         let inner = self.lock();
@@ -219,6 +246,32 @@ impl ClipRing {
     pub fn caps(&self) -> Option<gst::Caps> {
         self.lock().caps.clone()
     }
+}
+
+/// `(first, target, end)` indices of the packets that decode the frame closest to `at_ms`: the
+/// target within `tolerance_ms`, the last keyframe at or before it in its segment, and the end
+/// (exclusive) up to [`REORDER_PACKETS`] after it in the segment.
+fn select_gop(
+    packets: &VecDeque<Packet>,
+    at_ms: i64,
+    tolerance_ms: i64,
+) -> Option<(usize, usize, usize)> {
+    let (target, p) = packets
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, p)| p.at_ms.abs_diff(at_ms))
+        .filter(|(_, p)| p.at_ms.abs_diff(at_ms) <= tolerance_ms.unsigned_abs())?;
+    let seg = p.segment;
+    let first = (0..=target)
+        .rev()
+        .take_while(|&i| packets[i].segment == seg)
+        .find(|&i| packets[i].keyframe)?;
+    let end = (target + 1..packets.len())
+        .take(REORDER_PACKETS)
+        .take_while(|&i| packets[i].segment == seg)
+        .last()
+        .map_or(target + 1, |i| i + 1);
+    Some((first, target, end))
 }
 
 /// Index of the first keyframe after the front packet.
@@ -328,6 +381,57 @@ mod tests {
         assert!(bytes <= 50_000, "{bytes}");
         assert_eq!(n, 40, "two groups of 20 fit under the cap");
         assert!(ring.lock().packets.front().unwrap().keyframe);
+    }
+
+    #[test]
+    fn a_snapshot_decodes_from_the_keyframe_before_the_closest_frame() {
+        gst::init().unwrap();
+        let ring = ClipRing::new(60_000, usize::MAX);
+        // 10 frames a second, a keyframe every 2 s.
+        feed(&ring, 0, 100, 20, 10);
+        // 5.04 s: the closest frame is 5.0 s; the keyframe before it 4.0 s.
+        let gop = ring.gop_at(5_040, 250).unwrap();
+        assert!(gop.packets[0].keyframe);
+        assert_eq!(gop.packets[0].at_ms, 4_000);
+        assert_eq!(gop.packets[gop.target].at_ms, 5_000);
+        // Three packets after the target for a reordering decoder, no more.
+        assert_eq!(gop.packets.last().unwrap().at_ms, 5_300);
+        assert_eq!(gop.packets.len(), 14);
+        // On a keyframe: it alone, and what follows.
+        let on_key = ring.gop_at(5_960, 250).unwrap();
+        assert_eq!(on_key.packets[on_key.target].at_ms, 6_000);
+        assert_eq!(on_key.target, 0);
+        // At the newest packet: nothing after it.
+        let newest = ring.gop_at(9_900, 250).unwrap();
+        assert_eq!(newest.packets.len(), newest.target + 1);
+        // Farther than the tolerance from every packet: none.
+        assert!(ring.gop_at(10_300, 250).is_none());
+        assert!(ring.gop_at(-400, 250).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_never_decodes_across_a_restart() {
+        gst::init().unwrap();
+        let ring = ClipRing::new(60_000, usize::MAX);
+        feed(&ring, 0, 50, 10, 10);
+        // The stream starts again at 5 s, and its first packet is not a keyframe.
+        let c = caps();
+        for i in 0..10u64 {
+            ring.push(
+                5_000 + i as i64 * 100,
+                Some(&c),
+                buffer(i * 100, 10, i == 5),
+            );
+        }
+        // 5.2 s is in the new segment, whose keyframe comes later: no decodable frame.
+        assert!(ring.gop_at(5_200, 50).is_none());
+        // 5.6 s decodes from the new segment's keyframe at 5.5 s.
+        let gop = ring.gop_at(5_600, 50).unwrap();
+        assert_eq!(gop.packets[0].at_ms, 5_500);
+        // 4.9 s, the last frame of the first segment: its packets only.
+        let end = ring.gop_at(4_900, 50).unwrap();
+        assert_eq!(end.packets[0].at_ms, 4_000);
+        assert_eq!(end.packets.last().unwrap().at_ms, 4_900);
     }
 
     #[test]

@@ -19,10 +19,13 @@ use super::ClipRing;
 /// pipeline's pace: such a lead means "now").
 const MAX_LEAD_MS: i64 = 10_000;
 
-/// The `decodebin` that decodes the camera's main stream: `main_dec` when detection reads a
-/// sub-stream, `dec` otherwise.
+/// The bin that holds the camera's main stream's parser: `main_parse` (parsed, never decoded)
+/// or `main_dec` when detection reads a sub-stream, `dec` otherwise. A `main_parse` stream is
+/// tapped at its sink (`main_sink`, see [`attach`]), the others at their decoder.
 pub fn main_decodebin(pipeline: &gst::Pipeline) -> String {
-    if pipeline.by_name("main_dec").is_some() {
+    if pipeline.by_name("main_parse").is_some() {
+        "main_parse".into()
+    } else if pipeline.by_name("main_dec").is_some() {
         "main_dec".into()
     } else {
         "dec".into()
@@ -65,7 +68,7 @@ pub fn repeat_parameter_sets(element: &gst::Element) {
     }
 }
 
-/// Adds the probe on `decoder`'s sink pad. The ring starts a new segment: this is a new
+/// Adds the probe on `decoder`'s sink pad (a decoder, or the sink of a stream only parsed). The ring starts a new segment: this is a new
 /// pipeline instance.
 pub fn attach(decoder: &gst::Element, ring: Arc<ClipRing>) {
     let Some(pad) = decoder.static_pad("sink") else {

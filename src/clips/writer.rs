@@ -155,14 +155,7 @@ fn run(
     out: &Path,
 ) -> Result<(), ClipError> {
     let build = |e: String| ClipError::Build(e);
-    let pipeline = gst::parse::launch(description(method))
-        .map_err(|e| build(e.to_string()))?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| build("not a pipeline".into()))?;
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| build("no appsrc".into()))?;
+    let (pipeline, src) = appsrc_pipeline(description(method)).map_err(build)?;
     let sink = pipeline
         .by_name("sink")
         .ok_or_else(|| build("no filesink".into()))?;
@@ -218,7 +211,23 @@ fn push_and_wait(
     }
 }
 
-fn bus_error(bus: &gst::Bus) -> Option<String> {
+/// The pipeline of `description` and its `appsrc name=src` (clips and on-demand snapshots).
+pub(super) fn appsrc_pipeline(
+    description: &str,
+) -> Result<(gst::Pipeline, gst_app::AppSrc), String> {
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| e.to_string())?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline".to_string())?;
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or("no appsrc")?;
+    Ok((pipeline, src))
+}
+
+/// The first error message waiting on the bus, if any.
+pub(super) fn bus_error(bus: &gst::Bus) -> Option<String> {
     while let Some(msg) = bus.pop() {
         if let gst::MessageView::Error(e) = msg.view() {
             return Some(e.error().to_string());

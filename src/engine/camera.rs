@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::pose::PoseClock;
 use super::EngineError;
 use crate::clips::mask::from_privacy_mask;
-use crate::clips::ClipRings;
+use crate::clips::{ClipRing, ClipRings, RingStills, SNAPSHOT_KEEP_MS};
 use crate::config::{CameraConfig, Config};
 use crate::evidence::CameraEvidence;
 use crate::frames::motion::MotionGate;
@@ -77,7 +77,7 @@ pub(super) fn start_camera(
     ));
     let queue = Arc::new(FrameQueue::new(cam.queue_capacity));
     let id: Arc<str> = Arc::from(cam.id.as_str());
-    let evidence = Arc::new(CameraEvidence::new(cam));
+    let (evidence, clip_ring) = evidence_and_ring(cam, clips, metrics);
     let spec = CameraSpec {
         id: id.clone(),
         params: PipelineParams {
@@ -94,9 +94,7 @@ pub(super) fn start_camera(
         stall_timeout: Duration::from_secs_f32(cam.stall_seconds),
         max_backoff: Duration::from_secs_f32(cam.reconnect_max_seconds),
         evidence: Some(evidence.clone()),
-        // Clips hide the camera's privacy masks like its snapshots.
-        clip_ring: clips
-            .and_then(|c| c.start(&cam.id, evidence.mask().cloned().map(from_privacy_mask))),
+        clip_ring,
     };
     let ctx = Arc::new(CameraCtx {
         id,
@@ -122,6 +120,28 @@ pub(super) fn start_camera(
     });
     let handle = ingest::spawn_camera(spec, queue, status, metrics.clone())?;
     Ok(Some((ctx, handle)))
+}
+
+/// The camera's evidence and the ring its compressed main stream is tapped into: the clip
+/// ring (clips hide the camera's privacy masks like its snapshots), and for a sub-stream camera
+/// whose snapshots are decoded on demand, a ring even when clips are off.
+fn evidence_and_ring(
+    cam: &CameraConfig,
+    clips: Option<&ClipRings>,
+    metrics: &Metrics,
+) -> (Arc<CameraEvidence>, Option<Arc<ClipRing>>) {
+    let evidence = CameraEvidence::new(cam);
+    let mask = evidence.mask().cloned().map(from_privacy_mask);
+    let clip_ring = clips.and_then(|c| c.start(&cam.id, mask));
+    if !evidence.decodes_on_demand() {
+        return (Arc::new(evidence), clip_ring);
+    }
+    let ring = clip_ring.unwrap_or_else(|| {
+        let bytes = crate::config::ClipsConfig::default().ring_max_mb as usize * 1024 * 1024;
+        Arc::new(ClipRing::new(SNAPSHOT_KEEP_MS, bytes))
+    });
+    let stills = Arc::new(RingStills::new(ring.clone(), metrics.clone()));
+    (Arc::new(evidence.with_stills(stills)), Some(ring))
 }
 
 fn tracker_config(config: &Config) -> TrackerConfig {

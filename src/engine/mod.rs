@@ -10,6 +10,7 @@ mod camera;
 mod models;
 mod pose;
 mod publish;
+mod stills;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -125,16 +126,28 @@ impl Engine {
         let count = cameras.len();
         let cameras: CameraSet = Arc::new(RwLock::new(Arc::new(cameras)));
         let stop = Arc::new(AtomicBool::new(false));
+        let labels = Arc::new(config.labels.clone());
+        // Joined after the workers (their senders gone, it publishes what is left, then ends).
+        let (stills, stills_thread) = if options.decode_only {
+            (None, None)
+        } else {
+            let (tx, t) =
+                stills::spawn(bus.clone(), labels.clone()).map_err(EngineError::Thread)?;
+            (Some(tx), Some(t))
+        };
         let shared = || Shared {
             bus: bus.clone(),
             metrics: metrics.clone(),
-            labels: Arc::new(config.labels.clone()),
+            labels: labels.clone(),
             stop: stop.clone(),
             latency: options.decision_latency.clone(),
             poses: poses.clone(),
             detectors: second.clone(),
+            stills: stills.clone(),
         };
-        let workers = spawn_workers(&cameras, detectors, &options, shared)?;
+        let mut workers = spawn_workers(&cameras, detectors, &options, shared)?;
+        drop(stills);
+        workers.extend(stills_thread);
         // Detector workers only: the health thread is not one.
         tracing::info!(cameras = count, workers = worker_count, "engine started");
         Ok(Engine {

@@ -9,6 +9,7 @@ use super::camera::{Analysis, CameraCtx};
 use super::models::{DetectorLoader, SecondDetectors};
 use super::pose::{self, PoseClock, PoseLoader, PoseModels};
 use super::publish::{publish, publish_fault, Moment, Under};
+use super::stills::{hand_over, StillJob, StillSender};
 use super::{lock, read, CameraSet};
 use crate::alerts::AlertBus;
 use crate::detect::{Detection, Detector};
@@ -30,6 +31,8 @@ pub(super) struct Shared {
     pub poses: Arc<PoseLoader>,
     /// Where second detectors are loaded from (each worker loads its own sessions).
     pub detectors: Arc<DetectorLoader>,
+    /// Where alerts whose snapshot is decoded on demand are published from.
+    pub stills: Option<StillSender>,
 }
 
 pub(super) fn worker(
@@ -87,7 +90,7 @@ enum Admission {
 
 /// One frame of one camera: admitted (or not), analysed, and the capture-to-decision time of a
 /// frame decided on (analysed or skipped for lack of motion) recorded.
-fn decide(cam: &CameraCtx, frame: Frame, models: Models<'_>, shared: &Shared) {
+fn decide(cam: &Arc<CameraCtx>, frame: Frame, models: Models<'_>, shared: &Shared) {
     let captured = frame.captured;
     match admit(cam, frame, shared) {
         Admission::Analyse(frame) => process(cam, &frame, models, shared),
@@ -136,7 +139,7 @@ type Models<'a> = (
 
 /// Detection, tracking, poses when a rule needs them, rules, alerts.
 fn process(
-    cam: &CameraCtx,
+    cam: &Arc<CameraCtx>,
     frame: &Arc<Frame>,
     (detector, poses, second): Models<'_>,
     shared: &Shared,
@@ -281,13 +284,36 @@ fn detect(
     Some(detections)
 }
 
-fn publish_events(cam: &CameraCtx, events: &[(Event, Under)], frame: &Frame, shared: &Shared) {
+fn publish_events(
+    cam: &Arc<CameraCtx>,
+    events: &[(Event, Under)],
+    frame: &Arc<Frame>,
+    shared: &Shared,
+) {
     if events.is_empty() {
         return;
     }
+    // A snapshot decoded on demand is made off this worker, which goes on with other frames.
+    let mut shown = None;
+    if let (true, Some(tx)) = (cam.evidence.decodes_on_demand(), &shared.stills) {
+        let job = StillJob {
+            cam: cam.clone(),
+            events: events.to_vec(),
+            frame: frame.clone(),
+            analysed: Instant::now(),
+        };
+        if hand_over(tx, job).is_ok() {
+            return;
+        }
+        tracing::info!(camera = %cam.id, reason = "snapshot queue full", "snapshot from the detector's frame");
+        shown = Some(std::borrow::Cow::Borrowed(&**frame));
+    }
     // Drawn on the full-resolution frame of the same moment when the camera keeps them; the
     // alert's time stays the analysed frame's.
-    let shown = cam.evidence.snapshot_frame(frame);
+    let shown = shown.unwrap_or_else(|| {
+        cam.evidence
+            .snapshot_frame(frame, Instant::now() + crate::evidence::STILL_DEADLINE)
+    });
     for (ev, under) in events {
         publish(
             cam,

@@ -6,6 +6,10 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use gstreamer as gst;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
 /// One decoded full-resolution frame, planar I420 without padding: Y (`w*h`), then U and V
 /// (`ceil(w/2)*ceil(h/2)` each).
 #[derive(Debug, Clone)]
@@ -22,6 +26,36 @@ impl FullFrame {
     pub fn i420_len(width: u32, height: u32) -> usize {
         let (w, h) = (width as usize, height as usize);
         w * h + 2 * w.div_ceil(2) * h.div_ceil(2)
+    }
+
+    /// Copies an I420 sample (planes without their padding), stamped `pts_ns`. `None` when it
+    /// is not a readable I420 frame.
+    pub fn from_sample(sample: &gst::Sample, pts_ns: u64) -> Option<FullFrame> {
+        let buffer = sample.buffer()?;
+        let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
+        if info.format() != gst_video::VideoFormat::I420 {
+            return None;
+        }
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
+        let (w, h) = (info.width(), info.height());
+        let mut i420 = Vec::with_capacity(Self::i420_len(w, h));
+        let (cw, ch) = ((w as usize).div_ceil(2), (h as usize).div_ceil(2));
+        for (plane, (pw, ph)) in [(w as usize, h as usize), (cw, ch), (cw, ch)]
+            .into_iter()
+            .enumerate()
+        {
+            let stride = usize::try_from(*frame.plane_stride().get(plane)?).ok()?;
+            let data = frame.plane_data(plane as u32).ok()?;
+            for y in 0..ph {
+                i420.extend_from_slice(data.get(y * stride..y * stride + pw)?);
+            }
+        }
+        Some(FullFrame {
+            pts_ns,
+            width: w,
+            height: h,
+            i420,
+        })
     }
 
     /// Packed BGR pixels (BT.601, limited range: what SD/HD camera encoders produce). `None` when

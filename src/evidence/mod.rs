@@ -5,11 +5,16 @@
 //!
 //! Ingest writes into it; the engine asks it for an alert's snapshot frame, which
 //! `alerts::NewAlert` draws. It knows neither.
+//!
+//! A camera with a sub-stream (`detect_source`) does not decode its main stream all the time:
+//! its snapshot frame is decoded on demand by a [`StillSource`] (the compressed ring of
+//! `clips`, wired by the engine), off the detection workers.
 
 pub mod frames;
 pub mod masks;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{CameraConfig, Source};
@@ -27,6 +32,19 @@ pub const RING_SLACK: usize = 6;
 pub const MAX_WAIT: Duration = Duration::from_millis(500);
 /// Farthest a full frame may be from the analysed one, in time, to serve as its snapshot.
 pub const MATCH_TOLERANCE_NS: u64 = 250_000_000;
+/// Longest an alert of a sub-stream camera waits for its on-demand snapshot, from the end of
+/// its frame's analysis (waiting for the main stream's packets, then decoding their group of
+/// pictures); past it, the detector's frame is used and the reason logged.
+pub const STILL_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Decodes, on demand, the full-resolution frame of a given instant from the main stream kept
+/// compressed.
+pub trait StillSource: Send + Sync + std::fmt::Debug {
+    /// The frame closest to wall-clock `at_ms` (ms since the epoch, the analysed frame's
+    /// `captured_at_ms`) within `tolerance_ms`, as I420; gives up at `deadline`. `Err` says why
+    /// there is none.
+    fn still(&self, at_ms: i64, tolerance_ms: i64, deadline: Instant) -> Result<FullFrame, String>;
+}
 
 /// The evidence side of one camera.
 #[derive(Debug)]
@@ -34,27 +52,45 @@ pub struct CameraEvidence {
     mask: Option<PrivacyMask>,
     /// The sub-stream detection reads, when the camera has one.
     detect_source: Option<Source>,
-    /// Recent full-resolution frames; `None` when snapshots come from the detector's frame.
+    /// Recent full-resolution frames decoded continuously; `None` when snapshots come from the
+    /// detector's frame or are decoded on demand.
     ring: Option<FrameRing>,
+    /// Full-resolution snapshots asked for a camera with a sub-stream: decoded on demand.
+    on_demand: bool,
+    /// Where they are decoded from (set by the engine once the camera's ring exists).
+    stills: Option<Arc<dyn StillSource>>,
 }
 
 impl CameraEvidence {
     /// From the camera's validated configuration.
+    /// With a sub-stream, full-resolution snapshots are decoded on demand: give them their
+    /// source with [`CameraEvidence::with_stills`].
     pub fn new(cam: &CameraConfig) -> CameraEvidence {
-        // With a sub-stream the main stream is kept at twice the detection rate.
-        let per_analysed = if cam.parsed_detect_source.is_some() {
-            2
-        } else {
-            1
-        };
-        let capacity = per_analysed * (cam.queue_capacity + RING_SLACK);
+        let sub = cam.parsed_detect_source.is_some();
+        let capacity = cam.queue_capacity + RING_SLACK;
+        // A file read as fast as possible cannot be kept in step with its sub-stream: its main
+        // stream is not opened, and snapshots are the detector's frame.
+        let in_step = cam.realtime || !matches!(cam.parsed_source, Some(Source::File { .. }));
         CameraEvidence {
             mask: PrivacyMask::new(cam.privacy_masks.iter().map(|m| m.polygon()).collect()),
             detect_source: cam.parsed_detect_source.clone(),
-            ring: cam
-                .snapshot_full_resolution
-                .then(|| FrameRing::new(capacity)),
+            ring: (cam.snapshot_full_resolution && !sub).then(|| FrameRing::new(capacity)),
+            on_demand: cam.snapshot_full_resolution && sub && in_step,
+            stills: None,
         }
+    }
+
+    /// Snapshots decoded on demand from `stills` (a camera with a sub-stream).
+    pub fn with_stills(mut self, stills: Arc<dyn StillSource>) -> CameraEvidence {
+        self.on_demand = true;
+        self.stills = Some(stills);
+        self
+    }
+
+    /// `true` when the camera's full-resolution snapshots are decoded per alert (so its alerts
+    /// are published off the detection workers).
+    pub fn decodes_on_demand(&self) -> bool {
+        self.on_demand
     }
 
     /// From its parts (tests and benchmarks): `full_frames` = 0 keeps none.
@@ -67,6 +103,8 @@ impl CameraEvidence {
             mask,
             detect_source,
             ring: (full_frames > 0).then(|| FrameRing::new(full_frames)),
+            on_demand: false,
+            stills: None,
         }
     }
 
@@ -88,10 +126,37 @@ impl CameraEvidence {
     /// The frame an alert raised on `frame` (the detector's frame, already masked by ingest) is
     /// drawn on: the full-resolution frame closest in time (masked here), or `frame` itself when
     /// none is close enough. Boxes and overlays are normalised, so they fit either.
-    pub fn snapshot_frame<'a>(&self, frame: &'a Frame) -> Cow<'a, Frame> {
-        match self.full_frame(frame) {
+    /// A snapshot decoded on demand gives up at `deadline` (the detector's frame is used, and
+    /// the reason logged).
+    pub fn snapshot_frame<'a>(&self, frame: &'a Frame, deadline: Instant) -> Cow<'a, Frame> {
+        let full = match (&self.stills, self.on_demand) {
+            (Some(stills), _) => self.decoded_frame(stills.as_ref(), frame, deadline),
+            (None, true) => {
+                tracing::info!(camera = %frame.camera, reason = "no compressed main stream kept", "snapshot from the detector's frame");
+                None
+            }
+            (None, false) => self.full_frame(frame),
+        };
+        match full {
             Some(full) => Cow::Owned(full),
             None => Cow::Borrowed(frame),
+        }
+    }
+
+    /// The main stream's frame of `frame`'s instant, decoded now, converted and masked.
+    fn decoded_frame(
+        &self,
+        stills: &dyn StillSource,
+        frame: &Frame,
+        deadline: Instant,
+    ) -> Option<Frame> {
+        let tolerance_ms = (MATCH_TOLERANCE_NS / 1_000_000) as i64;
+        match stills.still(frame.captured_at_ms, tolerance_ms, deadline) {
+            Ok(full) => self.masked(frame, &full),
+            Err(reason) => {
+                tracing::info!(camera = %frame.camera, pts_ns = frame.pts_ns, %reason, "no full-resolution frame decoded: snapshot from the detector's frame");
+                None
+            }
         }
     }
 
@@ -106,6 +171,11 @@ impl CameraEvidence {
             tracing::debug!(camera = %frame.camera, pts_ns = frame.pts_ns, newest_full_pts_ns = ?ring.newest_pts(), held = ring.len(), "no full-resolution frame close in time: snapshot from the detector's frame");
             return None;
         };
+        self.masked(frame, &full)
+    }
+
+    /// `full` in BGR with the privacy masks, in place of the analysed `frame`.
+    fn masked(&self, frame: &Frame, full: &FullFrame) -> Option<Frame> {
         let mut data = full.to_bgr()?;
         if let Some(mask) = &self.mask {
             mask.apply(&mut data, full.width, full.height);
@@ -113,7 +183,11 @@ impl CameraEvidence {
         Some(Frame {
             camera: frame.camera.clone(),
             seq: frame.seq,
-            pts_ns: full.pts_ns,
+            pts_ns: if self.on_demand {
+                frame.pts_ns
+            } else {
+                full.pts_ns
+            },
             captured_at_ms: frame.captured_at_ms,
             captured: frame.captured,
             width: full.width,
@@ -164,7 +238,13 @@ mod tests {
 
     /// The alert snapshot as `alerts` draws it, on the frame evidence picks.
     fn snapshot(ev: &CameraEvidence, frame: &Frame) -> Vec<u8> {
-        crate::alerts::render_snapshot(&ev.snapshot_frame(frame), &[], &Default::default()).unwrap()
+        let deadline = Instant::now() + STILL_DEADLINE;
+        crate::alerts::render_snapshot(
+            &ev.snapshot_frame(frame, deadline),
+            &[],
+            &Default::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -179,6 +259,41 @@ mod tests {
         // Left half masked, right half the full frame's light grey (Y 180).
         assert!(img.get_pixel(10, 24).0.iter().all(|&c| c < 12));
         assert!(img.get_pixel(50, 24).0.iter().all(|&c| c > 170));
+    }
+
+    /// A main stream decoded on demand: the frame of a given instant, or why there is none.
+    #[derive(Debug)]
+    struct Stills {
+        at_ms: i64,
+    }
+
+    impl StillSource for Stills {
+        fn still(&self, at_ms: i64, tolerance_ms: i64, _: Instant) -> Result<FullFrame, String> {
+            (at_ms.abs_diff(self.at_ms) <= tolerance_ms.unsigned_abs())
+                .then(|| full(0))
+                .ok_or_else(|| "not held".to_string())
+        }
+    }
+
+    #[test]
+    fn a_sub_stream_camera_decodes_its_snapshot_on_demand_and_masks_it() {
+        let mask = PrivacyMask::new(vec![vec![(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]]);
+        let sub = Some(Source::Test {
+            pattern: "ball".into(),
+        });
+        let ev =
+            CameraEvidence::from_parts(mask, sub, 0).with_stills(Arc::new(Stills { at_ms: 5_000 }));
+        assert!(ev.decodes_on_demand() && ev.ring().is_none());
+        let mut frame = detector_frame(1_000_000_000);
+        frame.captured_at_ms = 5_100;
+        let img = decode(&snapshot(&ev, &frame));
+        assert_eq!(img.dimensions(), (64, 48));
+        assert!(img.get_pixel(10, 24).0.iter().all(|&c| c < 12));
+        assert!(img.get_pixel(50, 24).0.iter().all(|&c| c > 170));
+        // Nothing decodable at that instant: the detector's frame (masked by ingest already).
+        frame.captured_at_ms = 9_000;
+        let img = decode(&snapshot(&ev, &frame));
+        assert_eq!(img.dimensions(), (43, 32));
     }
 
     #[test]

@@ -349,7 +349,12 @@ fn build(
     };
     let (params, full) = detection_params(spec);
     if params.source != spec.params.source {
-        tracing::info!(camera = %spec.id, sub_stream = %params.source.redacted(), "detection reads the sub-stream; snapshots come from the main stream");
+        let main = match &full {
+            Some(FullBranch::MainCompressed(_)) => "kept compressed, decoded per alert",
+            Some(_) => "decoded continuously",
+            None => "not opened",
+        };
+        tracing::info!(camera = %spec.id, sub_stream = %params.source.redacted(), main_stream = main, "detection reads the sub-stream; snapshots come from the main stream");
     }
     let desc = launch_description_with(&params, full.as_ref());
     let element = gst::parse::launch(&desc).map_err(|e| berr(e.to_string()))?;
@@ -370,6 +375,10 @@ fn build(
         .clone()
         .filter(|_| !spec.params.pull_mode())
         .map(|ring| (tap::main_decodebin(&pipeline), ring));
+    // A main stream kept compressed only (sub-stream camera): tapped at its sink, never decoded.
+    if let (Some(sink), Some((_, ring))) = (pipeline.by_name("main_sink"), &clips) {
+        tap::attach(&sink, ring.clone());
+    }
     pipeline.connect_deep_element_added(move |_, bin, element| {
         if let Some((decodebin, ring)) = &clips {
             tap::on_element_added(bin, element, decodebin, ring);
@@ -432,20 +441,30 @@ fn build(
 }
 
 /// What the detection branch reads (the sub-stream when there is one) and the full-resolution
-/// branch to add, if the camera keeps full frames.
+/// branch to add: with a sub-stream, the main stream is only parsed for the compressed ring when
+/// snapshots are decoded on demand (decoded continuously only when a ring of decoded frames was
+/// asked for: `bench-ingest --main-decoded`, the former way).
 fn detection_params(spec: &CameraSpec) -> (PipelineParams, Option<FullBranch>) {
     let Some(ev) = spec.evidence.as_deref() else {
         return (spec.params.clone(), None);
     };
     let keeps_full = ev.ring().is_some();
+    let main = spec.params.source.clone();
     match ev.detect_source() {
-        Some(sub) => (
-            PipelineParams {
+        Some(sub) => {
+            let full = if keeps_full {
+                Some(FullBranch::MainSource(main))
+            } else {
+                // A file read as fast as possible cannot be kept in step with the sub-stream.
+                (ev.decodes_on_demand() && !spec.params.pull_mode())
+                    .then_some(FullBranch::MainCompressed(main))
+            };
+            let params = PipelineParams {
                 source: sub.clone(),
                 ..spec.params.clone()
-            },
-            keeps_full.then(|| FullBranch::MainSource(spec.params.source.clone())),
-        ),
+            };
+            (params, full)
+        }
         None => (spec.params.clone(), keeps_full.then_some(FullBranch::Tee)),
     }
 }
@@ -459,6 +478,10 @@ fn connect_full_branch(pipeline: &gst::Pipeline, shared: &Arc<Shared>) {
         return;
     };
     let sh = shared.clone();
+    let full_frames = sh
+        .metrics
+        .evidence_full_frames
+        .with_label_values(&[&sh.camera]);
     full.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
@@ -466,6 +489,7 @@ fn connect_full_branch(pipeline: &gst::Pipeline, shared: &Arc<Shared>) {
                 let ring = sh.evidence.as_deref().and_then(CameraEvidence::ring);
                 if let (Some(ring), Some(frame)) = (ring, full_frame_from_sample(&sh, &sample)) {
                     ring.push(frame);
+                    full_frames.inc();
                 }
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -473,32 +497,11 @@ fn connect_full_branch(pipeline: &gst::Pipeline, shared: &Arc<Shared>) {
     );
 }
 
-/// Copies an I420 sample, planes without padding, stamped on the detection clock.
+/// Copies an I420 sample, stamped on the detection clock.
 fn full_frame_from_sample(sh: &Shared, sample: &gst::Sample) -> Option<FullFrame> {
-    let buffer = sample.buffer()?;
-    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).ok()?;
-    let (w, h) = (info.width(), info.height());
-    let mut i420 = Vec::with_capacity(FullFrame::i420_len(w, h));
-    let (cw, ch) = ((w as usize).div_ceil(2), (h as usize).div_ceil(2));
-    for (plane, (pw, ph)) in [(w as usize, h as usize), (cw, ch), (cw, ch)]
-        .into_iter()
-        .enumerate()
-    {
-        let stride = usize::try_from(*frame.plane_stride().get(plane)?).ok()?;
-        let data = frame.plane_data(plane as u32).ok()?;
-        for y in 0..ph {
-            i420.extend_from_slice(data.get(y * stride..y * stride + pw)?);
-        }
-    }
-    let pts = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
+    let pts = sample.buffer()?.pts().map(|t| t.nseconds()).unwrap_or(0);
     let pts_ns = sh.clock.lock().map(|c| c.peek(pts)).unwrap_or(pts);
-    Some(FullFrame {
-        pts_ns,
-        width: w,
-        height: h,
-        i420,
-    })
+    FullFrame::from_sample(sample, pts_ns)
 }
 
 /// Copies one sample into a [`Frame`]; `None` (and a log line) if it cannot be read.

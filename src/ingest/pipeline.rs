@@ -97,6 +97,10 @@ pub enum FullBranch {
     /// The camera's main stream, decoded next to the detection sub-stream in the same pipeline
     /// (same clock), at twice the detection rate so a frame close in time is always there.
     MainSource(Source),
+    /// The camera's main stream, parsed but never decoded (`parsebin name=main_parse ! fakesink
+    /// name=main_sink`): its compressed buffers are tapped into the camera's ring, and a
+    /// snapshot decodes only the group of pictures it needs, per alert.
+    MainCompressed(Source),
 }
 
 /// The full branch's tail: keeps the decoder's format when it is already I420 (no conversion).
@@ -128,6 +132,20 @@ pub fn launch_description_with(p: &PipelineParams, full: Option<&FullBranch>) ->
                 "{} evidence. ! {}",
                 detect.replacen(&rate, &split, 1),
                 full_tail(p)
+            )
+        }
+        Some(FullBranch::MainCompressed(main)) => {
+            let mp = PipelineParams {
+                source: main.clone(),
+                ..p.clone()
+            };
+            let body = source_body(&mp);
+            let head = body.split("{rate}").next().unwrap_or_default();
+            // Paced by the clock for a file played in real time, like the detection branch.
+            let sync = matches!(main, Source::File { .. }) && p.realtime;
+            format!(
+                "{detect} {}fakesink name=main_sink sync={sync} async=false",
+                head.replace("decodebin name=dec", "parsebin name=main_parse")
             )
         }
         Some(FullBranch::MainSource(main)) => {
@@ -326,13 +344,43 @@ mod tests {
             let main = Source::File {
                 path: PathBuf::from("/main.mp4"),
             };
-            for full in [FullBranch::Tee, FullBranch::MainSource(main)] {
+            for full in [FullBranch::Tee, FullBranch::MainSource(main.clone())] {
                 let d = launch_description_with(&params(src.clone()), Some(&full));
                 assert!(!d.contains('{'), "{d}");
                 let p = gstreamer::parse::launch(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
                 let bin = p.downcast::<gstreamer::Bin>().unwrap();
                 assert!(bin.by_name("full").is_some() && bin.by_name("sink").is_some());
             }
+            let compressed = FullBranch::MainCompressed(main);
+            let d = launch_description_with(&params(src.clone()), Some(&compressed));
+            let p = gstreamer::parse::launch(&d).unwrap_or_else(|e| panic!("{d}: {e}"));
+            let bin = p.downcast::<gstreamer::Bin>().unwrap();
+            assert!(bin.by_name("main_sink").is_some() && bin.by_name("sink").is_some());
+        }
+    }
+
+    /// With a sub-stream, the main stream is parsed for the compressed ring, never decoded: no
+    /// decoder and no full-resolution branch in the pipeline for it.
+    #[test]
+    fn the_main_stream_of_a_sub_stream_camera_is_not_decoded() {
+        let mut p = params(Source::Rtsp {
+            url: "rtsp://10.0.0.5/sub".into(),
+        });
+        p.realtime = true;
+        for main in [
+            Source::Rtsp {
+                url: "rtsp://10.0.0.5/main".into(),
+            },
+            Source::File {
+                path: PathBuf::from("/main.mp4"),
+            },
+        ] {
+            let d = launch_description_with(&p, Some(&FullBranch::MainCompressed(main)));
+            // One decoder: the sub-stream's.
+            assert_eq!(d.matches("decodebin").count(), 1, "{d}");
+            assert!(d.contains("parsebin name=main_parse"), "{d}");
+            assert!(!d.contains("main_dec") && !d.contains("name=full"), "{d}");
+            assert!(d.contains("fakesink name=main_sink"), "{d}");
         }
     }
 }

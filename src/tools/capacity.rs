@@ -35,6 +35,11 @@ pub struct CapacityArgs {
     /// clip of deploy/make-bench-clip.sh) or an rtsp:// URL.
     #[arg(long)]
     pub source: String,
+    /// A sub-stream every camera's detection reads (`detect_source`): a file (e.g. the 640x360
+    /// clip of `deploy/make-bench-clip.sh … 640x360`) or an rtsp:// URL. `--source` is then the
+    /// main stream, kept compressed for snapshots and clips.
+    #[arg(long)]
+    pub detect_source: Option<String>,
     /// Target detection rate per camera (frames per second).
     #[arg(long, default_value_t = 5.0)]
     pub detect_fps: f32,
@@ -140,9 +145,13 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
     let source = Source::parse(&args.source, Path::new("."))
         .map_err(|e| CapacityError::Args(format!("--source: {e}")))?;
     println!(
-        "bench capacity: {} at {} detections/s per camera, model {}, {} worker(s) x {} thread(s), \
+        "bench capacity: {}{} at {} detections/s per camera, model {}, {} worker(s) x {} thread(s), \
          motion gating {}, p95 limit {} ms, {} cores",
         source.redacted(),
+        args.detect_source
+            .as_deref()
+            .map(|d| format!(" (detection on the sub-stream {d})"))
+            .unwrap_or_default(),
         args.detect_fps,
         args.model,
         args.workers,
@@ -246,14 +255,13 @@ fn counts(args: &CapacityArgs) -> Result<Vec<usize>, CapacityError> {
 fn step_config(args: &CapacityArgs, n: usize, journal: &Path) -> Result<Config, CapacityError> {
     let manifest = std::fs::canonicalize(&args.manifest)
         .map_err(|e| CapacityError::Args(format!("--manifest {}: {e}", args.manifest.display())))?;
-    let is_file = !args.source.contains("://") || args.source.starts_with("file:");
-    let source = if is_file {
-        std::fs::canonicalize(args.source.trim_start_matches("file:"))
-            .map_err(|e| CapacityError::Args(format!("--source {}: {e}", args.source)))?
-            .to_string_lossy()
-            .into_owned()
-    } else {
-        args.source.clone()
+    let (source, is_file) = camera_source(&args.source, "--source")?;
+    let detect_source = match &args.detect_source {
+        Some(d) => format!(
+            "detect_source = {:?}\n",
+            camera_source(d, "--detect-source")?.0
+        ),
+        None => String::new(),
     };
     let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[journal]\npath = {:?}\n[detector]\nmanifest = {:?}\n\
@@ -266,7 +274,7 @@ fn step_config(args: &CapacityArgs, n: usize, journal: &Path) -> Result<Config, 
     );
     for i in 0..n {
         text.push_str(&format!(
-            "[[cameras]]\nid = \"cam-{i:02}\"\nsource = {source:?}\nloop = {is_file}\nrealtime = true\n\
+            "[[cameras]]\nid = \"cam-{i:02}\"\nsource = {source:?}\n{detect_source}loop = {is_file}\nrealtime = true\n\
              detect_fps = {}\nqueue_capacity = 2\n[cameras.motion]\nenabled = {}\n\
              [[cameras.zones]]\nid = \"esplanade\"\npoints = {ZONE}\n\
              [[cameras.rules]]\nid = \"esplanade-intrusion\"\ntype = \"intrusion\"\nzone = \"esplanade\"\n\
@@ -282,6 +290,18 @@ fn step_config(args: &CapacityArgs, n: usize, journal: &Path) -> Result<Config, 
                 .join("; "),
         )
     })
+}
+
+/// A camera source as the configuration takes it (a file made absolute), and whether it is a
+/// file.
+fn camera_source(arg: &str, flag: &str) -> Result<(String, bool), CapacityError> {
+    let is_file = !arg.contains("://") || arg.starts_with("file:");
+    if !is_file {
+        return Ok((arg.to_string(), false));
+    }
+    let path = std::fs::canonicalize(arg.trim_start_matches("file:"))
+        .map_err(|e| CapacityError::Args(format!("{flag} {arg}: {e}")))?;
+    Ok((path.to_string_lossy().into_owned(), true))
 }
 
 /// Per camera: (analysed, skipped by motion gating, dropped, alerts).

@@ -1,0 +1,233 @@
+//! One full-resolution frame decoded on demand from a camera's compressed ring: the snapshot of
+//! an alert of a camera whose detection reads its sub-stream, whose main stream is never decoded
+//! continuously. Per snapshot, a short pipeline (`appsrc ! decodebin ! videoconvert ! I420 !
+//! appsink`) decodes the group of pictures from the keyframe before the alert's frame to that
+//! frame (and the few packets after it a reordering decoder needs), and keeps the decoded frame
+//! closest in time to it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::writer::{appsrc_pipeline, bus_error};
+use super::{ClipRing, GopPackets};
+use crate::evidence::{FullFrame, StillSource};
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StillError {
+    #[error("no packet of the main stream within {0} ms of the alert's frame, from a keyframe")]
+    NotHeld(i64),
+    #[error("cannot build the snapshot decoder: {0}")]
+    Build(String),
+    #[error("decoding the main stream failed: {0}")]
+    Decode(String),
+    #[error("decoding the main stream took longer than the snapshot may wait")]
+    Timeout,
+    #[error("the main stream decoded no frame")]
+    NoFrame,
+}
+
+/// A camera's compressed ring as the source of its on-demand snapshots.
+#[derive(Clone)]
+pub struct RingStills {
+    ring: Arc<ClipRing>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for RingStills {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingStills")
+            .field("ring", &self.ring.stats())
+            .finish()
+    }
+}
+
+impl RingStills {
+    pub fn new(ring: Arc<ClipRing>, metrics: Metrics) -> RingStills {
+        RingStills { ring, metrics }
+    }
+
+    /// Waits (until `deadline`) for the ring to hold the instant, then decodes its frame.
+    fn decode_at(
+        &self,
+        at_ms: i64,
+        tolerance_ms: i64,
+        deadline: Instant,
+    ) -> Result<FullFrame, StillError> {
+        // A live main stream may arrive a little after the sub-stream's frame was analysed.
+        while self.ring.newest_ms().is_none_or(|t| t < at_ms) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let gop = self
+            .ring
+            .gop_at(at_ms, tolerance_ms)
+            .ok_or(StillError::NotHeld(tolerance_ms))?;
+        decode(&gop, deadline)
+    }
+}
+
+impl StillSource for RingStills {
+    fn still(&self, at_ms: i64, tolerance_ms: i64, deadline: Instant) -> Result<FullFrame, String> {
+        let t0 = Instant::now();
+        let result = self.decode_at(at_ms, tolerance_ms, deadline);
+        let outcome = if result.is_ok() {
+            "decoded"
+        } else {
+            "fallback"
+        };
+        self.metrics
+            .evidence_stills
+            .with_label_values(&[outcome])
+            .inc();
+        self.metrics
+            .evidence_still_seconds
+            .with_label_values(&[outcome])
+            .observe(t0.elapsed().as_secs_f64());
+        result.map_err(|e| e.to_string())
+    }
+}
+
+const DESCRIPTION: &str = "appsrc name=src format=time ! decodebin ! videoconvert \
+     ! video/x-raw,format=I420 ! appsink name=sink sync=false max-buffers=2 drop=false";
+
+/// Decodes `gop` and returns the frame whose timestamp is closest to its target packet's.
+pub fn decode(gop: &GopPackets, deadline: Instant) -> Result<FullFrame, StillError> {
+    let build = |e: String| StillError::Build(e);
+    let (pipeline, src) = appsrc_pipeline(DESCRIPTION).map_err(build)?;
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| build("no appsink".into()))?;
+    src.set_caps(Some(&gop.caps));
+    let result = run(&pipeline, &src, &sink, gop, deadline);
+    let _ = pipeline.set_state(gst::State::Null);
+    result
+}
+
+fn run(
+    pipeline: &gst::Pipeline,
+    src: &gst_app::AppSrc,
+    sink: &gst_app::AppSink,
+    gop: &GopPackets,
+    deadline: Instant,
+) -> Result<FullFrame, StillError> {
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| StillError::Build("no bus".into()))?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| StillError::Decode(bus_error(&bus).unwrap_or_else(|| e.to_string())))?;
+    // appsrc queues without blocking: everything is pushed, then the frames are pulled.
+    for (i, p) in gop.packets.iter().enumerate() {
+        let mut b = p.buffer.copy();
+        if i == 0 {
+            b.make_mut().set_flags(gst::BufferFlags::DISCONT);
+        }
+        if src.push_buffer(b).is_err() {
+            break;
+        }
+    }
+    let _ = src.end_of_stream();
+    let target = gop
+        .packets
+        .get(gop.target)
+        .and_then(|p| p.buffer.pts().or(p.buffer.dts()))
+        .map(|t| t.nseconds());
+    let mut best: Option<(u64, gst::Sample)> = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(StillError::Timeout);
+        }
+        if let Some(reason) = bus_error(&bus) {
+            return Err(StillError::Decode(reason));
+        }
+        let wait = gst::ClockTime::from_mseconds(left.as_millis().min(100) as u64);
+        let Some(sample) = sink.try_pull_sample(wait) else {
+            if sink.is_eos() {
+                break;
+            }
+            continue;
+        };
+        let pts = sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
+        let distance = match (pts, target) {
+            (Some(p), Some(t)) => p.abs_diff(t),
+            // No timestamps to compare: the last frame decoded is the target's.
+            _ => 0,
+        };
+        if best.as_ref().is_none_or(|(d, _)| distance <= *d) {
+            best = Some((distance, sample));
+        }
+    }
+    let (_, sample) = best.ok_or(StillError::NoFrame)?;
+    let pts = sample
+        .buffer()
+        .and_then(|b| b.pts())
+        .map_or(0, |t| t.nseconds());
+    FullFrame::from_sample(&sample, pts).ok_or(StillError::NoFrame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3 s of a 320x240 test pattern at 25 fps in H.264 (a keyframe every second), tapped into a
+    /// ring as ingest does, stamped 40 ms apart from `t0_ms`; and the first buffer's timestamp
+    /// (x264enc starts its stream at 1000 hours).
+    fn h264_ring(t0_ms: i64) -> (Arc<ClipRing>, u64) {
+        gst::init().unwrap();
+        let ring = Arc::new(ClipRing::new(60_000, usize::MAX));
+        let pipeline = gst::parse::launch(
+            "videotestsrc num-buffers=75 pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
+             ! x264enc speed-preset=ultrafast key-int-max=25 bframes=0 ! h264parse \
+             ! appsink name=sink sync=false",
+        )
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let mut i = 0i64;
+        let mut first = None;
+        while let Ok(sample) = sink.pull_sample() {
+            let pts = sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
+            first = first.or(pts);
+            let caps = sample.caps().map(|c| c.to_owned());
+            ring.push(
+                t0_ms + i * 40,
+                caps.as_deref(),
+                sample.buffer_owned().unwrap(),
+            );
+            i += 1;
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+        assert_eq!(i, 75);
+        (ring, first.unwrap())
+    }
+
+    #[test]
+    fn the_frame_of_an_instant_is_decoded_from_its_group_of_pictures() {
+        let (ring, zero) = h264_ring(10_000);
+        let stills = RingStills::new(ring.clone(), Metrics::new());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // 11.61 s: frame 40 (1.6 s into the stream), decoded from the keyframe at 1 s.
+        let frame = stills.decode_at(11_610, 250, deadline).unwrap();
+        assert_eq!((frame.width, frame.height), (320, 240));
+        assert_eq!(frame.pts_ns - zero, 1_600_000_000);
+        assert_eq!(frame.i420.len(), FullFrame::i420_len(320, 240));
+        // Out of what the ring holds: an error, no frame.
+        let missing = stills.decode_at(20_000, 250, Instant::now()).unwrap_err();
+        assert!(matches!(missing, StillError::NotHeld(250)), "{missing}");
+        // A deadline already past: given up.
+        let late = decode(&ring.gop_at(11_610, 250).unwrap(), Instant::now()).unwrap_err();
+        assert!(matches!(late, StillError::Timeout), "{late}");
+    }
+}
