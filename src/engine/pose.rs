@@ -7,6 +7,19 @@
 //! CPU, see the README); poses are matched to person tracks. A person box wider than tall whose
 //! pose is missing or weak (pose models trained on upright people miss lying people) is retried
 //! on its own crop, upright and turned 90° both ways, at most [`MAX_CROPS`] boxes per frame.
+//!
+//! **Lying people the detector lost.** A detector trained on upright people may score a person
+//! lying on the ground far below its threshold, and their track would be removed before a rule
+//! could see them lie. When a rule asks for it (`PoseNeed::hold_lying_seconds` > 0), the
+//! confirmed person tracks lost in this update ([`Tracker::lost`]) are looked for where they
+//! were lost ([`lying_regions`]: fallen to the left or to the right of the feet, or the last box
+//! itself when it was already lying-shaped), with the same crop retry, at most [`MAX_LOST`]
+//! tracks per pose frame, and never a track last seen at the image's edge (it walked out). A pose
+//! found there continues the track ([`Tracker::hold`]) only when it is confident (mean keypoint
+//! score at least `rotate_below`, 0.5: the score above which the engine already trusts a pose
+//! without a retry), **lying** (torso more than 60° from vertical, read from the keypoints, never
+//! from a box shape), and nobody else's (its centre outside every matched person's box). A
+//! person who walked away leaves no lying pose behind, so their track ends as before.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,7 +28,8 @@ use std::sync::Arc;
 use crate::detect::{BBox, DetectError, Manifest, PoseEstimator, PoseImage, PoseOptions};
 use crate::frames::Frame;
 use crate::rules::{Pose, PoseNeed};
-use crate::track::Track;
+use crate::detect::posture::{classify, Basis, PostureParams};
+use crate::track::{Track, Tracker};
 
 /// Whole-frame model input (width, height): 4:3, the size measured in `benches/pose.rs`.
 pub(super) const FRAME_INPUT: (u32, u32) = (256, 192);
@@ -23,6 +37,16 @@ pub(super) const FRAME_INPUT: (u32, u32) = (256, 192);
 pub(super) const CROP_INPUT: u32 = 128;
 /// Most person boxes retried on crops per frame (each costs up to three crop inferences).
 pub(super) const MAX_CROPS: usize = 2;
+/// Most lost person tracks looked for per pose frame (each costs up to six crop inferences).
+pub(super) const MAX_LOST: usize = 1;
+/// Mean keypoint score from which a lying pose *continues* a hold (starting one needs
+/// `rotate_below`, 0.5): `PostureParams::weak_pose_score`, the score from which
+/// `person_on_ground` itself reads the posture from the keypoints. Hysteresis, as in ByteTrack's
+/// two thresholds: strict to start, lenient to continue where the person already lies.
+pub(super) const HOLD_SCORE: f32 = 0.3;
+/// A lost track whose last box came this close to the image's edge (normalised) walked out of
+/// the picture: not looked for.
+const EDGE: f32 = 0.01;
 
 /// Where the pose models come from; shared by every worker.
 pub(super) struct PoseLoader {
@@ -111,29 +135,181 @@ pub(super) fn people(tracks: &[Track], person: Option<u16>) -> Vec<&Track> {
         .collect()
 }
 
-/// Poses of `people` in `frame` with `need`'s model; empty when the model cannot run.
+/// The picture's displayed width / height.
+pub(super) fn aspect(frame: &Frame) -> f32 {
+    if frame.source_height > 0 {
+        frame.source_width as f32 / frame.source_height as f32
+    } else {
+        frame.width as f32 / frame.height.max(1) as f32
+    }
+}
+
+/// A confirmed person track lost in this update, and where it would lie.
+#[derive(Debug, Clone)]
+pub(super) struct Lost {
+    pub id: u64,
+    /// Normalised frame coordinates.
+    pub regions: Vec<BBox>,
+    /// Already held: a lying pose continues the hold from a lower score ([`HOLD_SCORE`]).
+    pub held: bool,
+}
+
+/// A lying pose found for a lost track: the observation that may hold it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lying {
+    /// `track_id` is the lost track's.
+    pub pose: Pose,
+    /// The pose's box (its confident keypoints, grown 10 % of the body length per side).
+    pub bbox: BBox,
+}
+
+/// The lost person tracks to look for (at most [`MAX_LOST`], the most recently seen first).
+pub(super) fn lost_people(tracker: &Tracker, person: Option<u16>, aspect: f32) -> Vec<Lost> {
+    let mut lost: Vec<_> = tracker
+        .lost()
+        .filter(|l| Some(l.track.class_id) == person && !at_edge(l.last_box))
+        .collect();
+    // Held tracks first (a person lying is watched without a break), then the latest lost.
+    lost.sort_by_key(|l| (!l.held, std::cmp::Reverse(l.track.last_seen_ns)));
+    lost.into_iter()
+        .take(MAX_LOST)
+        .map(|l| Lost {
+            id: l.track.id,
+            regions: lying_regions(l.last_box, aspect),
+            held: l.held,
+        })
+        .collect()
+}
+
+fn at_edge(b: BBox) -> bool {
+    b.x1 <= EDGE || b.y1 <= EDGE || b.x2 >= 1.0 - EDGE || b.y2 >= 1.0 - EDGE
+}
+
+/// Where a person last seen in `last` lies after a fall. A box already wider than tall (display
+/// units, `aspect` = width / height): that box, grown 25 % per side. An upright box of body
+/// length `L` (its longer side): the body turned about the feet to either side, two regions
+/// from the feet `L` to the left or right (plus 15 % beyond the feet), from `L / 2` above the
+/// feet to `L / 10` below. Each is wider than tall, so the crop is retried turned.
+pub fn lying_regions(last: BBox, aspect: f32) -> Vec<BBox> {
+    let aspect = if aspect.is_finite() && aspect > 0.0 {
+        aspect
+    } else {
+        1.0
+    };
+    let (w, h) = (last.width(), last.height());
+    if w * aspect > h {
+        let (gx, gy) = (w * 0.25, h * 0.25);
+        return vec![BBox::new(last.x1 - gx, last.y1 - gy, last.x2 + gx, last.y2 + gy)];
+    }
+    let (fx, fy) = last.ground_point();
+    let (lx, ly) = (h / aspect, h);
+    let (top, bottom) = (fy - ly * 0.5, fy + ly * 0.1);
+    vec![
+        BBox::new(fx - lx, top, fx + 0.15 * lx, bottom),
+        BBox::new(fx - 0.15 * lx, top, fx + lx, bottom),
+    ]
+}
+
+/// Poses of `people` in `frame` with `need`'s model, and lying poses of the `lost` tracks;
+/// empty when the model cannot run.
 pub(super) fn estimate(
     models: &mut PoseModels,
     need: &PoseNeed,
     frame: &Frame,
     people: &[&Track],
-) -> Vec<Pose> {
+    lost: &[Lost],
+) -> (Vec<Pose>, Vec<Lying>) {
     let Some(est) = models.get(&need.model) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let aspect = if frame.source_height > 0 {
-        frame.source_width as f32 / frame.source_height as f32
-    } else {
-        frame.width as f32 / frame.height.max(1) as f32
-    };
-    let img = PoseImage::new(&frame.data, frame.width, frame.height).with_aspect(aspect);
-    match estimate_people(est, &img, people) {
-        Ok(poses) => poses,
-        Err(e) => {
-            tracing::error!(camera = %frame.camera, error = %e, "pose estimation failed");
+    let img = PoseImage::new(&frame.data, frame.width, frame.height).with_aspect(aspect(frame));
+    let found = estimate_people(est, &img, people).and_then(|poses| {
+        let lying = if lost.is_empty() {
             Vec::new()
+        } else {
+            find_lying(est, &img, people, lost)?
+        };
+        Ok((poses, lying))
+    });
+    found.unwrap_or_else(|e| {
+        tracing::error!(camera = %frame.camera, error = %e, "pose estimation failed");
+        (Vec::new(), Vec::new())
+    })
+}
+
+/// For each lost track, the best pose in its regions, kept when it is confident, lying, and
+/// nobody else's (see the module documentation).
+fn find_lying(
+    est: &mut PoseEstimator,
+    img: &PoseImage<'_>,
+    people: &[&Track],
+    lost: &[Lost],
+) -> Result<Vec<Lying>, DetectError> {
+    let min_score = est.options().rotate_below;
+    let mut out: Vec<Lying> = Vec::new();
+    for l in lost {
+        let mut best: Option<crate::detect::PersonPose> = None;
+        for &region in &l.regions {
+            if let Some(pp) = est.estimate_person(img, region)? {
+                if best.is_none_or(|b| pp.pose.score > b.pose.score) {
+                    best = Some(pp);
+                }
+            }
         }
+        let Some(pp) = best else { continue };
+        let min = if l.held { HOLD_SCORE } else { min_score };
+        let lying = accept_lying(&pp.pose, img.aspect, min);
+        tracing::debug!(
+            track = l.id,
+            held = l.held,
+            score = pp.pose.score,
+            turned = ?pp.crop.orientation,
+            accepted = lying.is_some(),
+            "pose looked for where a person track was lost"
+        );
+        let Some(bbox) = lying else { continue };
+        let centre = pp.pose.centre(0.2).unwrap_or_default();
+        let taken = people.iter().map(|t| t.bbox).chain(out.iter().map(|o| o.bbox));
+        if taken.into_iter().any(|b| holds(b, centre)) {
+            continue;
+        }
+        out.push(Lying {
+            pose: Pose {
+                track_id: Some(l.id),
+                pose: pp.pose,
+                rotated: pp.crop.orientation != crate::detect::Orientation::Upright,
+            },
+            bbox,
+        });
     }
+    Ok(out)
+}
+
+/// The pose's box when it is confident (mean keypoint score at least `min_score`) and lying
+/// (torso more than 60° from vertical, from confident keypoints); `None` otherwise.
+pub fn accept_lying(pose: &crate::detect::Pose, aspect: f32, min_score: f32) -> Option<BBox> {
+    let params = PostureParams::default();
+    let bbox = keypoint_box(pose, aspect, params.min_keypoint_score)?;
+    let posture = classify(Some(pose), bbox, aspect, &params);
+    let by_torso = matches!(posture.basis, Basis::Torso { .. });
+    (pose.score >= min_score && by_torso && posture.lying).then_some(bbox)
+}
+
+/// The box of the keypoints scoring at least `min`, grown by 10 % of its longer side (display
+/// units) on each side (keypoints are joints: the head's top and the feet's soles lie beyond).
+fn keypoint_box(pose: &crate::detect::Pose, aspect: f32, min: f32) -> Option<BBox> {
+    let pts = pose.keypoints.iter().filter(|k| k.score >= min);
+    let (mut x1, mut y1, mut x2, mut y2) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    let mut n = 0;
+    for k in pts {
+        (x1, y1, x2, y2) = (x1.min(k.x), y1.min(k.y), x2.max(k.x), y2.max(k.y));
+        n += 1;
+    }
+    if n < 2 {
+        return None;
+    }
+    let long = ((x2 - x1) * aspect).max(y2 - y1) * 0.1;
+    Some(BBox::new(x1 - long / aspect, y1 - long, x2 + long / aspect, y2 + long))
 }
 
 fn estimate_people(
@@ -208,6 +384,8 @@ mod tests {
     use super::*;
     use crate::detect::pose::KEYPOINTS;
     use crate::detect::Keypoint;
+    use crate::detect::{Detection, Joint};
+    use crate::track::TrackerConfig;
 
     fn track(id: u64, bbox: BBox) -> Track {
         Track {
@@ -221,6 +399,7 @@ mod tests {
             first_seen_ns: 0,
             last_seen_ns: 0,
             velocity: (0.0, 0.0),
+            held: false,
         }
     }
 

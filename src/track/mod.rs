@@ -30,6 +30,17 @@
 //!   once it has gone `max_missed_seconds` without a *high* detection: low detections bridge a
 //!   gap but cannot keep a track alive on their own (else a bollard scored 0.3 next to where a
 //!   person stood would hold the person's track forever).
+//! * **Holding a lying person** ([`Tracker::hold`]): a person who falls and lies still is often
+//!   no longer detected (detectors trained on upright people score a lying one far below their
+//!   threshold), so their track would be removed after `max_missed_seconds`. The engine, which
+//!   runs a pose model for the rules that need one, may *hold* a lost confirmed track: an
+//!   observation from a confident lying pose found where the track was lost, in the same update.
+//!   A hold continues that track in place (same id, box from the pose, zero velocity), keeps it
+//!   alive like a high detection, and lasts at most the `max_hold_seconds` the caller gives from
+//!   the first hold; a high detection ends it. The tracker never creates a track from a hold,
+//!   and a hold cannot find a track that is gone: what holds a track is a pose the engine
+//!   checked (confident, lying, where the person was), never a weak detection (bollard problem
+//!   above).
 //! * **Ids** are per tracker (one per camera), start at 1, increase monotonically and are never
 //!   reused, not even across [`Tracker::reset`]: downstream state keyed by track id can never
 //!   confuse two objects.
@@ -133,6 +144,19 @@ pub struct Track {
     pub last_seen_ns: u64,
     /// Estimated velocity of the box centre, normalised units per second.
     pub velocity: (f32, f32),
+    /// Continued in this update by a lying pose instead of a detection ([`Tracker::hold`]):
+    /// `bbox` is the pose's box and `score` the pose's score.
+    pub held: bool,
+}
+
+/// A confirmed track lost in the last update ([`Tracker::lost`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LostTrack<'a> {
+    pub track: &'a Track,
+    /// The box of its last observation (detection or hold), not the prediction.
+    pub last_box: BBox,
+    /// Held ([`Tracker::hold`]) since its last high detection.
+    pub held: bool,
 }
 
 /// Which detections and tracks an association stage considers.
@@ -154,6 +178,12 @@ struct TrackState {
     last_high_ns: u64,
     /// Matched in the previous update (eligible for the second stage).
     was_matched: bool,
+    /// The box of the last observation (detection or hold), whatever the prediction says since.
+    last_box: BBox,
+    /// First hold since the last high detection; `None` when not held.
+    held_since_ns: Option<u64>,
+    /// Last hold (keeps the track alive like a high detection).
+    last_held_ns: u64,
 }
 
 /// Multi-object tracker for one camera.
@@ -223,6 +253,7 @@ impl Tracker {
             track.bbox = st.filter.bbox();
             track.velocity = st.filter.velocity();
             track.missed = true;
+            track.held = false;
         }
         self.det_used.clear();
         self.det_used.resize(detections.len(), false);
@@ -316,7 +347,9 @@ impl Tracker {
         st.filter.update(&det.bbox);
         if det.score >= self.cfg.min_score.max(self.cfg.low_score) {
             st.last_high_ns = t_ns;
+            st.held_since_ns = None;
         }
+        st.last_box = det.bbox;
         let track = &mut self.tracks[ti];
         track.bbox = det.bbox;
         track.score = det.score;
@@ -348,6 +381,9 @@ impl Tracker {
                 filter: BoxFilter::new(&det.bbox),
                 last_high_ns: t_ns,
                 was_matched: true,
+                last_box: det.bbox,
+                held_since_ns: None,
+                last_held_ns: 0,
             });
             self.tracks.push(Track {
                 id,
@@ -360,15 +396,77 @@ impl Tracker {
                 first_seen_ns: t_ns,
                 last_seen_ns: t_ns,
                 velocity: (0.0, 0.0),
+                held: false,
             });
         }
     }
 
-    /// Remove tracks not matched to a high detection for more than `max_missed_seconds` (low
-    /// detections bridge gaps, they cannot keep a track alive on their own).
+    /// Remove tracks not matched to a high detection nor held for more than
+    /// `max_missed_seconds` (low detections bridge gaps, they cannot keep a track alive on their
+    /// own).
     fn remove_stale(&mut self, t_ns: u64) {
         let max = self.max_missed_ns;
-        self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns) <= max);
+        self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns.max(st.last_held_ns)) <= max);
+    }
+
+    /// The confirmed tracks lost in the last update (not matched, not removed yet), each with
+    /// the box of its last observation (where a person who fell would be lying) and whether it
+    /// is being held.
+    pub fn lost(&self) -> impl Iterator<Item = LostTrack<'_>> {
+        self.tracks
+            .iter()
+            .zip(&self.states)
+            .filter(|(t, _)| t.confirmed && t.missed)
+            .map(|(track, st)| LostTrack {
+                track,
+                last_box: st.last_box,
+                held: st.held_since_ns.is_some(),
+            })
+    }
+
+    /// Continues lost confirmed track `id` in the last update (at `t_ns`) with an observation
+    /// that is not a detection: a confident lying pose the caller found where the track was
+    /// lost (see the module documentation). The track takes `bbox` (zero velocity: lying still)
+    /// and `score`, is no longer `missed`, and stays alive as after a high detection. Refused
+    /// (`false`) when `id` is not a confirmed track lost in the update at `t_ns`, when the box
+    /// is empty or not finite, or when the track has been held for more than `max_hold_seconds`
+    /// since its last high detection.
+    pub fn hold(
+        &mut self,
+        id: u64,
+        (bbox, score): (BBox, f32),
+        t_ns: u64,
+        max_hold_seconds: f32,
+    ) -> bool {
+        let finite = [bbox.x1, bbox.y1, bbox.x2, bbox.y2, score]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || bbox.area() <= 0.0 || self.last_t_ns != Some(t_ns) {
+            return false;
+        }
+        let Some(i) = self.tracks.iter().position(|t| t.id == id) else {
+            return false;
+        };
+        let (track, st) = (&mut self.tracks[i], &mut self.states[i]);
+        let since = st.held_since_ns.unwrap_or(t_ns);
+        let max_ns = (f64::from(max_hold_seconds.max(0.0)) * 1e9) as u64;
+        if !track.confirmed || !track.missed || t_ns.saturating_sub(since) > max_ns {
+            return false;
+        }
+        st.held_since_ns = Some(since);
+        st.filter = BoxFilter::new(&bbox);
+        st.last_box = bbox;
+        st.last_held_ns = t_ns;
+        *track = Track {
+            bbox,
+            score,
+            missed: false,
+            held: true,
+            last_seen_ns: t_ns,
+            velocity: (0.0, 0.0),
+            ..track.clone()
+        };
+        true
     }
 
     /// Keeps the tracks (and their states) for which `keep` holds, in id order.
