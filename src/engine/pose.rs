@@ -459,6 +459,83 @@ mod tests {
         assert!(people(&tracks, None).is_empty());
     }
 
+    /// A pose with shoulders at `s`, hips at `h` (keypoints scoring 0.9), the rest weak, mean
+    /// score `score`.
+    fn body(s: (f32, f32), h: (f32, f32), score: f32) -> crate::detect::Pose {
+        let mut p = pose_at(0.5, 0.5, 0.05);
+        for (j, (x, y)) in [
+            (Joint::LeftShoulder, (s.0, s.1 - 0.01)),
+            (Joint::RightShoulder, (s.0, s.1 + 0.01)),
+            (Joint::LeftHip, (h.0, h.1 - 0.01)),
+            (Joint::RightHip, (h.0, h.1 + 0.01)),
+        ] {
+            p.keypoints[j as usize] = Keypoint { x, y, score: 0.9 };
+        }
+        p.score = score;
+        p
+    }
+
+    /// Only a confident pose whose torso lies holds a track, and its box is the keypoints'.
+    #[test]
+    fn only_a_confident_lying_pose_holds() {
+        let aspect = 4.0 / 3.0;
+        let lying = body((0.40, 0.70), (0.50, 0.71), 0.55);
+        let b = accept_lying(&lying, aspect, 0.5).expect("lying, confident");
+        assert!(b.x1 < 0.40 && b.x2 > 0.50 && b.y1 < 0.69 && b.y2 > 0.72, "{b:?}");
+        assert!(accept_lying(&lying, aspect, 0.6).is_none(), "not confident enough");
+        let standing = body((0.45, 0.50), (0.45, 0.62), 0.9);
+        assert!(accept_lying(&standing, aspect, 0.5).is_none(), "upright");
+        // Lying-shaped keypoints without a readable torso (shoulders and hips weak): refused,
+        // the box shape never decides here.
+        let mut weak = lying;
+        for k in weak.keypoints.iter_mut() {
+            k.score = k.score.min(0.25);
+        }
+        assert!(accept_lying(&weak, aspect, 0.2).is_none());
+    }
+
+    /// An upright box: two regions wider than tall, from the feet one body length to either
+    /// side; a box already lying-shaped: that box, grown.
+    #[test]
+    fn lying_regions_cover_a_fall_to_either_side() {
+        let aspect = 4.0 / 3.0;
+        let upright = BBox::new(0.84, 0.75, 0.88, 0.92);
+        let (fx, fy) = upright.ground_point();
+        let l = upright.height() / aspect;
+        let r = lying_regions(upright, aspect);
+        assert_eq!(r.len(), 2);
+        for b in &r {
+            assert!(b.width() * aspect > b.height(), "wide: retried turned {b:?}");
+            assert!(b.x1 <= fx && fx <= b.x2 && b.y1 < fy && fy < b.y2, "{b:?}");
+        }
+        assert!((r[0].x1 - (fx - l)).abs() < 1e-6 && (r[1].x2 - (fx + l)).abs() < 1e-6);
+        let flat = BBox::new(0.7, 0.86, 0.86, 0.92);
+        let r = lying_regions(flat, aspect);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].x1 < flat.x1 && r[0].x2 > flat.x2 && r[0].y1 < flat.y1);
+        assert!(at_edge(BBox::new(0.95, 0.5, 0.995, 0.8)) && !at_edge(upright));
+    }
+
+    /// A person who walked out of the picture is not looked for; one lost inside is, held
+    /// tracks first; matched and non-person tracks never.
+    #[test]
+    fn lost_people_are_those_lost_inside_the_picture() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let person = |x: f32| Detection {
+            class_id: 0,
+            score: 0.9,
+            bbox: BBox::new(x, 0.4, x + 0.05, 0.6),
+        };
+        let (inside, edge, stays) = (person(0.4), person(0.952), person(0.1));
+        tr.update(&[inside, edge, stays], 0);
+        tr.update(&[inside, edge, stays], 100_000_000);
+        tr.update(&[stays], 200_000_000);
+        let lost = lost_people(&tr, Some(0), 4.0 / 3.0);
+        let ids: Vec<_> = lost.iter().map(|l| (l.id, l.held, l.regions.len())).collect();
+        assert_eq!(ids, vec![(1, false, 2)]);
+        assert!(lost_people(&tr, Some(2), 4.0 / 3.0).is_empty());
+    }
+
     /// A packed BGR image turned 90° clockwise.
     fn rotate_cw(bgr: &[u8], w: usize, h: usize) -> Vec<u8> {
         let mut out = vec![0u8; bgr.len()];
@@ -472,13 +549,10 @@ mod tests {
         out
     }
 
-    /// The engine's path on a lying person: the real photo `person.jpg` turned 90° (a built
-    /// stand-in for someone lying), scaled to the engine's 416x416 frame, its person box from
-    /// the detector on the upright photo, turned. The whole-frame pass misses or under-scores
-    /// the person; the crop retry finds a rotated pose with the torso lying.
-    #[test]
-    fn a_lying_person_gets_a_pose_from_the_turned_crop() {
-        use crate::detect::posture::{classify, PostureParams};
+    /// `person.jpg` turned 90° clockwise (a built stand-in for someone lying, feet on the left),
+    /// scaled to the engine's 416x416 frame: the pose model, the frame, its displayed aspect,
+    /// and the person's box (the detector's box on the upright photo, turned).
+    fn turned_person_frame() -> (PoseEstimator, Vec<u8>, f32, BBox) {
         use crate::detect::{init_runtime, load_image_bgr, resize_bgr, Detector, DetectorOptions};
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let dylib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from);
@@ -500,10 +574,22 @@ mod tests {
         let (tw, th) = (h, w);
         let mut frame = vec![0u8; 416 * 416 * 3];
         resize_bgr(&turned, tw, th, 416, 416, &mut frame).unwrap();
-        let img = PoseImage::new(&frame, 416, 416).with_aspect(tw as f32 / th as f32);
-        let lying = track(1, BBox::new(1.0 - b.y2, b.x1, 1.0 - b.y1, b.x2));
         let loader = PoseLoader::new(Ok(manifest.clone()), manifest.model_dir());
-        let mut est = loader.load("movenet-multipose").unwrap();
+        let est = loader.load("movenet-multipose").unwrap();
+        let lying = BBox::new(1.0 - b.y2, b.x1, 1.0 - b.y1, b.x2);
+        (est, frame, tw as f32 / th as f32, lying)
+    }
+
+    /// The engine's path on a lying person: the real photo `person.jpg` turned 90° (a built
+    /// stand-in for someone lying), scaled to the engine's 416x416 frame, its person box from
+    /// the detector on the upright photo, turned. The whole-frame pass misses or under-scores
+    /// the person; the crop retry finds a rotated pose with the torso lying.
+    #[test]
+    fn a_lying_person_gets_a_pose_from_the_turned_crop() {
+        use crate::detect::posture::{classify, PostureParams};
+        let (mut est, frame, aspect, lying_box) = turned_person_frame();
+        let img = PoseImage::new(&frame, 416, 416).with_aspect(aspect);
+        let lying = track(1, lying_box);
         let whole = match_to_tracks(&est.estimate_frame(&img).unwrap(), &[&lying]);
         let whole_score = whole
             .iter()
@@ -531,5 +617,37 @@ mod tests {
             posture.basis,
             crate::detect::posture::Basis::Torso { .. }
         ));
+    }
+
+    /// The hold's path on the same turned photo: the track was lost while the person stood
+    /// (its last box upright, standing on the lying body's feet end); the lying regions beside
+    /// the feet find the lying pose, confident enough to start a hold.
+    #[test]
+    fn a_lost_upright_track_finds_the_lying_person_beside_its_feet() {
+        let (mut est, frame, aspect, lying) = turned_person_frame();
+        let img = PoseImage::new(&frame, 416, 416).with_aspect(aspect);
+        // Turned clockwise: the feet are at the lying box's left end.
+        let (fx, fy) = (lying.x1, (lying.y1 + lying.y2) * 0.5);
+        let (bw, bh) = (lying.height() / aspect, lying.width() * aspect);
+        let upright = BBox::new(fx - bw * 0.5, fy - bh, fx + bw * 0.5, fy);
+        let lost = [Lost {
+            id: 7,
+            regions: lying_regions(upright, img.aspect),
+            held: false,
+        }];
+        let found = find_lying(&mut est, &img, &[], &lost).unwrap();
+        let l = found.first().expect("a confident lying pose");
+        eprintln!(
+            "lost upright box, lying regions: pose score {:.2}, rotated {}, box IoU {:.2}",
+            l.pose.pose.score,
+            l.pose.rotated,
+            l.bbox.iou(&lying)
+        );
+        assert_eq!(l.pose.track_id, Some(7));
+        assert!(l.pose.rotated && l.pose.pose.score >= 0.5);
+        assert!(l.bbox.iou(&lying) > 0.3, "{:?} vs {lying:?}", l.bbox);
+        // The same pose inside a matched person's box is that person's: no hold.
+        let other = track(3, lying);
+        assert!(find_lying(&mut est, &img, &[&other], &lost).unwrap().is_empty());
     }
 }

@@ -856,6 +856,94 @@ mod tests {
         assert!(tr.update(&[weak], 1_700 * MS).is_empty());
     }
 
+    /// The box of a person lying where `det(PERSON, 0.5, 0.5, 0.1, 0.3)` stood.
+    const LYING: BBox = BBox {
+        x1: 0.35,
+        y1: 0.58,
+        x2: 0.6,
+        y2: 0.66,
+    };
+
+    /// A person falls and is no longer detected: held on lying poses (one every 400 ms), the
+    /// track keeps its id and takes the pose's box, past `max_missed_seconds`, for at most
+    /// `max_hold_seconds`; then it ends `max_missed_seconds` after the last accepted hold.
+    /// Without holds the same track is gone after 1.5 s.
+    #[test]
+    fn a_lying_person_is_held_in_place_for_a_bounded_time() {
+        let (mut tr, strong, _) = confirmed_person_high_05();
+        let t = tr.update(&[], 200 * MS);
+        assert!(t[0].missed && !t[0].held);
+        let lost: Vec<_> = tr.lost().map(|l| (l.track.id, l.last_box, l.held)).collect();
+        assert_eq!(lost, vec![(1, strong.bbox, false)], "last box, not the prediction");
+        for k in 0..=25u64 {
+            let t_ns = 200 * MS + k * 400 * MS;
+            if k > 0 {
+                tr.update(&[], t_ns);
+                assert!(tr.lost().all(|l| l.held), "k {k}");
+            }
+            let held = tr.hold(1, (LYING, 0.55), t_ns, 10.0);
+            // Held from 0.2 s: accepted up to 10.2 s (k = 25 is 10.2 s).
+            assert!(held, "k {k}");
+            let t = &tr.tracks()[0];
+            assert_eq!((t.id, t.bbox, t.score), (1, LYING, 0.55));
+            assert!(t.held && !t.missed && t.confirmed);
+            assert_eq!(t.velocity, (0.0, 0.0));
+        }
+        // 10.6 s: more than 10 s held, refused; the track lives on 1.5 s after the last hold.
+        tr.update(&[], 10_600 * MS);
+        assert!(!tr.hold(1, (LYING, 0.55), 10_600 * MS, 10.0));
+        let t = tr.update(&[], 11_700 * MS);
+        assert_eq!(ids(t), vec![1]);
+        assert!(t[0].missed && !t[0].held);
+        assert!(tr.update(&[], 11_800 * MS).is_empty());
+    }
+
+    /// A hold never makes a track: not for an unknown id, a tentative track, a track matched
+    /// in this update, an update that is not the last one, an empty or non-finite box, nor a
+    /// track already removed.
+    #[test]
+    fn a_hold_never_creates_or_revives_a_track() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let d = det(PERSON, 0.5, 0.5, 0.1, 0.3);
+        tr.update(&[d], 0);
+        // Tentative (one hit) and matched.
+        assert!(!tr.hold(1, (LYING, 0.9), 0, 10.0));
+        tr.update(&[d], 100 * MS);
+        assert!(!tr.hold(1, (LYING, 0.9), 100 * MS, 10.0), "matched in this update");
+        tr.update(&[], 200 * MS);
+        assert!(!tr.hold(2, (LYING, 0.9), 200 * MS, 10.0), "unknown id");
+        assert!(!tr.hold(1, (LYING, 0.9), 100 * MS, 10.0), "not the last update");
+        let empty = BBox::new(0.5, 0.5, 0.5, 0.6);
+        assert!(!tr.hold(1, (empty, 0.9), 200 * MS, 10.0));
+        assert!(!tr.hold(1, (LYING, f32::NAN), 200 * MS, 10.0));
+        assert_eq!(ids(tr.tracks()), vec![1]);
+        assert!(tr.tracks()[0].missed, "refused holds change nothing");
+        tr.update(&[], 1_700 * MS);
+        assert!(tr.tracks().is_empty());
+        assert!(!tr.hold(1, (LYING, 0.9), 1_700 * MS, 10.0), "gone");
+        assert!(tr.tracks().is_empty());
+    }
+
+    /// The detector sees the person again: a high detection matches the held track (same id)
+    /// and ends the hold; a later hold starts a new, full `max_hold_seconds`.
+    #[test]
+    fn a_high_detection_ends_the_hold() {
+        let (mut tr, _, _) = confirmed_person_high_05();
+        tr.update(&[], 200 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 200 * MS, 1.0));
+        tr.update(&[], 600 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 600 * MS, 1.0));
+        let up = det(PERSON, 0.48, 0.62, 0.24, 0.08);
+        let t = tr.update(&[up], 1_000 * MS);
+        assert_eq!(ids(t), vec![1]);
+        assert!(!t[0].held && !t[0].missed);
+        tr.update(&[], 1_400 * MS);
+        assert!(tr.lost().all(|l| !l.held && l.last_box == up.bbox));
+        assert!(tr.hold(1, (LYING, 0.55), 1_400 * MS, 1.0));
+        tr.update(&[], 2_300 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 2_300 * MS, 1.0), "0.9 s into the new hold");
+    }
+
     #[test]
     fn iou_threshold_and_invalid_detections() {
         let mut tr = Tracker::new(TrackerConfig::default());
