@@ -25,7 +25,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::detect::{BBox, DetectError, Manifest, PoseEstimator, PoseImage, PoseOptions};
+use crate::detect::{
+    BBox, Crop, DetectError, Manifest, Orientation, PoseEstimator, PoseImage, PoseOptions,
+};
 use crate::frames::Frame;
 use crate::rules::{Pose, PoseNeed};
 use crate::detect::posture::{classify, Basis, PostureParams};
@@ -148,8 +150,9 @@ pub(super) fn aspect(frame: &Frame) -> f32 {
 #[derive(Debug, Clone)]
 pub(super) struct Lost {
     pub id: u64,
-    /// Normalised frame coordinates.
-    pub regions: Vec<BBox>,
+    /// Where to look (normalised frame coordinates), each with the one turn that would stand
+    /// a person lying there upright (one crop inference each).
+    pub regions: Vec<(BBox, Orientation)>,
     /// Already held: a lying pose continues the hold from a lower score ([`HOLD_SCORE`]).
     pub held: bool,
 }
@@ -185,12 +188,15 @@ fn at_edge(b: BBox) -> bool {
     b.x1 <= EDGE || b.y1 <= EDGE || b.x2 >= 1.0 - EDGE || b.y2 >= 1.0 - EDGE
 }
 
-/// Where a person last seen in `last` lies after a fall. A box already wider than tall (display
-/// units, `aspect` = width / height): that box, grown 25 % per side. An upright box of body
-/// length `L` (its longer side): the body turned about the feet to either side, two regions
-/// from the feet `L` to the left or right (plus 15 % beyond the feet), from `L / 2` above the
-/// feet to `L / 10` below. Each is wider than tall, so the crop is retried turned.
-pub fn lying_regions(last: BBox, aspect: f32) -> Vec<BBox> {
+/// Where a person last seen in `last` lies after a fall, and how to turn each crop so that the
+/// person stands upright in the model input (the model is trained on upright people; the
+/// upright crop is not tried: only a lying pose may hold a track). An upright box of body
+/// length `L` (its longer side): the body turned about the feet to either side, a region from
+/// the feet `L` to the left (head on the left: turned clockwise) and one `L` to the right (turned
+/// counter-clockwise), each 15 % of `L` beyond the feet, from `L / 2` above the feet to `L / 10`
+/// below. A box already wider than tall (display units, `aspect` = width / height): that box,
+/// grown 25 % per side, turned both ways (the head's side is unknown). Two crops either way.
+pub fn lying_regions(last: BBox, aspect: f32) -> Vec<(BBox, Orientation)> {
     let aspect = if aspect.is_finite() && aspect > 0.0 {
         aspect
     } else {
@@ -199,14 +205,21 @@ pub fn lying_regions(last: BBox, aspect: f32) -> Vec<BBox> {
     let (w, h) = (last.width(), last.height());
     if w * aspect > h {
         let (gx, gy) = (w * 0.25, h * 0.25);
-        return vec![BBox::new(last.x1 - gx, last.y1 - gy, last.x2 + gx, last.y2 + gy)];
+        let grown = BBox::new(last.x1 - gx, last.y1 - gy, last.x2 + gx, last.y2 + gy);
+        return vec![(grown, Orientation::Cw90), (grown, Orientation::Ccw90)];
     }
     let (fx, fy) = last.ground_point();
     let (lx, ly) = (h / aspect, h);
     let (top, bottom) = (fy - ly * 0.5, fy + ly * 0.1);
     vec![
-        BBox::new(fx - lx, top, fx + 0.15 * lx, bottom),
-        BBox::new(fx - 0.15 * lx, top, fx + lx, bottom),
+        (
+            BBox::new(fx - lx, top, fx + 0.15 * lx, bottom),
+            Orientation::Cw90,
+        ),
+        (
+            BBox::new(fx - 0.15 * lx, top, fx + lx, bottom),
+            Orientation::Ccw90,
+        ),
     ]
 }
 
@@ -245,30 +258,34 @@ fn find_lying(
     people: &[&Track],
     lost: &[Lost],
 ) -> Result<Vec<Lying>, DetectError> {
-    let min_score = est.options().rotate_below;
+    let (min_score, margin) = (est.options().rotate_below, est.options().crop_margin);
     let mut out: Vec<Lying> = Vec::new();
     for l in lost {
-        let mut best: Option<crate::detect::PersonPose> = None;
-        for &region in &l.regions {
-            if let Some(pp) = est.estimate_person(img, region)? {
-                if best.is_none_or(|b| pp.pose.score > b.pose.score) {
-                    best = Some(pp);
-                }
+        let mut best: Option<(crate::detect::Pose, Orientation)> = None;
+        for &(region, turn) in &l.regions {
+            let crop = Crop::around(region, img.aspect, margin).turned(turn);
+            let found = est.estimate_crop(img, &crop)?;
+            // Best first: the best whose keypoints are centred in the region.
+            let inside = found
+                .into_iter()
+                .find(|p| p.centre(0.2).is_some_and(|c| holds(region, c)));
+            if let Some(p) = inside.filter(|p| best.is_none_or(|b| p.score > b.0.score)) {
+                best = Some((p, turn));
             }
         }
-        let Some(pp) = best else { continue };
+        let Some((pose, turn)) = best else { continue };
         let min = if l.held { HOLD_SCORE } else { min_score };
-        let lying = accept_lying(&pp.pose, img.aspect, min);
+        let lying = accept_lying(&pose, img.aspect, min);
         tracing::debug!(
             track = l.id,
             held = l.held,
-            score = pp.pose.score,
-            turned = ?pp.crop.orientation,
+            score = pose.score,
+            ?turn,
             accepted = lying.is_some(),
             "pose looked for where a person track was lost"
         );
         let Some(bbox) = lying else { continue };
-        let centre = pp.pose.centre(0.2).unwrap_or_default();
+        let centre = pose.centre(0.2).unwrap_or_default();
         let taken = people.iter().map(|t| t.bbox).chain(out.iter().map(|o| o.bbox));
         if taken.into_iter().any(|b| holds(b, centre)) {
             continue;
@@ -276,8 +293,8 @@ fn find_lying(
         out.push(Lying {
             pose: Pose {
                 track_id: Some(l.id),
-                pose: pp.pose,
-                rotated: pp.crop.orientation != crate::detect::Orientation::Upright,
+                pose,
+                rotated: true,
             },
             bbox,
         });
@@ -504,15 +521,17 @@ mod tests {
         let l = upright.height() / aspect;
         let r = lying_regions(upright, aspect);
         assert_eq!(r.len(), 2);
-        for b in &r {
-            assert!(b.width() * aspect > b.height(), "wide: retried turned {b:?}");
+        assert_eq!((r[0].1, r[1].1), (Orientation::Cw90, Orientation::Ccw90));
+        for (b, _) in &r {
+            assert!(b.width() * aspect > b.height(), "wide {b:?}");
             assert!(b.x1 <= fx && fx <= b.x2 && b.y1 < fy && fy < b.y2, "{b:?}");
         }
-        assert!((r[0].x1 - (fx - l)).abs() < 1e-6 && (r[1].x2 - (fx + l)).abs() < 1e-6);
+        assert!((r[0].0.x1 - (fx - l)).abs() < 1e-6 && (r[1].0.x2 - (fx + l)).abs() < 1e-6);
         let flat = BBox::new(0.7, 0.86, 0.86, 0.92);
         let r = lying_regions(flat, aspect);
-        assert_eq!(r.len(), 1);
-        assert!(r[0].x1 < flat.x1 && r[0].x2 > flat.x2 && r[0].y1 < flat.y1);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0, r[1].0);
+        assert!(r[0].0.x1 < flat.x1 && r[0].0.x2 > flat.x2 && r[0].0.y1 < flat.y1);
         assert!(at_edge(BBox::new(0.95, 0.5, 0.995, 0.8)) && !at_edge(upright));
     }
 
