@@ -25,12 +25,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::detect::posture::{classify, Basis, PostureParams};
 use crate::detect::{
     BBox, Crop, DetectError, Manifest, Orientation, PoseEstimator, PoseImage, PoseOptions,
 };
 use crate::frames::Frame;
 use crate::rules::{Pose, PoseNeed};
-use crate::detect::posture::{classify, Basis, PostureParams};
 use crate::track::{Track, Tracker};
 
 /// Whole-frame model input (width, height): 4:3, the size measured in `benches/pose.rs`.
@@ -286,7 +286,10 @@ fn find_lying(
         );
         let Some(bbox) = lying else { continue };
         let centre = pose.centre(0.2).unwrap_or_default();
-        let taken = people.iter().map(|t| t.bbox).chain(out.iter().map(|o| o.bbox));
+        let taken = people
+            .iter()
+            .map(|t| t.bbox)
+            .chain(out.iter().map(|o| o.bbox));
         if taken.into_iter().any(|b| holds(b, centre)) {
             continue;
         }
@@ -326,7 +329,12 @@ fn keypoint_box(pose: &crate::detect::Pose, aspect: f32, min: f32) -> Option<BBo
         return None;
     }
     let long = ((x2 - x1) * aspect).max(y2 - y1) * 0.1;
-    Some(BBox::new(x1 - long / aspect, y1 - long, x2 + long / aspect, y2 + long))
+    Some(BBox::new(
+        x1 - long / aspect,
+        y1 - long,
+        x2 + long / aspect,
+        y2 + long,
+    ))
 }
 
 fn estimate_people(
@@ -498,8 +506,14 @@ mod tests {
         let aspect = 4.0 / 3.0;
         let lying = body((0.40, 0.70), (0.50, 0.71), 0.55);
         let b = accept_lying(&lying, aspect, 0.5).expect("lying, confident");
-        assert!(b.x1 < 0.40 && b.x2 > 0.50 && b.y1 < 0.69 && b.y2 > 0.72, "{b:?}");
-        assert!(accept_lying(&lying, aspect, 0.6).is_none(), "not confident enough");
+        assert!(
+            b.x1 < 0.40 && b.x2 > 0.50 && b.y1 < 0.69 && b.y2 > 0.72,
+            "{b:?}"
+        );
+        assert!(
+            accept_lying(&lying, aspect, 0.6).is_none(),
+            "not confident enough"
+        );
         let standing = body((0.45, 0.50), (0.45, 0.62), 0.9);
         assert!(accept_lying(&standing, aspect, 0.5).is_none(), "upright");
         // Lying-shaped keypoints without a readable torso (shoulders and hips weak): refused,
@@ -550,7 +564,10 @@ mod tests {
         tr.update(&[inside, edge, stays], 100_000_000);
         tr.update(&[stays], 200_000_000);
         let lost = lost_people(&tr, Some(0), 4.0 / 3.0);
-        let ids: Vec<_> = lost.iter().map(|l| (l.id, l.held, l.regions.len())).collect();
+        let ids: Vec<_> = lost
+            .iter()
+            .map(|l| (l.id, l.held, l.regions.len()))
+            .collect();
         assert_eq!(ids, vec![(1, false, 2)]);
         assert!(lost_people(&tr, Some(2), 4.0 / 3.0).is_empty());
     }
@@ -667,6 +684,8 @@ mod tests {
         assert!(l.bbox.iou(&lying) > 0.3, "{:?} vs {lying:?}", l.bbox);
         // The same pose inside a matched person's box is that person's: no hold.
         let other = track(3, lying);
-        assert!(find_lying(&mut est, &img, &[&other], &lost).unwrap().is_empty());
+        assert!(find_lying(&mut est, &img, &[&other], &lost)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -195,7 +195,12 @@ fn process(
     let events: Vec<(Event, Under)> = {
         let mut a = lock(&cam.analysis);
         if let Some(n) = need.as_ref().filter(|_| !lying.is_empty()) {
-            hold_lying(&mut a.tracker, &lying, (frame.pts_ns, n.hold_lying_seconds), &mut found);
+            hold_lying(
+                &mut a.tracker,
+                &lying,
+                (frame.pts_ns, n.hold_lying_seconds),
+                &mut found,
+            );
             tracks = a.tracker.tracks().to_vec();
         }
         let events = a.rules.evaluate(FrameInput {
@@ -232,7 +237,12 @@ fn hold_lying(
     for l in lying {
         let Some(id) = l.pose.track_id else { continue };
         if tracker.hold(id, (l.bbox, l.pose.pose.score), t_ns, max_s) {
-            tracing::debug!(track = id, t_ns, score = l.pose.pose.score, "lying person track held");
+            tracing::debug!(
+                track = id,
+                t_ns,
+                score = l.pose.pose.score,
+                "lying person track held"
+            );
             found.retain(|p| p.track_id != Some(id));
             found.push(l.pose);
         }

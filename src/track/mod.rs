@@ -873,8 +873,15 @@ mod tests {
         let (mut tr, strong, _) = confirmed_person_high_05();
         let t = tr.update(&[], 200 * MS);
         assert!(t[0].missed && !t[0].held);
-        let lost: Vec<_> = tr.lost().map(|l| (l.track.id, l.last_box, l.held)).collect();
-        assert_eq!(lost, vec![(1, strong.bbox, false)], "last box, not the prediction");
+        let lost: Vec<_> = tr
+            .lost()
+            .map(|l| (l.track.id, l.last_box, l.held))
+            .collect();
+        assert_eq!(
+            lost,
+            vec![(1, strong.bbox, false)],
+            "last box, not the prediction"
+        );
         for k in 0..=25u64 {
             let t_ns = 200 * MS + k * 400 * MS;
             if k > 0 {
@@ -909,10 +916,16 @@ mod tests {
         // Tentative (one hit) and matched.
         assert!(!tr.hold(1, (LYING, 0.9), 0, 10.0));
         tr.update(&[d], 100 * MS);
-        assert!(!tr.hold(1, (LYING, 0.9), 100 * MS, 10.0), "matched in this update");
+        assert!(
+            !tr.hold(1, (LYING, 0.9), 100 * MS, 10.0),
+            "matched in this update"
+        );
         tr.update(&[], 200 * MS);
         assert!(!tr.hold(2, (LYING, 0.9), 200 * MS, 10.0), "unknown id");
-        assert!(!tr.hold(1, (LYING, 0.9), 100 * MS, 10.0), "not the last update");
+        assert!(
+            !tr.hold(1, (LYING, 0.9), 100 * MS, 10.0),
+            "not the last update"
+        );
         let empty = BBox::new(0.5, 0.5, 0.5, 0.6);
         assert!(!tr.hold(1, (empty, 0.9), 200 * MS, 10.0));
         assert!(!tr.hold(1, (LYING, f32::NAN), 200 * MS, 10.0));
@@ -941,7 +954,10 @@ mod tests {
         assert!(tr.lost().all(|l| !l.held && l.last_box == up.bbox));
         assert!(tr.hold(1, (LYING, 0.55), 1_400 * MS, 1.0));
         tr.update(&[], 2_300 * MS);
-        assert!(tr.hold(1, (LYING, 0.55), 2_300 * MS, 1.0), "0.9 s into the new hold");
+        assert!(
+            tr.hold(1, (LYING, 0.55), 2_300 * MS, 1.0),
+            "0.9 s into the new hold"
+        );
     }
 
     #[test]
