@@ -286,8 +286,10 @@ fn find_lying(
         );
         let Some(bbox) = lying else { continue };
         let centre = pose.centre(0.2).unwrap_or_default();
+        // Its own box does not count (a held track continued by a low detection is matched).
         let taken = people
             .iter()
+            .filter(|t| t.id != l.id)
             .map(|t| t.bbox)
             .chain(out.iter().map(|o| o.bbox));
         if taken.into_iter().any(|b| holds(b, centre)) {

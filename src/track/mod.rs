@@ -409,14 +409,19 @@ impl Tracker {
         self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns.max(st.last_held_ns)) <= max);
     }
 
-    /// The confirmed tracks lost in the last update (not matched, not removed yet), each with
-    /// the box of its last observation (where a person who fell would be lying) and whether it
-    /// is being held.
+    /// The confirmed tracks lost in the last update (not matched, not removed yet), and the held
+    /// ones that only a low detection continued (a low detection does not keep a track alive:
+    /// only a new hold does), each with the box of its last observation (where a person who
+    /// fell would be lying) and whether it is being held.
     pub fn lost(&self) -> impl Iterator<Item = LostTrack<'_>> {
+        let now = self.last_t_ns;
         self.tracks
             .iter()
             .zip(&self.states)
-            .filter(|(t, _)| t.confirmed && t.missed)
+            .filter(move |(t, st)| {
+                let held = st.held_since_ns.is_some();
+                t.confirmed && Some(st.last_high_ns) != now && (t.missed || held)
+            })
             .map(|(track, st)| LostTrack {
                 track,
                 last_box: st.last_box,
@@ -424,8 +429,8 @@ impl Tracker {
             })
     }
 
-    /// Continues lost confirmed track `id` in the last update (at `t_ns`) with an observation
-    /// that is not a detection: a confident lying pose the caller found where the track was
+    /// Continues lost confirmed track `id` in the last update (at `t_ns`; a held track that only
+    /// a low detection continued counts as lost) with an observation that is not a detection: a confident lying pose the caller found where the track was
     /// lost (see the module documentation). The track takes `bbox` (zero velocity: lying still)
     /// and `score`, is no longer `missed`, and stays alive as after a high detection. Refused
     /// (`false`) when `id` is not a confirmed track lost in the update at `t_ns`, when the box
@@ -450,7 +455,9 @@ impl Tracker {
         let (track, st) = (&mut self.tracks[i], &mut self.states[i]);
         let since = st.held_since_ns.unwrap_or(t_ns);
         let max_ns = (f64::from(max_hold_seconds.max(0.0)) * 1e9) as u64;
-        if !track.confirmed || !track.missed || t_ns.saturating_sub(since) > max_ns {
+        // Lost, or held and continued by a low detection only; never seen by a high one now.
+        let lost = track.missed || st.held_since_ns.is_some();
+        if !track.confirmed || !lost || st.last_high_ns == t_ns || t_ns - since > max_ns {
             return false;
         }
         st.held_since_ns = Some(since);
@@ -935,6 +942,37 @@ mod tests {
         assert!(tr.tracks().is_empty());
         assert!(!tr.hold(1, (LYING, 0.9), 1_700 * MS, 10.0), "gone");
         assert!(tr.tracks().is_empty());
+    }
+
+    /// A held person whose weak detection (nanodet scores a lying person about 0.13) continues
+    /// the track in the second stage is still looked for and held: the low detections alone
+    /// would let the track end 1.5 s after the last hold.
+    #[test]
+    fn a_held_track_continued_by_low_detections_stays_held() {
+        let (mut tr, _, _) = confirmed_person_high_05();
+        tr.update(&[], 200 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 200 * MS, 10.0));
+        let weak = Detection {
+            class_id: PERSON,
+            score: 0.13,
+            bbox: LYING,
+        };
+        for k in 1..=20u64 {
+            let t_ns = 200 * MS + k * 200 * MS;
+            let t = tr.update(&[weak], t_ns);
+            assert_eq!(ids(t), vec![1], "k {k}");
+            assert!(!t[0].missed && !t[0].held, "low detection, k {k}");
+            let lost: Vec<_> = tr.lost().map(|l| (l.track.id, l.held)).collect();
+            assert_eq!(lost, vec![(1, true)], "k {k}");
+            if k % 2 == 0 {
+                assert!(tr.hold(1, (LYING, 0.5), t_ns, 10.0), "k {k}");
+            }
+        }
+        // A track continued by a low detection and never held is not lost, and cannot be held.
+        let (mut tr, _, weak) = confirmed_person_high_05();
+        tr.update(&[weak], 200 * MS);
+        assert_eq!(tr.lost().count(), 0);
+        assert!(!tr.hold(1, (LYING, 0.5), 200 * MS, 10.0));
     }
 
     /// The detector sees the person again: a high detection matches the held track (same id)
