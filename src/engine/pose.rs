@@ -7,15 +7,31 @@
 //! CPU, see the README); poses are matched to person tracks. A person box wider than tall whose
 //! pose is missing or weak (pose models trained on upright people miss lying people) is retried
 //! on its own crop, upright and turned 90° both ways, at most [`MAX_CROPS`] boxes per frame.
+//!
+//! **Lying people the detector lost.** A detector trained on upright people may score a person
+//! lying on the ground far below its threshold, and their track would be removed before a rule
+//! could see them lie. When a rule asks for it (`PoseNeed::hold_lying_seconds` > 0), the
+//! confirmed person tracks lost in this update ([`Tracker::lost`]) are looked for where they
+//! were lost ([`lying_regions`]: fallen to the left or to the right of the feet, or the last box
+//! itself when it was already lying-shaped), with the same crop retry, at most [`MAX_LOST`]
+//! tracks per pose frame, and never a track last seen at the image's edge (it walked out). A pose
+//! found there continues the track ([`Tracker::hold`]) only when it is confident (mean keypoint
+//! score at least `rotate_below`, 0.5: the score above which the engine already trusts a pose
+//! without a retry), **lying** (torso more than 60° from vertical, read from the keypoints, never
+//! from a box shape), and nobody else's (its centre outside every matched person's box). A
+//! person who walked away leaves no lying pose behind, so their track ends as before.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::detect::{BBox, DetectError, Manifest, PoseEstimator, PoseImage, PoseOptions};
+use crate::detect::posture::{classify, Basis, PostureParams};
+use crate::detect::{
+    BBox, Crop, DetectError, Manifest, Orientation, PoseEstimator, PoseImage, PoseOptions,
+};
 use crate::frames::Frame;
 use crate::rules::{Pose, PoseNeed};
-use crate::track::Track;
+use crate::track::{Track, Tracker};
 
 /// Whole-frame model input (width, height): 4:3, the size measured in `benches/pose.rs`.
 pub(super) const FRAME_INPUT: (u32, u32) = (256, 192);
@@ -23,6 +39,16 @@ pub(super) const FRAME_INPUT: (u32, u32) = (256, 192);
 pub(super) const CROP_INPUT: u32 = 128;
 /// Most person boxes retried on crops per frame (each costs up to three crop inferences).
 pub(super) const MAX_CROPS: usize = 2;
+/// Most lost person tracks looked for per pose frame (each costs up to six crop inferences).
+pub(super) const MAX_LOST: usize = 1;
+/// Mean keypoint score from which a lying pose *continues* a hold (starting one needs
+/// `rotate_below`, 0.5): `PostureParams::weak_pose_score`, the score from which
+/// `person_on_ground` itself reads the posture from the keypoints. Hysteresis, as in ByteTrack's
+/// two thresholds: strict to start, lenient to continue where the person already lies.
+pub(super) const HOLD_SCORE: f32 = 0.3;
+/// A lost track whose last box came this close to the image's edge (normalised) walked out of
+/// the picture: not looked for.
+const EDGE: f32 = 0.01;
 
 /// Where the pose models come from; shared by every worker.
 pub(super) struct PoseLoader {
@@ -111,29 +137,206 @@ pub(super) fn people(tracks: &[Track], person: Option<u16>) -> Vec<&Track> {
         .collect()
 }
 
-/// Poses of `people` in `frame` with `need`'s model; empty when the model cannot run.
+/// The picture's displayed width / height.
+pub(super) fn aspect(frame: &Frame) -> f32 {
+    if frame.source_height > 0 {
+        frame.source_width as f32 / frame.source_height as f32
+    } else {
+        frame.width as f32 / frame.height.max(1) as f32
+    }
+}
+
+/// A confirmed person track lost in this update, and where it would lie.
+#[derive(Debug, Clone)]
+pub(super) struct Lost {
+    pub id: u64,
+    /// Where to look (normalised frame coordinates), each with the one turn that would stand
+    /// a person lying there upright (one crop inference each).
+    pub regions: Vec<(BBox, Orientation)>,
+    /// Already held: a lying pose continues the hold from a lower score ([`HOLD_SCORE`]).
+    pub held: bool,
+}
+
+/// A lying pose found for a lost track: the observation that may hold it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lying {
+    /// `track_id` is the lost track's.
+    pub pose: Pose,
+    /// The pose's box (its confident keypoints, grown 10 % of the body length per side).
+    pub bbox: BBox,
+}
+
+/// The lost person tracks to look for (at most [`MAX_LOST`], the most recently seen first).
+pub(super) fn lost_people(tracker: &Tracker, person: Option<u16>, aspect: f32) -> Vec<Lost> {
+    let mut lost: Vec<_> = tracker
+        .lost()
+        .filter(|l| Some(l.track.class_id) == person && !at_edge(l.last_box))
+        .collect();
+    // Held tracks first (a person lying is watched without a break), then the latest lost.
+    lost.sort_by_key(|l| (!l.held, std::cmp::Reverse(l.track.last_seen_ns)));
+    lost.into_iter()
+        .take(MAX_LOST)
+        .map(|l| Lost {
+            id: l.track.id,
+            regions: lying_regions(l.last_box, aspect),
+            held: l.held,
+        })
+        .collect()
+}
+
+fn at_edge(b: BBox) -> bool {
+    b.x1 <= EDGE || b.y1 <= EDGE || b.x2 >= 1.0 - EDGE || b.y2 >= 1.0 - EDGE
+}
+
+/// Where a person last seen in `last` lies after a fall, and how to turn each crop so that the
+/// person stands upright in the model input (the model is trained on upright people; the
+/// upright crop is not tried: only a lying pose may hold a track). An upright box of body
+/// length `L` (its longer side): the body turned about the feet to either side, a region from
+/// the feet `L` to the left (head on the left: turned clockwise) and one `L` to the right (turned
+/// counter-clockwise), each 15 % of `L` beyond the feet, from `L / 2` above the feet to `L / 10`
+/// below. A box already wider than tall (display units, `aspect` = width / height): that box,
+/// grown 25 % per side, turned both ways (the head's side is unknown). Two crops either way.
+pub fn lying_regions(last: BBox, aspect: f32) -> Vec<(BBox, Orientation)> {
+    let aspect = if aspect.is_finite() && aspect > 0.0 {
+        aspect
+    } else {
+        1.0
+    };
+    let (w, h) = (last.width(), last.height());
+    if w * aspect > h {
+        let (gx, gy) = (w * 0.25, h * 0.25);
+        let grown = BBox::new(last.x1 - gx, last.y1 - gy, last.x2 + gx, last.y2 + gy);
+        return vec![(grown, Orientation::Cw90), (grown, Orientation::Ccw90)];
+    }
+    let (fx, fy) = last.ground_point();
+    let (lx, ly) = (h / aspect, h);
+    let (top, bottom) = (fy - ly * 0.5, fy + ly * 0.1);
+    vec![
+        (
+            BBox::new(fx - lx, top, fx + 0.15 * lx, bottom),
+            Orientation::Cw90,
+        ),
+        (
+            BBox::new(fx - 0.15 * lx, top, fx + lx, bottom),
+            Orientation::Ccw90,
+        ),
+    ]
+}
+
+/// Poses of `people` in `frame` with `need`'s model, and lying poses of the `lost` tracks;
+/// empty when the model cannot run.
 pub(super) fn estimate(
     models: &mut PoseModels,
     need: &PoseNeed,
     frame: &Frame,
     people: &[&Track],
-) -> Vec<Pose> {
+    lost: &[Lost],
+) -> (Vec<Pose>, Vec<Lying>) {
     let Some(est) = models.get(&need.model) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    let aspect = if frame.source_height > 0 {
-        frame.source_width as f32 / frame.source_height as f32
-    } else {
-        frame.width as f32 / frame.height.max(1) as f32
-    };
-    let img = PoseImage::new(&frame.data, frame.width, frame.height).with_aspect(aspect);
-    match estimate_people(est, &img, people) {
-        Ok(poses) => poses,
-        Err(e) => {
-            tracing::error!(camera = %frame.camera, error = %e, "pose estimation failed");
+    let img = PoseImage::new(&frame.data, frame.width, frame.height).with_aspect(aspect(frame));
+    let found = estimate_people(est, &img, people).and_then(|poses| {
+        let lying = if lost.is_empty() {
             Vec::new()
+        } else {
+            find_lying(est, &img, people, lost)?
+        };
+        Ok((poses, lying))
+    });
+    found.unwrap_or_else(|e| {
+        tracing::error!(camera = %frame.camera, error = %e, "pose estimation failed");
+        (Vec::new(), Vec::new())
+    })
+}
+
+/// For each lost track, the best pose in its regions, kept when it is confident, lying, and
+/// nobody else's (see the module documentation).
+fn find_lying(
+    est: &mut PoseEstimator,
+    img: &PoseImage<'_>,
+    people: &[&Track],
+    lost: &[Lost],
+) -> Result<Vec<Lying>, DetectError> {
+    let (min_score, margin) = (est.options().rotate_below, est.options().crop_margin);
+    let mut out: Vec<Lying> = Vec::new();
+    for l in lost {
+        let mut best: Option<(crate::detect::Pose, Orientation)> = None;
+        for &(region, turn) in &l.regions {
+            let crop = Crop::around(region, img.aspect, margin).turned(turn);
+            let found = est.estimate_crop(img, &crop)?;
+            // Best first: the best whose keypoints are centred in the region.
+            let inside = found
+                .into_iter()
+                .find(|p| p.centre(0.2).is_some_and(|c| holds(region, c)));
+            if let Some(p) = inside.filter(|p| best.is_none_or(|b| p.score > b.0.score)) {
+                best = Some((p, turn));
+            }
         }
+        let Some((pose, turn)) = best else { continue };
+        let min = if l.held { HOLD_SCORE } else { min_score };
+        let lying = accept_lying(&pose, img.aspect, min);
+        tracing::debug!(
+            track = l.id,
+            held = l.held,
+            score = pose.score,
+            ?turn,
+            accepted = lying.is_some(),
+            "pose looked for where a person track was lost"
+        );
+        let Some(bbox) = lying else { continue };
+        let centre = pose.centre(0.2).unwrap_or_default();
+        // Its own box does not count (a held track continued by a low detection is matched).
+        let taken = people
+            .iter()
+            .filter(|t| t.id != l.id)
+            .map(|t| t.bbox)
+            .chain(out.iter().map(|o| o.bbox));
+        if taken.into_iter().any(|b| holds(b, centre)) {
+            continue;
+        }
+        out.push(Lying {
+            pose: Pose {
+                track_id: Some(l.id),
+                pose,
+                rotated: true,
+            },
+            bbox,
+        });
     }
+    Ok(out)
+}
+
+/// The pose's box when it is confident (mean keypoint score at least `min_score`) and lying
+/// (torso more than 60° from vertical, from confident keypoints); `None` otherwise.
+pub fn accept_lying(pose: &crate::detect::Pose, aspect: f32, min_score: f32) -> Option<BBox> {
+    let params = PostureParams::default();
+    let bbox = keypoint_box(pose, aspect, params.min_keypoint_score)?;
+    let posture = classify(Some(pose), bbox, aspect, &params);
+    let by_torso = matches!(posture.basis, Basis::Torso { .. });
+    (pose.score >= min_score && by_torso && posture.lying).then_some(bbox)
+}
+
+/// The box of the keypoints scoring at least `min`, grown by 10 % of its longer side (display
+/// units) on each side (keypoints are joints: the head's top and the feet's soles lie beyond).
+fn keypoint_box(pose: &crate::detect::Pose, aspect: f32, min: f32) -> Option<BBox> {
+    let pts = pose.keypoints.iter().filter(|k| k.score >= min);
+    let (mut x1, mut y1, mut x2, mut y2) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    let mut n = 0;
+    for k in pts {
+        (x1, y1, x2, y2) = (x1.min(k.x), y1.min(k.y), x2.max(k.x), y2.max(k.y));
+        n += 1;
+    }
+    if n < 2 {
+        return None;
+    }
+    let long = ((x2 - x1) * aspect).max(y2 - y1) * 0.1;
+    Some(BBox::new(
+        x1 - long / aspect,
+        y1 - long,
+        x2 + long / aspect,
+        y2 + long,
+    ))
 }
 
 fn estimate_people(
@@ -208,6 +411,8 @@ mod tests {
     use super::*;
     use crate::detect::pose::KEYPOINTS;
     use crate::detect::Keypoint;
+    use crate::detect::{Detection, Joint};
+    use crate::track::TrackerConfig;
 
     fn track(id: u64, bbox: BBox) -> Track {
         Track {
@@ -221,6 +426,7 @@ mod tests {
             first_seen_ns: 0,
             last_seen_ns: 0,
             velocity: (0.0, 0.0),
+            held: false,
         }
     }
 
@@ -280,6 +486,94 @@ mod tests {
         assert!(people(&tracks, None).is_empty());
     }
 
+    /// A pose with shoulders at `s`, hips at `h` (keypoints scoring 0.9), the rest weak, mean
+    /// score `score`.
+    fn body(s: (f32, f32), h: (f32, f32), score: f32) -> crate::detect::Pose {
+        let mut p = pose_at(0.5, 0.5, 0.05);
+        for (j, (x, y)) in [
+            (Joint::LeftShoulder, (s.0, s.1 - 0.01)),
+            (Joint::RightShoulder, (s.0, s.1 + 0.01)),
+            (Joint::LeftHip, (h.0, h.1 - 0.01)),
+            (Joint::RightHip, (h.0, h.1 + 0.01)),
+        ] {
+            p.keypoints[j as usize] = Keypoint { x, y, score: 0.9 };
+        }
+        p.score = score;
+        p
+    }
+
+    /// Only a confident pose whose torso lies holds a track, and its box is the keypoints'.
+    #[test]
+    fn only_a_confident_lying_pose_holds() {
+        let aspect = 4.0 / 3.0;
+        let lying = body((0.40, 0.70), (0.50, 0.71), 0.55);
+        let b = accept_lying(&lying, aspect, 0.5).expect("lying, confident");
+        assert!(
+            b.x1 < 0.40 && b.x2 > 0.50 && b.y1 < 0.69 && b.y2 > 0.72,
+            "{b:?}"
+        );
+        assert!(
+            accept_lying(&lying, aspect, 0.6).is_none(),
+            "not confident enough"
+        );
+        let standing = body((0.45, 0.50), (0.45, 0.62), 0.9);
+        assert!(accept_lying(&standing, aspect, 0.5).is_none(), "upright");
+        // Lying-shaped keypoints without a readable torso (shoulders and hips weak): refused,
+        // the box shape never decides here.
+        let mut weak = lying;
+        for k in weak.keypoints.iter_mut() {
+            k.score = k.score.min(0.25);
+        }
+        assert!(accept_lying(&weak, aspect, 0.2).is_none());
+    }
+
+    /// An upright box: two regions wider than tall, from the feet one body length to either
+    /// side; a box already lying-shaped: that box, grown.
+    #[test]
+    fn lying_regions_cover_a_fall_to_either_side() {
+        let aspect = 4.0 / 3.0;
+        let upright = BBox::new(0.84, 0.75, 0.88, 0.92);
+        let (fx, fy) = upright.ground_point();
+        let l = upright.height() / aspect;
+        let r = lying_regions(upright, aspect);
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].1, r[1].1), (Orientation::Cw90, Orientation::Ccw90));
+        for (b, _) in &r {
+            assert!(b.width() * aspect > b.height(), "wide {b:?}");
+            assert!(b.x1 <= fx && fx <= b.x2 && b.y1 < fy && fy < b.y2, "{b:?}");
+        }
+        assert!((r[0].0.x1 - (fx - l)).abs() < 1e-6 && (r[1].0.x2 - (fx + l)).abs() < 1e-6);
+        let flat = BBox::new(0.7, 0.86, 0.86, 0.92);
+        let r = lying_regions(flat, aspect);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].0, r[1].0);
+        assert!(r[0].0.x1 < flat.x1 && r[0].0.x2 > flat.x2 && r[0].0.y1 < flat.y1);
+        assert!(at_edge(BBox::new(0.95, 0.5, 0.995, 0.8)) && !at_edge(upright));
+    }
+
+    /// A person who walked out of the picture is not looked for; one lost inside is, held
+    /// tracks first; matched and non-person tracks never.
+    #[test]
+    fn lost_people_are_those_lost_inside_the_picture() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let person = |x: f32| Detection {
+            class_id: 0,
+            score: 0.9,
+            bbox: BBox::new(x, 0.4, x + 0.05, 0.6),
+        };
+        let (inside, edge, stays) = (person(0.4), person(0.952), person(0.1));
+        tr.update(&[inside, edge, stays], 0);
+        tr.update(&[inside, edge, stays], 100_000_000);
+        tr.update(&[stays], 200_000_000);
+        let lost = lost_people(&tr, Some(0), 4.0 / 3.0);
+        let ids: Vec<_> = lost
+            .iter()
+            .map(|l| (l.id, l.held, l.regions.len()))
+            .collect();
+        assert_eq!(ids, vec![(1, false, 2)]);
+        assert!(lost_people(&tr, Some(2), 4.0 / 3.0).is_empty());
+    }
+
     /// A packed BGR image turned 90° clockwise.
     fn rotate_cw(bgr: &[u8], w: usize, h: usize) -> Vec<u8> {
         let mut out = vec![0u8; bgr.len()];
@@ -293,13 +587,10 @@ mod tests {
         out
     }
 
-    /// The engine's path on a lying person: the real photo `person.jpg` turned 90° (a built
-    /// stand-in for someone lying), scaled to the engine's 416x416 frame, its person box from
-    /// the detector on the upright photo, turned. The whole-frame pass misses or under-scores
-    /// the person; the crop retry finds a rotated pose with the torso lying.
-    #[test]
-    fn a_lying_person_gets_a_pose_from_the_turned_crop() {
-        use crate::detect::posture::{classify, PostureParams};
+    /// `person.jpg` turned 90° clockwise (a built stand-in for someone lying, feet on the left),
+    /// scaled to the engine's 416x416 frame: the pose model, the frame, its displayed aspect,
+    /// and the person's box (the detector's box on the upright photo, turned).
+    fn turned_person_frame() -> (PoseEstimator, Vec<u8>, f32, BBox) {
         use crate::detect::{init_runtime, load_image_bgr, resize_bgr, Detector, DetectorOptions};
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let dylib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from);
@@ -321,10 +612,22 @@ mod tests {
         let (tw, th) = (h, w);
         let mut frame = vec![0u8; 416 * 416 * 3];
         resize_bgr(&turned, tw, th, 416, 416, &mut frame).unwrap();
-        let img = PoseImage::new(&frame, 416, 416).with_aspect(tw as f32 / th as f32);
-        let lying = track(1, BBox::new(1.0 - b.y2, b.x1, 1.0 - b.y1, b.x2));
         let loader = PoseLoader::new(Ok(manifest.clone()), manifest.model_dir());
-        let mut est = loader.load("movenet-multipose").unwrap();
+        let est = loader.load("movenet-multipose").unwrap();
+        let lying = BBox::new(1.0 - b.y2, b.x1, 1.0 - b.y1, b.x2);
+        (est, frame, tw as f32 / th as f32, lying)
+    }
+
+    /// The engine's path on a lying person: the real photo `person.jpg` turned 90° (a built
+    /// stand-in for someone lying), scaled to the engine's 416x416 frame, its person box from
+    /// the detector on the upright photo, turned. The whole-frame pass misses or under-scores
+    /// the person; the crop retry finds a rotated pose with the torso lying.
+    #[test]
+    fn a_lying_person_gets_a_pose_from_the_turned_crop() {
+        use crate::detect::posture::{classify, PostureParams};
+        let (mut est, frame, aspect, lying_box) = turned_person_frame();
+        let img = PoseImage::new(&frame, 416, 416).with_aspect(aspect);
+        let lying = track(1, lying_box);
         let whole = match_to_tracks(&est.estimate_frame(&img).unwrap(), &[&lying]);
         let whole_score = whole
             .iter()
@@ -352,5 +655,39 @@ mod tests {
             posture.basis,
             crate::detect::posture::Basis::Torso { .. }
         ));
+    }
+
+    /// The hold's path on the same turned photo: the track was lost while the person stood
+    /// (its last box upright, standing on the lying body's feet end); the lying regions beside
+    /// the feet find the lying pose, confident enough to start a hold.
+    #[test]
+    fn a_lost_upright_track_finds_the_lying_person_beside_its_feet() {
+        let (mut est, frame, aspect, lying) = turned_person_frame();
+        let img = PoseImage::new(&frame, 416, 416).with_aspect(aspect);
+        // Turned clockwise: the feet are at the lying box's left end.
+        let (fx, fy) = (lying.x1, (lying.y1 + lying.y2) * 0.5);
+        let (bw, bh) = (lying.height() / aspect, lying.width() * aspect);
+        let upright = BBox::new(fx - bw * 0.5, fy - bh, fx + bw * 0.5, fy);
+        let lost = [Lost {
+            id: 7,
+            regions: lying_regions(upright, img.aspect),
+            held: false,
+        }];
+        let found = find_lying(&mut est, &img, &[], &lost).unwrap();
+        let l = found.first().expect("a confident lying pose");
+        eprintln!(
+            "lost upright box, lying regions: pose score {:.2}, rotated {}, box IoU {:.2}",
+            l.pose.pose.score,
+            l.pose.rotated,
+            l.bbox.iou(&lying)
+        );
+        assert_eq!(l.pose.track_id, Some(7));
+        assert!(l.pose.rotated && l.pose.pose.score >= 0.5);
+        assert!(l.bbox.iou(&lying) > 0.3, "{:?} vs {lying:?}", l.bbox);
+        // The same pose inside a matched person's box is that person's: no hold.
+        let other = track(3, lying);
+        assert!(find_lying(&mut est, &img, &[&other], &lost)
+            .unwrap()
+            .is_empty());
     }
 }

@@ -152,7 +152,7 @@ fn process(
         .iter()
         .position(|l| l == "person")
         .and_then(|i| u16::try_from(i).ok());
-    let (tracks, need, due) = {
+    let (mut tracks, need, lost, due) = {
         let mut a = lock(&cam.analysis);
         let Analysis {
             tracker,
@@ -162,20 +162,28 @@ fn process(
             ..
         } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns).to_vec();
-        let need = rules.needs().poses.clone().filter(|n| {
-            !pose::people(&tracks, person).is_empty() && pose_clock.due(frame.pts_ns, n.fps)
+        let wanted = rules.needs().poses.clone();
+        let lost = match &wanted {
+            Some(n) if n.hold_lying_seconds > 0.0 => {
+                pose::lost_people(tracker, person, pose::aspect(frame))
+            }
+            _ => Vec::new(),
+        };
+        let need = wanted.filter(|n| {
+            let anyone = !pose::people(&tracks, person).is_empty() || !lost.is_empty();
+            anyone && pose_clock.due(frame.pts_ns, n.fps)
         });
         if need.is_some() {
             pose_clock.ran(frame.pts_ns);
         }
         let due = due_detectors(rules.needs(), model_clocks, frame.pts_ns);
-        (tracks, need, due)
+        (tracks, need, lost, due)
     };
     // Outside the lock: the health ticker and reloads need not wait for the pose model.
-    let found = need.map_or_else(Vec::new, |n| {
+    let (mut found, lying) = need.as_ref().map_or_else(Default::default, |n| {
         let people = pose::people(&tracks, person);
         let t0 = Instant::now();
-        let found = pose::estimate(poses, &n, frame, &people);
+        let found = pose::estimate(poses, n, frame, &people, &lost);
         let m = &shared.metrics;
         m.pose_seconds
             .with_label_values(&[&cam.id])
@@ -189,6 +197,15 @@ fn process(
     let models: Vec<ModelOutput> = due.iter().filter_map(|n| second.detect(n, frame)).collect();
     let events: Vec<(Event, Under)> = {
         let mut a = lock(&cam.analysis);
+        if let Some(n) = need.as_ref().filter(|_| !lying.is_empty()) {
+            hold_lying(
+                &mut a.tracker,
+                &lying,
+                (frame.pts_ns, n.hold_lying_seconds),
+                &mut found,
+            );
+            tracks = a.tracker.tracks().to_vec();
+        }
         let events = a.rules.evaluate(FrameInput {
             t_ns: frame.pts_ns,
             tracks: &tracks,
@@ -210,6 +227,29 @@ fn process(
             .collect()
     };
     publish_events(cam, &events, frame, shared);
+}
+
+/// Lost person tracks continued by the lying poses found for them (the poses then go to the
+/// rules with the track); a track held longer than `max_s` is refused and ends as before.
+fn hold_lying(
+    tracker: &mut crate::track::Tracker,
+    lying: &[pose::Lying],
+    (t_ns, max_s): (u64, f32),
+    found: &mut Vec<crate::rules::Pose>,
+) {
+    for l in lying {
+        let Some(id) = l.pose.track_id else { continue };
+        if tracker.hold(id, (l.bbox, l.pose.pose.score), t_ns, max_s) {
+            tracing::debug!(
+                track = id,
+                t_ns,
+                score = l.pose.pose.score,
+                "lying person track held"
+            );
+            found.retain(|p| p.track_id != Some(id));
+            found.push(l.pose);
+        }
+    }
 }
 
 /// The second detectors due on this frame (each at its rules' rate); their clocks are started.

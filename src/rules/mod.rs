@@ -136,14 +136,20 @@ pub struct DetectorNeed {
 pub struct PoseNeed {
     pub model: String,
     pub fps: f32,
+    /// How long (s) the engine may hold the track of a person who lies and is no longer
+    /// detected, on lying poses found where the track was lost (`engine::pose`); 0: never.
+    /// The longest a rule needs to watch someone lying to decide.
+    pub hold_lying_seconds: f32,
 }
 
 impl Needs {
-    /// What `a` and `b` need together: one pose model (the first named), at the higher rate.
+    /// What `a` and `b` need together: one pose model (the first named), at the higher rate,
+    /// the longer hold.
     pub fn union(a: Needs, b: Needs) -> Needs {
         let poses = match (a.poses, b.poses) {
             (Some(x), Some(y)) => Some(PoseNeed {
                 fps: x.fps.max(y.fps),
+                hold_lying_seconds: x.hold_lying_seconds.max(y.hold_lying_seconds),
                 ..x
             }),
             (x, y) => x.or(y),

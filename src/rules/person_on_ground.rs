@@ -117,6 +117,9 @@ impl RuleSpec for Config {
             poses: Some(PoseNeed {
                 model: self.model.clone(),
                 fps: self.pose_fps,
+                // Lying `min_seconds`, the fall up to `2 × fall_seconds` before: long enough
+                // to decide on a person the detector no longer sees, no longer.
+                hold_lying_seconds: self.min_seconds + 2.0 * self.fall_seconds,
             }),
             ..Needs::default()
         }

@@ -1,7 +1,7 @@
 //! Test harness for rules: one rule on a scene, fed objects frame by frame, without a tracker.
 
-use super::{CameraBuild, Event, FrameContext, Object, Rule, RuleConfig, Scene};
-use crate::detect::BBox;
+use super::{CameraBuild, Event, FrameContext, Object, Pose, Rule, RuleConfig, Scene};
+use crate::detect::{BBox, Detection};
 
 pub const MS: u64 = 1_000_000;
 pub const S: u64 = 1_000_000_000;
@@ -51,6 +51,18 @@ impl Harness {
     }
 
     pub fn step(&mut self, t_ns: u64, objects: &[Object]) -> Vec<Event> {
+        self.step_with(t_ns, objects, &[], &[])
+    }
+
+    /// One frame with the detector's detections and the pose model's poses besides the
+    /// tracked objects (for rules that read them).
+    pub fn step_with(
+        &mut self,
+        t_ns: u64,
+        objects: &[Object],
+        detections: &[Detection],
+        poses: &[Pose],
+    ) -> Vec<Event> {
         let mut out = Vec::new();
         let Harness {
             scene,
@@ -60,10 +72,10 @@ impl Harness {
         let cx = FrameContext {
             t_ns,
             objects,
-            detections: &[],
+            detections,
             scene,
             frame: None,
-            poses: &[],
+            poses,
             models: &[],
             labels,
             calibrated: scene.is_calibrated(),
@@ -85,6 +97,21 @@ impl Harness {
     pub fn object(&self, id: u64, class: u16, (x, y): (f32, f32), height: f32) -> Object {
         let bbox = BBox::new(x - height * 0.15, y - height, x + height * 0.15, y);
         Object::detected(id, class, bbox, 0.9, (0.0, 0.0), &self.scene)
+    }
+
+    /// A confirmed object with box `bbox` and `score`, seen from `first_ns` to `last_ns`.
+    pub fn tracked(
+        &self,
+        (id, class): (u64, u16),
+        bbox: BBox,
+        score: f32,
+        (first_ns, last_ns): (u64, u64),
+    ) -> Object {
+        Object {
+            first_seen_ns: first_ns,
+            last_seen_ns: last_ns,
+            ..Object::detected(id, class, bbox, score, (0.0, 0.0), &self.scene)
+        }
     }
 
     /// A person 0.2 image-heights tall, feet at `(x, y)`.

@@ -30,6 +30,17 @@
 //!   once it has gone `max_missed_seconds` without a *high* detection: low detections bridge a
 //!   gap but cannot keep a track alive on their own (else a bollard scored 0.3 next to where a
 //!   person stood would hold the person's track forever).
+//! * **Holding a lying person** ([`Tracker::hold`]): a person who falls and lies still is often
+//!   no longer detected (detectors trained on upright people score a lying one far below their
+//!   threshold), so their track would be removed after `max_missed_seconds`. The engine, which
+//!   runs a pose model for the rules that need one, may *hold* a lost confirmed track: an
+//!   observation from a confident lying pose found where the track was lost, in the same update.
+//!   A hold continues that track in place (same id, box from the pose, zero velocity), keeps it
+//!   alive like a high detection, and lasts at most the `max_hold_seconds` the caller gives from
+//!   the first hold; a high detection ends it. The tracker never creates a track from a hold,
+//!   and a hold cannot find a track that is gone: what holds a track is a pose the engine
+//!   checked (confident, lying, where the person was), never a weak detection (bollard problem
+//!   above).
 //! * **Ids** are per tracker (one per camera), start at 1, increase monotonically and are never
 //!   reused, not even across [`Tracker::reset`]: downstream state keyed by track id can never
 //!   confuse two objects.
@@ -133,6 +144,19 @@ pub struct Track {
     pub last_seen_ns: u64,
     /// Estimated velocity of the box centre, normalised units per second.
     pub velocity: (f32, f32),
+    /// Continued in this update by a lying pose instead of a detection ([`Tracker::hold`]):
+    /// `bbox` is the pose's box and `score` the pose's score.
+    pub held: bool,
+}
+
+/// A confirmed track lost in the last update ([`Tracker::lost`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LostTrack<'a> {
+    pub track: &'a Track,
+    /// The box of its last observation (detection or hold), not the prediction.
+    pub last_box: BBox,
+    /// Held ([`Tracker::hold`]) since its last high detection.
+    pub held: bool,
 }
 
 /// Which detections and tracks an association stage considers.
@@ -154,6 +178,12 @@ struct TrackState {
     last_high_ns: u64,
     /// Matched in the previous update (eligible for the second stage).
     was_matched: bool,
+    /// The box of the last observation (detection or hold), whatever the prediction says since.
+    last_box: BBox,
+    /// First hold since the last high detection; `None` when not held.
+    held_since_ns: Option<u64>,
+    /// Last hold (keeps the track alive like a high detection).
+    last_held_ns: u64,
 }
 
 /// Multi-object tracker for one camera.
@@ -223,6 +253,7 @@ impl Tracker {
             track.bbox = st.filter.bbox();
             track.velocity = st.filter.velocity();
             track.missed = true;
+            track.held = false;
         }
         self.det_used.clear();
         self.det_used.resize(detections.len(), false);
@@ -316,7 +347,9 @@ impl Tracker {
         st.filter.update(&det.bbox);
         if det.score >= self.cfg.min_score.max(self.cfg.low_score) {
             st.last_high_ns = t_ns;
+            st.held_since_ns = None;
         }
+        st.last_box = det.bbox;
         let track = &mut self.tracks[ti];
         track.bbox = det.bbox;
         track.score = det.score;
@@ -348,6 +381,9 @@ impl Tracker {
                 filter: BoxFilter::new(&det.bbox),
                 last_high_ns: t_ns,
                 was_matched: true,
+                last_box: det.bbox,
+                held_since_ns: None,
+                last_held_ns: 0,
             });
             self.tracks.push(Track {
                 id,
@@ -360,15 +396,84 @@ impl Tracker {
                 first_seen_ns: t_ns,
                 last_seen_ns: t_ns,
                 velocity: (0.0, 0.0),
+                held: false,
             });
         }
     }
 
-    /// Remove tracks not matched to a high detection for more than `max_missed_seconds` (low
-    /// detections bridge gaps, they cannot keep a track alive on their own).
+    /// Remove tracks not matched to a high detection nor held for more than
+    /// `max_missed_seconds` (low detections bridge gaps, they cannot keep a track alive on their
+    /// own).
     fn remove_stale(&mut self, t_ns: u64) {
         let max = self.max_missed_ns;
-        self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns) <= max);
+        self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns.max(st.last_held_ns)) <= max);
+    }
+
+    /// The confirmed tracks lost in the last update (not matched, not removed yet), and the held
+    /// ones that only a low detection continued (a low detection does not keep a track alive:
+    /// only a new hold does), each with the box of its last observation (where a person who
+    /// fell would be lying) and whether it is being held.
+    pub fn lost(&self) -> impl Iterator<Item = LostTrack<'_>> {
+        let now = self.last_t_ns;
+        self.tracks
+            .iter()
+            .zip(&self.states)
+            .filter(move |(t, st)| {
+                let held = st.held_since_ns.is_some();
+                t.confirmed && Some(st.last_high_ns) != now && (t.missed || held)
+            })
+            .map(|(track, st)| LostTrack {
+                track,
+                last_box: st.last_box,
+                held: st.held_since_ns.is_some(),
+            })
+    }
+
+    /// Continues lost confirmed track `id` in the last update (at `t_ns`; a held track that only
+    /// a low detection continued counts as lost) with an observation that is not a detection: a confident lying pose the caller found where the track was
+    /// lost (see the module documentation). The track takes `bbox` (zero velocity: lying still)
+    /// and `score`, is no longer `missed`, and stays alive as after a high detection. Refused
+    /// (`false`) when `id` is not a confirmed track lost in the update at `t_ns`, when the box
+    /// is empty or not finite, or when the track has been held for more than `max_hold_seconds`
+    /// since its last high detection.
+    pub fn hold(
+        &mut self,
+        id: u64,
+        (bbox, score): (BBox, f32),
+        t_ns: u64,
+        max_hold_seconds: f32,
+    ) -> bool {
+        let finite = [bbox.x1, bbox.y1, bbox.x2, bbox.y2, score]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || bbox.area() <= 0.0 || self.last_t_ns != Some(t_ns) {
+            return false;
+        }
+        let Some(i) = self.tracks.iter().position(|t| t.id == id) else {
+            return false;
+        };
+        let (track, st) = (&mut self.tracks[i], &mut self.states[i]);
+        let since = st.held_since_ns.unwrap_or(t_ns);
+        let max_ns = (f64::from(max_hold_seconds.max(0.0)) * 1e9) as u64;
+        // Lost, or held and continued by a low detection only; never seen by a high one now.
+        let lost = track.missed || st.held_since_ns.is_some();
+        if !track.confirmed || !lost || st.last_high_ns == t_ns || t_ns - since > max_ns {
+            return false;
+        }
+        st.held_since_ns = Some(since);
+        st.filter = BoxFilter::new(&bbox);
+        st.last_box = bbox;
+        st.last_held_ns = t_ns;
+        *track = Track {
+            bbox,
+            score,
+            missed: false,
+            held: true,
+            last_seen_ns: t_ns,
+            velocity: (0.0, 0.0),
+            ..track.clone()
+        };
+        true
     }
 
     /// Keeps the tracks (and their states) for which `keep` holds, in id order.
@@ -756,6 +861,141 @@ mod tests {
             assert!(!t[0].missed);
         }
         assert!(tr.update(&[weak], 1_700 * MS).is_empty());
+    }
+
+    /// The box of a person lying where `det(PERSON, 0.5, 0.5, 0.1, 0.3)` stood.
+    const LYING: BBox = BBox {
+        x1: 0.35,
+        y1: 0.58,
+        x2: 0.6,
+        y2: 0.66,
+    };
+
+    /// A person falls and is no longer detected: held on lying poses (one every 400 ms), the
+    /// track keeps its id and takes the pose's box, past `max_missed_seconds`, for at most
+    /// `max_hold_seconds`; then it ends `max_missed_seconds` after the last accepted hold.
+    /// Without holds the same track is gone after 1.5 s.
+    #[test]
+    fn a_lying_person_is_held_in_place_for_a_bounded_time() {
+        let (mut tr, strong, _) = confirmed_person_high_05();
+        let t = tr.update(&[], 200 * MS);
+        assert!(t[0].missed && !t[0].held);
+        let lost: Vec<_> = tr
+            .lost()
+            .map(|l| (l.track.id, l.last_box, l.held))
+            .collect();
+        assert_eq!(
+            lost,
+            vec![(1, strong.bbox, false)],
+            "last box, not the prediction"
+        );
+        for k in 0..=25u64 {
+            let t_ns = 200 * MS + k * 400 * MS;
+            if k > 0 {
+                tr.update(&[], t_ns);
+                assert!(tr.lost().all(|l| l.held), "k {k}");
+            }
+            let held = tr.hold(1, (LYING, 0.55), t_ns, 10.0);
+            // Held from 0.2 s: accepted up to 10.2 s (k = 25 is 10.2 s).
+            assert!(held, "k {k}");
+            let t = &tr.tracks()[0];
+            assert_eq!((t.id, t.bbox, t.score), (1, LYING, 0.55));
+            assert!(t.held && !t.missed && t.confirmed);
+            assert_eq!(t.velocity, (0.0, 0.0));
+        }
+        // 10.6 s: more than 10 s held, refused; the track lives on 1.5 s after the last hold.
+        tr.update(&[], 10_600 * MS);
+        assert!(!tr.hold(1, (LYING, 0.55), 10_600 * MS, 10.0));
+        let t = tr.update(&[], 11_700 * MS);
+        assert_eq!(ids(t), vec![1]);
+        assert!(t[0].missed && !t[0].held);
+        assert!(tr.update(&[], 11_800 * MS).is_empty());
+    }
+
+    /// A hold never makes a track: not for an unknown id, a tentative track, a track matched
+    /// in this update, an update that is not the last one, an empty or non-finite box, nor a
+    /// track already removed.
+    #[test]
+    fn a_hold_never_creates_or_revives_a_track() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let d = det(PERSON, 0.5, 0.5, 0.1, 0.3);
+        tr.update(&[d], 0);
+        // Tentative (one hit) and matched.
+        assert!(!tr.hold(1, (LYING, 0.9), 0, 10.0));
+        tr.update(&[d], 100 * MS);
+        assert!(
+            !tr.hold(1, (LYING, 0.9), 100 * MS, 10.0),
+            "matched in this update"
+        );
+        tr.update(&[], 200 * MS);
+        assert!(!tr.hold(2, (LYING, 0.9), 200 * MS, 10.0), "unknown id");
+        assert!(
+            !tr.hold(1, (LYING, 0.9), 100 * MS, 10.0),
+            "not the last update"
+        );
+        let empty = BBox::new(0.5, 0.5, 0.5, 0.6);
+        assert!(!tr.hold(1, (empty, 0.9), 200 * MS, 10.0));
+        assert!(!tr.hold(1, (LYING, f32::NAN), 200 * MS, 10.0));
+        assert_eq!(ids(tr.tracks()), vec![1]);
+        assert!(tr.tracks()[0].missed, "refused holds change nothing");
+        tr.update(&[], 1_700 * MS);
+        assert!(tr.tracks().is_empty());
+        assert!(!tr.hold(1, (LYING, 0.9), 1_700 * MS, 10.0), "gone");
+        assert!(tr.tracks().is_empty());
+    }
+
+    /// A held person whose weak detection (nanodet scores a lying person about 0.13) continues
+    /// the track in the second stage is still looked for and held: the low detections alone
+    /// would let the track end 1.5 s after the last hold.
+    #[test]
+    fn a_held_track_continued_by_low_detections_stays_held() {
+        let (mut tr, _, _) = confirmed_person_high_05();
+        tr.update(&[], 200 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 200 * MS, 10.0));
+        let weak = Detection {
+            class_id: PERSON,
+            score: 0.13,
+            bbox: LYING,
+        };
+        for k in 1..=20u64 {
+            let t_ns = 200 * MS + k * 200 * MS;
+            let t = tr.update(&[weak], t_ns);
+            assert_eq!(ids(t), vec![1], "k {k}");
+            assert!(!t[0].missed && !t[0].held, "low detection, k {k}");
+            let lost: Vec<_> = tr.lost().map(|l| (l.track.id, l.held)).collect();
+            assert_eq!(lost, vec![(1, true)], "k {k}");
+            if k % 2 == 0 {
+                assert!(tr.hold(1, (LYING, 0.5), t_ns, 10.0), "k {k}");
+            }
+        }
+        // A track continued by a low detection and never held is not lost, and cannot be held.
+        let (mut tr, _, weak) = confirmed_person_high_05();
+        tr.update(&[weak], 200 * MS);
+        assert_eq!(tr.lost().count(), 0);
+        assert!(!tr.hold(1, (LYING, 0.5), 200 * MS, 10.0));
+    }
+
+    /// The detector sees the person again: a high detection matches the held track (same id)
+    /// and ends the hold; a later hold starts a new, full `max_hold_seconds`.
+    #[test]
+    fn a_high_detection_ends_the_hold() {
+        let (mut tr, _, _) = confirmed_person_high_05();
+        tr.update(&[], 200 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 200 * MS, 1.0));
+        tr.update(&[], 600 * MS);
+        assert!(tr.hold(1, (LYING, 0.55), 600 * MS, 1.0));
+        let up = det(PERSON, 0.48, 0.62, 0.24, 0.08);
+        let t = tr.update(&[up], 1_000 * MS);
+        assert_eq!(ids(t), vec![1]);
+        assert!(!t[0].held && !t[0].missed);
+        tr.update(&[], 1_400 * MS);
+        assert!(tr.lost().all(|l| !l.held && l.last_box == up.bbox));
+        assert!(tr.hold(1, (LYING, 0.55), 1_400 * MS, 1.0));
+        tr.update(&[], 2_300 * MS);
+        assert!(
+            tr.hold(1, (LYING, 0.55), 2_300 * MS, 1.0),
+            "0.9 s into the new hold"
+        );
     }
 
     #[test]

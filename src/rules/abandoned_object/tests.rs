@@ -1,7 +1,7 @@
 use super::*;
 use crate::detect::Detection;
-use crate::rules::testing::{rule_config, S};
-use crate::rules::{CameraBuild, Scene, Zone};
+use crate::rules::testing::{Harness, S};
+use crate::rules::{Scene, Zone};
 
 /// Frames every 200 ms.
 const STEP: u64 = 200_000_000;
@@ -9,9 +9,7 @@ const STEP: u64 = 200_000_000;
 const RULE: &str = "type = \"abandoned_object\"\nid = \"left\"\nfield = \"square\"\nclasses = [\"bicycle\"]\nblobs = false\n";
 
 struct Run {
-    scene: Scene,
-    rule: Box<dyn Rule>,
-    labels: Vec<String>,
+    h: Harness,
     events: Vec<Event>,
 }
 
@@ -38,17 +36,8 @@ impl Run {
             )],
             Vec::new(),
         );
-        let labels = crate::rules::testing::labels();
-        let rule = rule_config(&format!("{RULE}{extra}"))
-            .build(&CameraBuild {
-                scene: &scene,
-                labels: &labels,
-            })
-            .expect("builds");
         Run {
-            scene,
-            rule,
-            labels,
+            h: Harness::new(scene, &format!("{RULE}{extra}")),
             events: Vec::new(),
         }
     }
@@ -61,17 +50,9 @@ impl Run {
             let objects: Vec<Object> = now
                 .persons
                 .iter()
-                .map(|&(id, (x, y), first)| Object {
-                    first_seen_ns: first,
-                    last_seen_ns: t,
-                    ..Object::detected(
-                        id,
-                        0,
-                        BBox::new(x - 0.03, y - 0.2, x + 0.03, y),
-                        0.9,
-                        (0.0, 0.0),
-                        &self.scene,
-                    )
+                .map(|&(id, (x, y), first)| {
+                    let bbox = BBox::new(x - 0.03, y - 0.2, x + 0.03, y);
+                    self.h.tracked((id, 0), bbox, 0.9, (first, t))
                 })
                 .collect();
             let detections: Vec<Detection> = now
@@ -83,18 +64,8 @@ impl Run {
                 })
                 .into_iter()
                 .collect();
-            let cx = FrameContext {
-                t_ns: t,
-                objects: &objects,
-                detections: &detections,
-                scene: &self.scene,
-                frame: None,
-                poses: &[],
-                models: &[],
-                labels: &self.labels,
-                calibrated: false,
-            };
-            self.rule.evaluate(&cx, &mut self.events);
+            let events = self.h.step_with(t, &objects, &detections, &[]);
+            self.events.extend(events);
         }
     }
 }

@@ -1,10 +1,9 @@
 use super::*;
 use crate::detect::pose::{Joint, Keypoint as Kp, Pose as RawPose, KEYPOINTS};
 use crate::detect::BBox;
-use crate::rules::testing::{rule_config, S};
-use crate::rules::{CameraBuild, Scene};
+use crate::rules::testing::{rule_config, Harness, MS, S};
+use crate::rules::Scene;
 
-const MS: u64 = 1_000_000;
 /// Analysed frames every 200 ms (5 fps), poses on every other one (2.5 per second).
 const STEP: u64 = 200 * MS;
 
@@ -87,9 +86,7 @@ fn raw_pose(b: &Body) -> RawPose {
 }
 
 struct Run {
-    scene: Scene,
-    rule: Box<dyn Rule>,
-    labels: Vec<String>,
+    h: Harness,
     events: Vec<Event>,
     frame: u64,
 }
@@ -97,20 +94,9 @@ struct Run {
 impl Run {
     fn new(extra: &str) -> Run {
         let scene = Scene::new(Vec::new(), Vec::new());
-        let labels = crate::rules::testing::labels();
-        let config = rule_config(&format!(
-            "type = \"person_on_ground\"\nid = \"fall\"\n{extra}"
-        ));
-        let rule = config
-            .build(&CameraBuild {
-                scene: &scene,
-                labels: &labels,
-            })
-            .expect("builds");
+        let rule = format!("type = \"person_on_ground\"\nid = \"fall\"\n{extra}");
         Run {
-            scene,
-            rule,
-            labels,
+            h: Harness::new(scene, &rule),
             events: Vec::new(),
             frame: 0,
         }
@@ -119,11 +105,7 @@ impl Run {
     /// One analysed frame (poses on even frames only, as the engine schedules them at 2.5/s).
     fn step(&mut self, body: &Body) {
         let t = self.frame * STEP;
-        let object = Object {
-            first_seen_ns: 0,
-            last_seen_ns: t,
-            ..Object::detected(7, 0, body.bbox, 0.8, (0.0, 0.0), &self.scene)
-        };
+        let object = self.h.tracked((7, 0), body.bbox, 0.8, (0, t));
         let pose = Pose {
             track_id: Some(7),
             pose: raw_pose(body),
@@ -134,18 +116,10 @@ impl Run {
         } else {
             Vec::new()
         };
-        let cx = FrameContext {
-            t_ns: t,
-            objects: std::slice::from_ref(&object),
-            detections: &[],
-            scene: &self.scene,
-            frame: None,
-            poses: &poses,
-            models: &[],
-            labels: &self.labels,
-            calibrated: false,
-        };
-        self.rule.evaluate(&cx, &mut self.events);
+        let events = self
+            .h
+            .step_with(t, std::slice::from_ref(&object), &[], &poses);
+        self.events.extend(events);
         self.frame += 1;
     }
 
