@@ -225,21 +225,7 @@ pub(super) fn delete_files(clips: &[(i64, PathBuf)]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::test_support::new_alert;
-
-    fn info(path: &str) -> ClipFileInfo {
-        ClipFileInfo {
-            path: PathBuf::from(path),
-            sha256: "ab".repeat(32),
-            bytes: 1000,
-            duration_ms: 10_000,
-            start_ms: 1,
-            frames: 100,
-            codec: "h264".into(),
-            method: "remux".into(),
-            masked: false,
-        }
-    }
+    use crate::alerts::test_support::{clip_info as info, new_alert};
 
     /// A journal of version 5 (before clips) gets the clip tables; clips are chained.
     #[test]

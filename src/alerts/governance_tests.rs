@@ -361,17 +361,7 @@ fn the_journal_purge_takes_clips_and_keeps_incidents_whole() {
     std::fs::write(&file, b"mp4").unwrap();
     j.record_clip(&super::NewClip {
         alert_id: lone.id,
-        file: Ok(super::ClipFileInfo {
-            path: file.clone(),
-            sha256: "ab".repeat(32),
-            bytes: 3,
-            duration_ms: 10_000,
-            start_ms: 1,
-            frames: 100,
-            codec: "h264".into(),
-            method: "remux".into(),
-            masked: false,
-        }),
+        file: Ok(super::test_support::clip_info(&file)),
     })
     .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));

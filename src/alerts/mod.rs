@@ -553,6 +553,21 @@ pub(crate) mod test_support {
             clip_expected: false,
         }
     }
+
+    /// A plausible clip file at `path`, as the clip writer journals it.
+    pub fn clip_info(path: impl Into<std::path::PathBuf>) -> ClipFileInfo {
+        ClipFileInfo {
+            path: path.into(),
+            sha256: "ab".repeat(32),
+            bytes: 1000,
+            duration_ms: 10_000,
+            start_ms: 1,
+            frames: 100,
+            codec: "h264".into(),
+            method: "remux".into(),
+            masked: false,
+        }
+    }
 }
 
 #[cfg(test)]
