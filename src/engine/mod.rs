@@ -14,7 +14,7 @@ mod stills;
 mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
@@ -88,6 +88,8 @@ pub struct Engine {
     model: Option<(String, String)>,
     /// The cameras' clip rings, when clips are made.
     clips: Option<Arc<ClipRings>>,
+    /// Alerts handed to the `snapshots` thread and not published yet.
+    stills_pending: Arc<AtomicUsize>,
 }
 
 impl Engine {
@@ -145,6 +147,9 @@ impl Engine {
             detectors: second.clone(),
             stills: stills.clone(),
         };
+        let stills_pending = stills
+            .as_ref()
+            .map_or_else(|| Arc::new(AtomicUsize::new(0)), |s| s.pending());
         let mut workers = spawn_workers(&cameras, detectors, &options, shared)?;
         drop(stills);
         workers.extend(stills_thread);
@@ -165,6 +170,7 @@ impl Engine {
             journal,
             model,
             clips: options.clips.clone(),
+            stills_pending,
         })
     }
 
@@ -178,13 +184,15 @@ impl Engine {
         self.statuses.clone()
     }
 
-    /// True when every camera has stopped (files at their end) and every queue is drained.
+    /// True when every camera has stopped (files at their end), every queue is drained and every
+    /// alert waiting for its on-demand snapshot is published.
     pub fn is_idle(&self) -> bool {
         let running = lock(&self.running);
         running.handles.iter().all(|(_, h)| h.is_finished())
             && read(&self.cameras)
                 .iter()
                 .all(|c| c.queue.is_empty() && !c.busy.load(Ordering::SeqCst))
+            && self.stills_pending.load(Ordering::SeqCst) == 0
     }
 
     /// Applies a new, validated configuration without a restart: cameras that left the file are

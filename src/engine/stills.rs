@@ -6,6 +6,7 @@
 //! then each event is journaled and delivered as from the worker. Jobs are taken in order, so a
 //! camera's alerts keep their order.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -30,8 +31,20 @@ pub(super) struct StillJob {
     pub analysed: Instant,
 }
 
-/// Where workers hand over such events.
-pub(super) type StillSender = SyncSender<StillJob>;
+/// Where workers hand over such events, and how many handed-over jobs are not published yet
+/// (the engine is idle only at 0).
+#[derive(Clone)]
+pub(super) struct StillSender {
+    tx: SyncSender<StillJob>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl StillSender {
+    /// Jobs handed over and not yet published.
+    pub fn pending(&self) -> Arc<AtomicUsize> {
+        self.pending.clone()
+    }
+}
 
 /// Starts the thread; it ends once every sender is dropped and the queue is empty.
 pub(super) fn spawn(
@@ -39,20 +52,26 @@ pub(super) fn spawn(
     labels: Arc<Vec<String>>,
 ) -> std::io::Result<(StillSender, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(QUEUE);
+    let pending = Arc::new(AtomicUsize::new(0));
+    let left = pending.clone();
     let handle = std::thread::Builder::new()
         .name("snapshots".into())
-        .spawn(move || run(rx, &bus, &labels))?;
-    Ok((tx, handle))
+        .spawn(move || run(rx, &bus, &labels, &left))?;
+    Ok((StillSender { tx, pending }, handle))
 }
 
 /// Hands `job` over without waiting; gives it back when the queue is full.
-pub(super) fn hand_over(tx: &StillSender, job: StillJob) -> Result<(), StillJob> {
-    tx.try_send(job).map_err(|e| match e {
-        TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+pub(super) fn hand_over(to: &StillSender, job: StillJob) -> Result<(), StillJob> {
+    to.pending.fetch_add(1, Ordering::SeqCst);
+    to.tx.try_send(job).map_err(|e| {
+        to.pending.fetch_sub(1, Ordering::SeqCst);
+        match e {
+            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+        }
     })
 }
 
-fn run(rx: Receiver<StillJob>, bus: &AlertBus, labels: &[String]) {
+fn run(rx: Receiver<StillJob>, bus: &AlertBus, labels: &[String], pending: &AtomicUsize) {
     for job in rx {
         let shown = job
             .cam
@@ -62,5 +81,6 @@ fn run(rx: Receiver<StillJob>, bus: &AlertBus, labels: &[String]) {
             let at = Moment::of(&job.frame);
             publish(&job.cam, ev, Some(&shown), at, labels, bus, *under);
         }
+        pending.fetch_sub(1, Ordering::SeqCst);
     }
 }
