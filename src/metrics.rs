@@ -24,6 +24,8 @@ pub struct Metrics {
     pub pose_people: IntCounterVec,
     /// Pose model time per frame (whole frame plus lying-person crops).
     pub pose_seconds: HistogramVec,
+    /// Lost person tracks held on a lying pose, one per track and frame (`Tracker::hold`).
+    pub pose_holds: IntCounterVec,
     /// Capture of the triggering frame to the alert being journaled, per camera and rule.
     pub frame_to_alert_seconds: HistogramVec,
     /// Alerts journaled, per camera and rule.
@@ -139,6 +141,11 @@ impl Metrics {
         let pose_people = counter(
             "vigie_pose_people_total",
             "Person tracks looked for on the frames run through the pose model.",
+            &["camera"],
+        );
+        let pose_holds = counter(
+            "vigie_pose_held_tracks_total",
+            "Lost person tracks held on a confident lying pose, one per track and frame.",
             &["camera"],
         );
         let pose_seconds = histogram(
@@ -284,6 +291,7 @@ impl Metrics {
             inference_seconds,
             pose_frames,
             pose_people,
+            pose_holds,
             pose_seconds,
             frame_to_alert_seconds,
             alerts,

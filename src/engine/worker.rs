@@ -198,12 +198,17 @@ fn process(
     let events: Vec<(Event, Under)> = {
         let mut a = lock(&cam.analysis);
         if let Some(n) = need.as_ref().filter(|_| !lying.is_empty()) {
-            hold_lying(
+            let held = hold_lying(
                 &mut a.tracker,
                 &lying,
                 (frame.pts_ns, n.hold_lying_seconds),
                 &mut found,
             );
+            shared
+                .metrics
+                .pose_holds
+                .with_label_values(&[&cam.id])
+                .inc_by(held);
             tracks = a.tracker.tracks().to_vec();
         }
         let events = a.rules.evaluate(FrameInput {
@@ -231,12 +236,14 @@ fn process(
 
 /// Lost person tracks continued by the lying poses found for them (the poses then go to the
 /// rules with the track); a track held longer than `max_s` is refused and ends as before.
+/// Returns how many were held.
 fn hold_lying(
     tracker: &mut crate::track::Tracker,
     lying: &[pose::Lying],
     (t_ns, max_s): (u64, f32),
     found: &mut Vec<crate::rules::Pose>,
-) {
+) -> u64 {
+    let mut held = 0;
     for l in lying {
         let Some(id) = l.pose.track_id else { continue };
         if tracker.hold(id, (l.bbox, l.pose.pose.score), t_ns, max_s) {
@@ -248,8 +255,10 @@ fn hold_lying(
             );
             found.retain(|p| p.track_id != Some(id));
             found.push(l.pose);
+            held += 1;
         }
     }
+    held
 }
 
 /// The second detectors due on this frame (each at its rules' rate); their clocks are started.
