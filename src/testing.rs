@@ -71,3 +71,18 @@ pub(crate) fn vtest_frames() -> &'static [Vec<u8>] {
         frames
     })
 }
+
+/// xorshift32 (Marsaglia, 2003): a seeded pseudo-random sequence, the same on every run and
+/// machine, for built test pictures (the flames `vigie eval` draws, and the rule tests'). A seed
+/// of 0 stays 0: callers give an odd one.
+pub struct XorShift(pub u32);
+
+impl XorShift {
+    /// The next value, in `0..1`.
+    pub fn unit(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        (self.0 >> 8) as f32 / (1u32 << 24) as f32
+    }
+}

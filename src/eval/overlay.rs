@@ -13,6 +13,7 @@
 //! Every overlay is drawn from `from` to `until` (clip seconds, `until` excluded, default the
 //! end), in order, over the clip's BGRx pixels.
 
+use crate::testing::XorShift as Rng;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -258,17 +259,6 @@ pub fn turn_at(keys: &[[f64; 2]], t: f64) -> f64 {
             .find(|w| t < w[1][0])
             .map(|w| w[0][1] + (w[1][1] - w[0][1]) * (t - w[0][0]) / (w[1][0] - w[0][0]))
             .unwrap_or(keys[keys.len() - 1][1]),
-    }
-}
-
-/// xorshift32: the flame's randomness, the same every run.
-struct Rng(u32);
-impl Rng {
-    fn unit(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        (self.0 >> 8) as f32 / (1u32 << 24) as f32
     }
 }
 

@@ -8,25 +8,10 @@ use std::sync::OnceLock;
 
 use super::*;
 use crate::detect::{load_image_bgr, resize_bgr};
-use crate::testing::{vtest_frames, SIDE};
+use crate::testing::{vtest_frames, XorShift as Rng, SIDE};
 
 const WHOLE: [(f32, f32); 4] = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
 const S: usize = SIDE as usize;
-
-/// xorshift: deterministic noise for the built sequences.
-struct Rng(u32);
-impl Rng {
-    fn next(&mut self) -> u32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        self.0
-    }
-    /// Uniform in 0..1.
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 8) as f32 / (1u32 << 24) as f32
-    }
-}
 
 fn put(f: &mut [u8], x: i64, y: i64, bgr: [f32; 3]) {
     if (0..S as i64).contains(&x) && (0..S as i64).contains(&y) {

@@ -11,19 +11,10 @@ use crate::frames::Frame;
 use crate::rules::testing::{rule_config, S};
 use crate::rules::ModelOutput;
 use crate::rules::{CameraBuild, Scene, Zone};
+use crate::testing::XorShift as Rng;
 
 const SIDE: usize = 416;
 const STEP: u64 = 200_000_000;
-
-struct Rng(u32);
-impl Rng {
-    fn unit(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        (self.0 >> 8) as f32 / (1u32 << 24) as f32
-    }
-}
 
 fn ground(seed: u32) -> Vec<u8> {
     let mut rng = Rng(seed | 1);
