@@ -32,7 +32,7 @@ use tokio::sync::broadcast;
 
 use crate::detect::BBox;
 use crate::frames::Frame;
-use crate::metrics::Metrics;
+use crate::metrics::{LatencySamples, Metrics};
 use crate::rules::{Event, EventType, IncidentRef, Measurement};
 
 pub use clips::{ClipFileInfo, ClipRecord, NewClip};
@@ -353,6 +353,8 @@ pub struct AlertBus {
     gate: Option<Arc<dyn Gate>>,
     /// Says whether an alert will have a clip.
     clips: Option<Arc<dyn ClipPolicy>>,
+    /// Frame-to-alert times of the alerts journaled (`vigie bench capacity`).
+    latency: Option<Arc<LatencySamples>>,
 }
 
 /// Journal id of the first alert of each recent incident (rule incident id → alert id), the
@@ -408,12 +410,20 @@ impl AlertBus {
             order: Arc::new(Mutex::new(IncidentIds::default())),
             gate: None,
             clips: None,
+            latency: None,
         }
     }
 
     /// Every alert published from now on says whether `clips` will make its clip.
     pub fn with_clips(mut self, clips: Arc<dyn ClipPolicy>) -> Self {
         self.clips = Some(clips);
+        self
+    }
+
+    /// Every live alert journaled from now on records its frame-to-alert time in `samples`
+    /// (capture to journal commit, as `vigie_alerts_frame_to_alert_seconds` observes it).
+    pub fn with_alert_latency(mut self, samples: Arc<LatencySamples>) -> Self {
+        self.latency = Some(samples);
         self
     }
 
@@ -474,10 +484,14 @@ impl AlertBus {
             self.metrics.alerts_shadow.with_label_values(&labels).inc();
             return Ok(alert);
         }
+        let secs = frame_captured.elapsed().as_secs_f64();
         self.metrics
             .frame_to_alert_seconds
             .with_label_values(&labels)
-            .observe(frame_captured.elapsed().as_secs_f64());
+            .observe(secs);
+        if let Some(samples) = &self.latency {
+            samples.record(secs);
+        }
         self.metrics.alerts.with_label_values(&labels).inc();
         // An error only means nobody is listening right now; the journal has the alert.
         let _ = self.alerts.send(alert.clone());
@@ -619,6 +633,22 @@ mod tests {
         let bus = AlertBus::new(journal.clone(), 4, Metrics::new());
         let alert = bus.publish(new_alert("c1"), Instant::now()).unwrap();
         assert_eq!(journal.get(alert.id).unwrap(), Some((*alert).clone()));
+    }
+
+    #[test]
+    fn alert_latency_is_sampled_at_the_journal_commit_for_live_alerts_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Arc::new(Journal::open(dir.path().join("j.db")).unwrap());
+        let samples = Arc::new(LatencySamples::default());
+        let bus = AlertBus::new(journal, 4, Metrics::new()).with_alert_latency(samples.clone());
+        let captured = Instant::now() - std::time::Duration::from_millis(250);
+        bus.publish(new_alert("c1"), captured).unwrap();
+        let mut shadow = new_alert("c1");
+        shadow.shadow = true;
+        bus.publish(shadow, captured).unwrap();
+        let got = samples.take();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!((0.25..1.0).contains(&got[0]), "{got:?}");
     }
 
     #[test]
