@@ -95,7 +95,11 @@ fn frames(size: (u32, u32), (first, last): (u64, u64)) -> Vec<Frame> {
         }
     }
     handle.stop();
-    assert_eq!(out.len() as u64, last - first + 1, "frames decoded at {size:?}");
+    assert_eq!(
+        out.len() as u64,
+        last - first + 1,
+        "frames decoded at {size:?}"
+    );
     assert!(out.iter().all(|f| (f.width, f.height) == size));
     out
 }
@@ -160,7 +164,10 @@ fn score(model: &str, size: (u32, u32), gt: &GroundTruth) -> (f64, f64) {
 fn within_margins(base: (f64, f64), other: (f64, f64)) -> Result<(), String> {
     let mut why = Vec::new();
     if other.0 < base.0 - RECALL_MARGIN {
-        why.push(format!("recall {:.3} < {:.3} - {RECALL_MARGIN}", other.0, base.0));
+        why.push(format!(
+            "recall {:.3} < {:.3} - {RECALL_MARGIN}",
+            other.0, base.0
+        ));
     }
     if other.1 < base.1 - PRECISION_MARGIN {
         why.push(format!(

@@ -2,7 +2,8 @@
 # Makes models/nanodet-m-416-int8.onnx from models/nanodet-m-416.onnx: a Python venv
 # (.deps/quantize-venv) with the pinned onnxruntime/onnx/numpy of requirements.txt, frames of
 # vtest.avi decoded by GStreamer as Vigie's file pipeline does, static QDQ int8 calibration
-# (quantize.py), then the input's H and W declared symbolic (dynamic_size.py). Prints the sha256 to put into models/models.toml.
+# (quantize.py), then the input's H and W declared symbolic (dynamic_size.py). Prints the
+# sha256 to put into models/models.toml.
 # Usage: deploy/quantize/quantize.sh [OUTPUT]   (default models/nanodet-m-416-int8.onnx)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -668,7 +668,11 @@ fn detector_input_is_checked_against_the_model() {
     assert_eq!(cfg.detector.input, Some([416, 288]));
     assert_eq!(cfg.detector_options().input_size, Some((416, 288)));
     let cfg = Config::from_toml(&good(), &base()).expect("valid");
-    assert_eq!(cfg.detector_options().input_size, None, "default: the model's shape");
+    assert_eq!(
+        cfg.detector_options().input_size,
+        None,
+        "default: the model's shape"
+    );
     for (input, why) in [
         ("[400, 288]", "multiples of 32"),
         ("[96, 96]", "128..=1280"),
@@ -702,6 +706,9 @@ fn input_sizes_parse_from_the_command_line() {
     assert_eq!(parse_input_size("416x288"), Ok([416, 288]));
     assert_eq!(parse_input_size("416X224"), Ok([416, 224]));
     for bad in ["416", "416x", "x288", "416*288", "-1x2"] {
-        assert!(parse_input_size(bad).unwrap_err().contains("WIDTHxHEIGHT"), "{bad}");
+        assert!(
+            parse_input_size(bad).unwrap_err().contains("WIDTHxHEIGHT"),
+            "{bad}"
+        );
     }
 }

@@ -424,5 +424,8 @@ fn a_non_square_input_size_runs_with_its_own_grids() {
     let err = Detector::load(&m, &m.model_dir(), "nanodet-m-416", bad)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("input_size") && err.contains("multiples of 32"), "{err}");
+    assert!(
+        err.contains("input_size") && err.contains("multiples of 32"),
+        "{err}"
+    );
 }

@@ -799,7 +799,11 @@ mod tests {
         for name in ["nanodet-m-416", "nanodet-m-416-int8"] {
             let spec = m.model(name).unwrap();
             assert_eq!(spec.input.dynamic_size, Some(DynamicSize { multiple: 32 }));
-            assert_eq!(spec.input_size(), (416, 416), "shape stays the default size");
+            assert_eq!(
+                spec.input_size(),
+                (416, 416),
+                "shape stays the default size"
+            );
             for (w, h) in [(416, 416), (416, 288), (416, 224), (128, 1280)] {
                 assert_eq!(spec.check_input_size(w, h), Ok(()), "{w}x{h}");
             }
