@@ -104,29 +104,6 @@ fn frames(size: (u32, u32), (first, last): (u64, u64)) -> Vec<Frame> {
     out
 }
 
-/// Greedy one-to-one matching by decreasing IoU (>= 0.5); returns the number of pairs.
-fn matched(truth: &[BBox], found: &[Detection]) -> usize {
-    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
-    for (i, t) in truth.iter().enumerate() {
-        for (j, d) in found.iter().enumerate() {
-            let iou = t.iou(&d.bbox);
-            if iou >= 0.5 {
-                pairs.push((iou, i, j));
-            }
-        }
-    }
-    pairs.sort_by(|p, q| q.0.total_cmp(&p.0));
-    let (mut used_t, mut used_d) = (vec![false; truth.len()], vec![false; found.len()]);
-    let mut n = 0;
-    for (_, i, j) in pairs {
-        if !used_t[i] && !used_d[j] {
-            (used_t[i], used_d[j]) = (true, true);
-            n += 1;
-        }
-    }
-    n
-}
-
 /// Person recall and precision of `model` at input `size` on the labelled frames.
 fn score(model: &str, size: (u32, u32), gt: &GroundTruth) -> (f64, f64) {
     let manifest = Manifest::load(&common::repo().join("models/models.toml")).expect("manifest");
@@ -148,7 +125,8 @@ fn score(model: &str, size: (u32, u32), gt: &GroundTruth) -> (f64, f64) {
             .collect();
         let labelled = gt.boxes_at(f.seq);
         (truth, found) = (truth + labelled.len(), found + people.len());
-        both += matched(&labelled, &people);
+        let found_boxes: Vec<BBox> = people.iter().map(|d| d.bbox).collect();
+        both += common::matched_boxes(&labelled, &found_boxes);
     }
     let (recall, precision) = (both as f64 / truth as f64, both as f64 / found as f64);
     println!(
