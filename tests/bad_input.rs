@@ -121,7 +121,7 @@ fn an_altered_model_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = std::fs::read_to_string(repo().join("models/models.toml")).unwrap();
     let altered = manifest.replace(
-        "a4e2cdb8fc3b3df222db17ccdf6c84f3b2e376b597fca38cdb748f70b3134a44",
+        "78e325fa04d01b9e0c37679bb6abae469d4ede49a9774879a93d0170b901254d",
         "0000000000000000000000000000000000000000000000000000000000000000",
     );
     assert_ne!(manifest, altered, "the manifest names the model's sha256");

@@ -57,28 +57,8 @@ fn persons(det: &mut Detector, frame: &Frame) -> Vec<Detection> {
         .collect()
 }
 
-/// Greedy one-to-one matching by decreasing IoU (>= 0.5); returns the number of pairs.
-fn matched(a: &[Detection], b: &[Detection]) -> usize {
-    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
-    for (i, x) in a.iter().enumerate() {
-        for (j, y) in b.iter().enumerate() {
-            let iou = x.bbox.iou(&y.bbox);
-            if iou >= 0.5 {
-                pairs.push((iou, i, j));
-            }
-        }
-    }
-    pairs.sort_by(|p, q| q.0.total_cmp(&p.0));
-    let (mut used_a, mut used_b) = (vec![false; a.len()], vec![false; b.len()]);
-    let mut n = 0;
-    for (_, i, j) in pairs {
-        if !used_a[i] && !used_b[j] {
-            used_a[i] = true;
-            used_b[j] = true;
-            n += 1;
-        }
-    }
-    n
+fn boxes(d: &[Detection]) -> Vec<vigie::detect::BBox> {
+    d.iter().map(|d| d.bbox).collect()
 }
 
 #[test]
@@ -103,7 +83,7 @@ fn int8_person_detections_match_fp32_on_unseen_frames() {
         let b = persons(&mut int8, f);
         n32 += a.len();
         n8 += b.len();
-        both += matched(&a, &b);
+        both += common::matched_boxes(&boxes(&a), &boxes(&b));
     }
     let recall = both as f64 / n32 as f64;
     let precision = both as f64 / n8 as f64;

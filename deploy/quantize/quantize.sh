@@ -2,7 +2,8 @@
 # Makes models/nanodet-m-416-int8.onnx from models/nanodet-m-416.onnx: a Python venv
 # (.deps/quantize-venv) with the pinned onnxruntime/onnx/numpy of requirements.txt, frames of
 # vtest.avi decoded by GStreamer as Vigie's file pipeline does, static QDQ int8 calibration
-# (quantize.py). Prints the sha256 to put into models/models.toml.
+# (quantize.py), then the input's H and W declared symbolic (dynamic_size.py). Prints the
+# sha256 to put into models/models.toml.
 # Usage: deploy/quantize/quantize.sh [OUTPUT]   (default models/nanodet-m-416-int8.onnx)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,8 +14,10 @@ clip=${VIGIE_CLIP:-.deps/media/vtest.avi}
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r deploy/quantize/requirements.txt
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r deploy/quantize/requirements.txt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$venv/bin/python" deploy/quantize/quantize.py --model models/nanodet-m-416.onnx \
   --clip "$clip" --out "$out" --work "$work"
+# Input H and W symbolic, as the float model's (any multiple of 32: `[detector] input`).
+"$venv/bin/python" deploy/quantize/dynamic_size.py "$out"

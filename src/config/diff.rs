@@ -79,7 +79,7 @@ pub fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         old.resolve(&old.detector.manifest).display().to_string(),
         new.resolve(&new.detector.manifest).display().to_string(),
     );
-    fields!(detector: model, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning, execution_provider);
+    fields!(detector: model, input, workers, intra_threads, score_threshold, nms_iou, onnxruntime, spinning, execution_provider);
     fields!(tracker: iou_threshold, min_hits, max_missed_seconds, low_score, new_track_margin);
     fields!(forecast: model);
     fields!(retention: images_days, journal_days);

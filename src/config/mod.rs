@@ -115,6 +115,11 @@ pub struct DetectorConfig {
     pub manifest: PathBuf,
     /// Model name in the manifest.
     pub model: String,
+    /// Detector input `[width, height]` in pixels; absent: the model's `shape` (416x416 for
+    /// NanoDet-m). Another size needs a model declaring `input.dynamic_size`; both sides
+    /// multiples of its `multiple` (32), within 128..=1280. Every camera is scaled to it: the
+    /// camera's own aspect ratio (416x288 for 4:3, 416x224 for 16:9) saves detection work.
+    pub input: Option<[u32; 2]>,
     /// Inference threads, each with its own ONNX Runtime session.
     pub workers: usize,
     /// Intra-op threads per session.
@@ -137,6 +142,7 @@ impl Default for DetectorConfig {
         DetectorConfig {
             manifest: PathBuf::from("../models/models.toml"),
             model: "nanodet-m-416".to_string(),
+            input: None,
             workers: 2,
             intra_threads: 1,
             score_threshold: 0.35,
@@ -325,6 +331,7 @@ impl Config {
             nms_iou: d.nms_iou,
             spinning: d.spinning,
             execution_provider: d.execution_provider,
+            input_size: d.input.map(|[w, h]| (w, h)),
         }
     }
 
@@ -458,7 +465,14 @@ impl Config {
                         spec.kind
                     ),
                 ),
-                Some(spec) => return spec.labels.clone(),
+                Some(spec) => {
+                    if let Some([w, h]) = d.input {
+                        if let Err(why) = spec.check_input_size(w, h) {
+                            problems.push("detector.input", why);
+                        }
+                    }
+                    return spec.labels.clone();
+                }
                 None => problems.push(
                     "detector.model",
                     format!("no model `{}` in {}", d.model, manifest_path.display()),
@@ -512,6 +526,16 @@ fn parse_each<T>(
         .enumerate()
         .filter_map(|(j, v)| parse(v, &format!("{path}[{j}]"), problems).map(|t| (t, j)))
         .unzip()
+}
+
+/// A detector input size as the command line writes it, `WIDTHxHEIGHT` (e.g. `416x288`), for
+/// `[detector] input` (`vigie eval --input`, `vigie bench capacity --input`). The model checks
+/// the size itself when the config is validated.
+pub fn parse_input_size(text: &str) -> Result<[u32; 2], String> {
+    let parsed = text
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some([w.trim().parse().ok()?, h.trim().parse().ok()?]));
+    parsed.ok_or_else(|| format!("`{text}` is not WIDTHxHEIGHT, e.g. 416x288"))
 }
 
 pub(crate) fn resolve(base: &Path, p: &Path) -> PathBuf {

@@ -654,3 +654,61 @@ fn entries_after_one_that_fails_to_parse_keep_their_file_position() {
     );
     assert!(has("cameras[0].rules[2].zone: no zone `roof`"), "{errs:#?}");
 }
+
+#[test]
+fn detector_input_is_checked_against_the_model() {
+    let with = |input: &str, manifest: &str| {
+        good().replace(
+            "manifest = \"../models/models.toml\"",
+            &format!("manifest = {manifest:?}\ninput = {input}"),
+        )
+    };
+    let repo = "../models/models.toml";
+    let cfg = Config::from_toml(&with("[416, 288]", repo), &base()).expect("valid");
+    assert_eq!(cfg.detector.input, Some([416, 288]));
+    assert_eq!(cfg.detector_options().input_size, Some((416, 288)));
+    let cfg = Config::from_toml(&good(), &base()).expect("valid");
+    assert_eq!(
+        cfg.detector_options().input_size,
+        None,
+        "default: the model's shape"
+    );
+    for (input, why) in [
+        ("[400, 288]", "multiples of 32"),
+        ("[96, 96]", "128..=1280"),
+        ("[416, 2048]", "128..=1280"),
+    ] {
+        let errs = errors_of(&with(input, repo));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("detector.input:") && e.contains(why)),
+            "{input}: {errs:#?}"
+        );
+    }
+    // A model that does not declare `input.dynamic_size` takes only its own shape.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(base().join(repo)).unwrap();
+    let fixed = dir.path().join("models.toml");
+    std::fs::write(&fixed, text.replace("dynamic_size = { multiple = 32 }", "")).unwrap();
+    let fixed = fixed.to_string_lossy().to_string();
+    assert!(errors_of(&with("[416, 416]", &fixed)).is_empty());
+    let errs = errors_of(&with("[416, 288]", &fixed));
+    assert!(
+        errs.iter().any(|e| e.starts_with("detector.input:")
+            && e.contains("fixed 416x416 input")
+            && e.contains("dynamic_size")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn input_sizes_parse_from_the_command_line() {
+    assert_eq!(parse_input_size("416x288"), Ok([416, 288]));
+    assert_eq!(parse_input_size("416X224"), Ok([416, 224]));
+    for bad in ["416", "416x", "x288", "416*288", "-1x2"] {
+        assert!(
+            parse_input_size(bad).unwrap_err().contains("WIDTHxHEIGHT"),
+            "{bad}"
+        );
+    }
+}

@@ -111,6 +111,9 @@ pub struct DetectorOptions {
     pub spinning: bool,
     /// Where to run the model; an unavailable provider falls back to the CPU.
     pub execution_provider: ExecutionProvider,
+    /// Input `(width, height)` other than the model's `shape`; only for a model whose manifest
+    /// declares `input.dynamic_size` (see [`ModelSpec::check_input_size`]). `None`: the shape.
+    pub input_size: Option<(u32, u32)>,
 }
 
 impl Default for DetectorOptions {
@@ -121,6 +124,7 @@ impl Default for DetectorOptions {
             nms_iou: 0.5,
             spinning: false,
             execution_provider: ExecutionProvider::Cpu,
+            input_size: None,
         }
     }
 }
@@ -269,7 +273,14 @@ impl Detector {
             });
         }
 
-        let (input_w, input_h) = spec.input_size();
+        let (input_w, input_h) = opts.input_size.unwrap_or(spec.input_size());
+        spec.check_input_size(input_w, input_h)
+            .map_err(|message| DetectError::InvalidOption {
+                field: "input_size",
+                message,
+            })?;
+        let mut decode = NanodetParams::from_spec(spec);
+        (decode.input_w, decode.input_h) = (input_w, input_h);
         Ok(Detector {
             session,
             model_name: spec.name.clone(),
@@ -280,7 +291,7 @@ impl Detector {
             mean: spec.input.mean,
             std: spec.input.std,
             labels: spec.labels.clone(),
-            decode: NanodetParams::from_spec(spec),
+            decode,
             opts,
             provider,
             input: vec![0.0; 3 * input_w as usize * input_h as usize],

@@ -397,3 +397,35 @@ fn bad_input_sizes_are_errors_not_panics() {
     let frame = vec![114u8; 416 * 416 * 3];
     det.detect_bgr(&frame, 416, 416).unwrap();
 }
+
+/// `DetectorOptions::input_size` on the shipped (dynamic H/W) model: a 416x288 input runs and
+/// gives the stride grids of 52x36, 26x18 and 13x9 cells; a size the manifest refuses is an
+/// error naming the option, before any inference.
+#[test]
+fn a_non_square_input_size_runs_with_its_own_grids() {
+    init_ort();
+    let m = manifest();
+    let opts = DetectorOptions {
+        input_size: Some((416, 288)),
+        ..Default::default()
+    };
+    let mut det = Detector::load(&m, &m.model_dir(), "nanodet-m-416", opts).unwrap();
+    assert_eq!(det.input_size(), (416, 288));
+    let raw = det.infer_raw(&vec![0.0f32; 3 * 416 * 288]).unwrap();
+    let mut anchors: Vec<usize> = raw.iter().map(|(shape, _)| shape[1]).collect();
+    anchors.sort_unstable();
+    assert_eq!(anchors, [117, 117, 468, 468, 1872, 1872]);
+    let frame = vec![114u8; 768 * 576 * 3];
+    det.detect_bgr(&frame, 768, 576).unwrap();
+    let bad = DetectorOptions {
+        input_size: Some((416, 300)),
+        ..Default::default()
+    };
+    let err = Detector::load(&m, &m.model_dir(), "nanodet-m-416", bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("input_size") && err.contains("multiples of 32"),
+        "{err}"
+    );
+}

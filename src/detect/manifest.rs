@@ -79,6 +79,27 @@ pub struct InputSpec {
     #[serde(default = "unit_std")]
     pub std: [f32; 3],
     pub resize: ResizeMode,
+    /// The graph's input height and width are symbolic: it accepts other sizes than `shape`
+    /// (`[detector] input`). `shape` stays the default size. Detectors only.
+    #[serde(default)]
+    pub dynamic_size: Option<DynamicSize>,
+}
+
+/// Which input sizes a model with symbolic height and width accepts (manifest
+/// `dynamic_size = { multiple = 32 }`): both sides multiples of `multiple` (itself a multiple of
+/// every output stride) within [`DynamicSize::MIN`]..=[`DynamicSize::MAX`] pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicSize {
+    pub multiple: u32,
+}
+
+impl DynamicSize {
+    /// Smallest side accepted (below it NanoDet's stride-32 grid has fewer than 4 cells).
+    pub const MIN: u32 = 128;
+    /// Largest side accepted (3x the trained size: beyond it people are far from trained scales
+    /// and the CPU cost explodes).
+    pub const MAX: u32 = 1280;
 }
 
 fn unit_std() -> [f32; 3] {
@@ -429,6 +450,16 @@ impl Manifest {
                     ));
                 }
             }
+            if let Some(d) = m.input.dynamic_size {
+                let fits = |s: &u32| d.multiple.is_multiple_of(*s);
+                if d.multiple == 0 || !m.output.strides.iter().all(fits) {
+                    return Err(invalid(
+                        n,
+                        "input.dynamic_size.multiple",
+                        format!("{} is not a multiple of every output stride", d.multiple),
+                    ));
+                }
+            }
             if m.output.bins_per_side < 2 {
                 return Err(invalid(n, "output.bins_per_side", "must be >= 2".into()));
             }
@@ -530,6 +561,12 @@ fn validate_pose(m: &ModelSpec) -> Result<(), (&'static str, String)> {
         return Err(("labels", "a pose model has keypoints, not labels".into()));
     }
     let i = &m.input;
+    if i.dynamic_size.is_some() {
+        return Err((
+            "input.dynamic_size",
+            "detectors only (pose sizes are `frame_input`/`crop_input`)".into(),
+        ));
+    }
     if (i.layout, i.channel_order, i.dtype) != (Layout::Nhwc, ChannelOrder::Rgb, InputType::Int32) {
         return Err((
             "input",
@@ -592,6 +629,37 @@ impl ModelSpec {
     /// The label of a class id.
     pub fn label(&self, class_id: u16) -> Option<&str> {
         self.labels.get(usize::from(class_id)).map(String::as_str)
+    }
+
+    /// Whether this model can run at `width x height`: its own size, or any size its
+    /// `input.dynamic_size` allows. The error says why not.
+    pub fn check_input_size(&self, width: u32, height: u32) -> Result<(), String> {
+        if (width, height) == self.input_size() {
+            return Ok(());
+        }
+        let Some(d) = self.input.dynamic_size else {
+            let (w, h) = self.input_size();
+            return Err(format!(
+                "{width}x{height}: model `{}` has a fixed {w}x{h} input (its manifest declares no \
+                 `input.dynamic_size`)",
+                self.name
+            ));
+        };
+        let range = DynamicSize::MIN..=DynamicSize::MAX;
+        if !range.contains(&width) || !range.contains(&height) {
+            return Err(format!(
+                "{width}x{height}: each side must be in {}..={}",
+                DynamicSize::MIN,
+                DynamicSize::MAX
+            ));
+        }
+        if !width.is_multiple_of(d.multiple) || !height.is_multiple_of(d.multiple) {
+            return Err(format!(
+                "{width}x{height}: both sides must be multiples of {} (model `{}`)",
+                d.multiple, self.name
+            ));
+        }
+        Ok(())
     }
 
     /// Input size `(width, height)` in pixels.
@@ -723,6 +791,61 @@ mod tests {
             err.contains("nanodet-m-416") && err.contains("models.toml"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn dynamic_input_sizes_are_declared_and_checked() {
+        let m = repo_manifest();
+        for name in ["nanodet-m-416", "nanodet-m-416-int8"] {
+            let spec = m.model(name).unwrap();
+            assert_eq!(spec.input.dynamic_size, Some(DynamicSize { multiple: 32 }));
+            assert_eq!(
+                spec.input_size(),
+                (416, 416),
+                "shape stays the default size"
+            );
+            for (w, h) in [(416, 416), (416, 288), (416, 224), (128, 1280)] {
+                assert_eq!(spec.check_input_size(w, h), Ok(()), "{w}x{h}");
+            }
+            for (w, h, why) in [
+                (400, 288, "multiples of 32"),
+                (416, 300, "multiples of 32"),
+                (96, 96, "128..=1280"),
+                (1312, 416, "128..=1280"),
+            ] {
+                let err = spec.check_input_size(w, h).unwrap_err();
+                assert!(err.contains(why), "{w}x{h}: {err}");
+            }
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/models.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let fixed = Manifest::parse(
+            &text.replace("dynamic_size = { multiple = 32 }", ""),
+            Path::new("m.toml"),
+        )
+        .unwrap();
+        let spec = fixed.model("nanodet-m-416").unwrap();
+        assert_eq!(spec.check_input_size(416, 416), Ok(()));
+        let err = spec.check_input_size(416, 288).unwrap_err();
+        assert!(err.contains("fixed 416x416 input"), "{err}");
+        for multiple in ["16", "0", "48"] {
+            let bad = text.replace(
+                "dynamic_size = { multiple = 32 }",
+                &format!("dynamic_size = {{ multiple = {multiple} }}"),
+            );
+            let err = Manifest::parse(&bad, Path::new("m.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("input.dynamic_size.multiple"), "{err}");
+        }
+        let pose = text.replace(
+            "shape = [1, 256, 256, 3]",
+            "shape = [1, 256, 256, 3]\ndynamic_size = { multiple = 32 }",
+        );
+        let err = Manifest::parse(&pose, Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("input.dynamic_size"), "{err}");
     }
 
     #[test]

@@ -407,5 +407,8 @@ mod tests {
         let d = raw(3, 0.5, [104.0, 0.0, 416.0, 208.0]).to_detection(416, 416);
         assert_eq!(d.class_id, 3);
         assert_eq!(d.bbox, BBox::new(0.25, 0.0, 1.0, 0.5));
+        // A non-square input (`[detector] input = [416, 288]`): x by the width, y by the height.
+        let d = raw(0, 0.5, [104.0, 72.0, 416.0, 144.0]).to_detection(416, 288);
+        assert_eq!(d.bbox, BBox::new(0.25, 0.25, 1.0, 0.5));
     }
 }

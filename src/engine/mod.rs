@@ -414,7 +414,13 @@ fn load_detectors(
     let spec = manifest.model(&config.detector.model);
     Ok(Loaded {
         detectors,
-        input_size: spec.map(|m| m.input_size()).unwrap_or((416, 416)),
+        // `[detector] input` (checked by the config and by `Detector::load`), else the model's.
+        input_size: config
+            .detector
+            .input
+            .map(|[w, h]| (w, h))
+            .or(spec.map(|m| m.input_size()))
+            .unwrap_or((416, 416)),
         model: spec.map(|m| (m.name.clone(), m.sha256.clone())),
     })
 }

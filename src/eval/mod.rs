@@ -67,6 +67,10 @@ pub struct EvalArgs {
     /// `<scenario>.mkv`, to look at it.
     #[arg(long)]
     pub keep_clips: Option<PathBuf>,
+    /// Detector input `WIDTHxHEIGHT` for every scenario (`[detector] input`, e.g. 416x288),
+    /// instead of its config's.
+    #[arg(long, value_parser = crate::config::parse_input_size)]
+    pub input: Option<[u32; 2]>,
     /// Only check the scenarios (files, ground truth, config) without running them.
     #[arg(long)]
     pub check: bool,
@@ -149,7 +153,7 @@ fn evaluate(
         return Ok(None);
     }
     tracing::info!(scenario = %s.name, config = %s.config_path.display(), "evaluating");
-    let out = run::run(&s, rate, args.keep_clips.as_deref())?;
+    let out = run::run(&s, (rate, args.input), args.keep_clips.as_deref())?;
     Ok(Some(ScenarioReport::build(&s, &out)))
 }
 

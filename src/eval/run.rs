@@ -35,10 +35,10 @@ pub struct RunOutput {
 /// The longest a run may take (a stuck pipeline fails the scenario rather than hanging).
 const RUN_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// Runs one scenario at `detect_fps` (the config's own rate when `None`).
+/// Runs one scenario at `detect_fps` with the detector `input` (the config's own when `None`).
 pub fn run(
     s: &Scenario,
-    detect_fps: Option<f32>,
+    (detect_fps, input): (Option<f32>, Option<[u32; 2]>),
     keep: Option<&Path>,
 ) -> Result<RunOutput, EvalError> {
     let started = Instant::now();
@@ -51,7 +51,7 @@ pub fn run(
             .map_err(|e| EvalError::Io(format!("{}: {e}", kept.display())))?;
     }
     let journal_path = tmp.path().join("journal.db");
-    let config = build_config(s, &clip, &journal_path, detect_fps)?;
+    let config = build_config(s, &clip, &journal_path, (detect_fps, input))?;
     let fps = config.cameras.first().map(|c| c.detect_fps).unwrap_or(0.0);
     let frames_analysed = run_engine(s, &config, &journal_path)?;
     let alerts = read_alerts(&journal_path, segment)
@@ -69,7 +69,7 @@ pub fn run(
 /// Checks that the scenario's config loads, without running anything.
 pub fn check(s: &Scenario) -> Result<(), EvalError> {
     let journal = std::env::temp_dir().join("vigie-eval-check.db");
-    build_config(s, &s.clip, &journal, None).map(|_| ())
+    build_config(s, &s.clip, &journal, (None, None)).map(|_| ())
 }
 
 fn prepare_clip(s: &Scenario, tmp: &Path) -> Result<(std::path::PathBuf, Segment), EvalError> {
@@ -105,7 +105,7 @@ fn build_config(
     s: &Scenario,
     clip: &Path,
     journal: &Path,
-    detect_fps: Option<f32>,
+    (detect_fps, input): (Option<f32>, Option<[u32; 2]>),
 ) -> Result<Config, EvalError> {
     let bad = |message: String| EvalError::Invalid {
         file: s.config_path.clone(),
@@ -122,6 +122,15 @@ fn build_config(
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     if let Some(t) = journal_table.as_table_mut() {
         t.insert("path".into(), path_value(journal));
+    }
+    if let Some(size) = input {
+        let detector = root
+            .entry("detector")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(t) = detector.as_table_mut() {
+            let sides = size.iter().map(|&v| toml::Value::Integer(v.into()));
+            t.insert("input".into(), toml::Value::Array(sides.collect()));
+        }
     }
     let camera = root
         .get_mut("cameras")

@@ -68,6 +68,10 @@ pub struct CapacityArgs {
     pub model: String,
     #[arg(long, default_value = "models/models.toml")]
     pub manifest: PathBuf,
+    /// Detector input `WIDTHxHEIGHT` (`[detector] input`, e.g. 416x224 for a 16:9 sub-stream);
+    /// default: the model's own size.
+    #[arg(long, value_parser = crate::config::parse_input_size)]
+    pub input: Option<[u32; 2]>,
     /// Detector workers (one ONNX Runtime session each).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
@@ -132,6 +136,8 @@ pub struct Step {
 struct Summary<'a> {
     source: String,
     model: &'a str,
+    /// `[detector] input` (`None`: the model's size).
+    input: Option<[u32; 2]>,
     detect_fps: f32,
     motion_gating: bool,
     workers: usize,
@@ -150,8 +156,8 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
     let source = Source::parse(&args.source, Path::new("."))
         .map_err(|e| CapacityError::Args(format!("--source: {e}")))?;
     println!(
-        "bench capacity: {}{} at {} detections/s per camera, model {}, {} worker(s) x {} thread(s), \
-         motion gating {}, p95 limit {} ms, {} cores",
+        "bench capacity: {}{} at {} detections/s per camera, model {}{}, {} worker(s) x {} \
+         thread(s), motion gating {}, p95 limit {} ms, {} cores",
         source.redacted(),
         args.detect_source
             .as_deref()
@@ -159,6 +165,9 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
             .unwrap_or_default(),
         args.detect_fps,
         args.model,
+        args.input
+            .map(|[w, h]| format!(" at {w}x{h}"))
+            .unwrap_or_default(),
         args.workers,
         args.intra_threads,
         if args.motion { "on" } else { "off" },
@@ -214,6 +223,7 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
     let summary = Summary {
         source: source.redacted(),
         model: &args.model,
+        input: args.input,
         detect_fps: args.detect_fps,
         motion_gating: args.motion,
         workers: args.workers,
@@ -279,6 +289,9 @@ fn step_config(args: &CapacityArgs, n: usize, journal: &Path) -> Result<Config, 
         args.workers,
         args.intra_threads,
     );
+    if let Some([w, h]) = args.input {
+        text.push_str(&format!("input = [{w}, {h}]\n"));
+    }
     for i in 0..n {
         text.push_str(&format!(
             "[[cameras]]\nid = \"cam-{i:02}\"\nsource = {source:?}\n{detect_source}loop = {is_file}\nrealtime = true\n\

@@ -565,3 +565,27 @@ impl Drop for RtspServer {
         let _ = self.child.wait();
     }
 }
+
+/// Greedy one-to-one matching of two sets of boxes by decreasing IoU (>= 0.5); returns the
+/// number of pairs (the accuracy guards' recall and precision).
+pub fn matched_boxes(a: &[vigie::detect::BBox], b: &[vigie::detect::BBox]) -> usize {
+    let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate() {
+            let iou = x.iou(y);
+            if iou >= 0.5 {
+                pairs.push((iou, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|p, q| q.0.total_cmp(&p.0));
+    let (mut used_a, mut used_b) = (vec![false; a.len()], vec![false; b.len()]);
+    let mut n = 0;
+    for (_, i, j) in pairs {
+        if !used_a[i] && !used_b[j] {
+            (used_a[i], used_b[j]) = (true, true);
+            n += 1;
+        }
+    }
+    n
+}
