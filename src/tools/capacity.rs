@@ -81,6 +81,10 @@ pub struct CapacityArgs {
     /// Motion gating on every camera (`[cameras.motion] enabled = true`, default settings).
     #[arg(long)]
     pub motion: bool,
+    /// Snapshots from the detector's frame (`snapshot_full_resolution = false`): no main-stream
+    /// decode per alert, so a sub-stream camera's alert is not held back by it.
+    #[arg(long)]
+    pub detector_snapshots: bool,
     /// Also write the JSON summary to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -140,6 +144,7 @@ struct Summary<'a> {
     input: Option<[u32; 2]>,
     detect_fps: f32,
     motion_gating: bool,
+    detector_snapshots: bool,
     workers: usize,
     intra_threads: usize,
     latency_limit_ms: f64,
@@ -157,7 +162,7 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
         .map_err(|e| CapacityError::Args(format!("--source: {e}")))?;
     println!(
         "bench capacity: {}{} at {} detections/s per camera, model {}{}, {} worker(s) x {} \
-         thread(s), motion gating {}, p95 limit {} ms, {} cores",
+         thread(s), motion gating {}, snapshots from {}, p95 limit {} ms, {} cores",
         source.redacted(),
         args.detect_source
             .as_deref()
@@ -171,6 +176,11 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
         args.workers,
         args.intra_threads,
         if args.motion { "on" } else { "off" },
+        if args.detector_snapshots {
+            "the detector's frame"
+        } else {
+            "the main stream"
+        },
         args.latency_limit_ms,
         cores()
     );
@@ -226,6 +236,7 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
         input: args.input,
         detect_fps: args.detect_fps,
         motion_gating: args.motion,
+        detector_snapshots: args.detector_snapshots,
         workers: args.workers,
         intra_threads: args.intra_threads,
         latency_limit_ms: args.latency_limit_ms,
@@ -295,11 +306,11 @@ fn step_config(args: &CapacityArgs, n: usize, journal: &Path) -> Result<Config, 
     for i in 0..n {
         text.push_str(&format!(
             "[[cameras]]\nid = \"cam-{i:02}\"\nsource = {source:?}\n{detect_source}loop = {is_file}\nrealtime = true\n\
-             detect_fps = {}\nqueue_capacity = 2\n[cameras.motion]\nenabled = {}\n\
+             detect_fps = {}\nqueue_capacity = 2\nsnapshot_full_resolution = {}\n[cameras.motion]\nenabled = {}\n\
              [[cameras.zones]]\nid = \"esplanade\"\npoints = {ZONE}\n\
              [[cameras.rules]]\nid = \"esplanade-intrusion\"\ntype = \"intrusion\"\nzone = \"esplanade\"\n\
              classes = [\"person\"]\nmin_seconds = 1.0\ncooldown_seconds = 10\n",
-            args.detect_fps, args.motion
+            args.detect_fps, !args.detector_snapshots, args.motion
         ));
     }
     Config::from_toml(&text, Path::new("/")).map_err(|errs| {
