@@ -20,6 +20,10 @@
 //!    `min_core` (0.25) of the blob's mean flame area: a flame's base and body stay lit while its
 //!    outline flickers; a blinking light, brake or hazard lights, a faulty sign go dark as a
 //!    whole, so no cell is core.
+//! 6. **Still**: the centre of its flame cells drifts less than `max_drift` times the square root
+//!    of its area across the window (a red car or red clothing moves through; a fire stays).
+//! 7. **Not shrinking**: over `growth_seconds`, its mean flame area in the last half is at least
+//!    `min_area_ratio` of the first half's (a fire start grows or holds).
 //!
 //! **Boundary flicker (measured, reported, not decisive).** After Töreyin, Dedeoğlu & Çetin
 //! ("Flame detection in video using hidden Markov models", ICIP 2005; Pattern Recognition Letters
@@ -31,14 +35,11 @@
 //! switching on camera noise does not count), over the blob's mean flame area. Measured: the
 //! flame `vigie eval` draws into vtest.avi 0.17-0.88, a steady orange patch 0.00; but built
 //! traps that the luminance flicker rejects reach it too: vtest's pedestrians recoloured orange
-//! (0.35-0.41 around a core of 0.26-0.29) and the warm-tinted scene under a low sun (0.14-0.15,
-//! core 0.72-0.76), their outlines (limbs, segmentation) switching back and forth. It is logged
-//! (`vigie::scene::flame=trace`) and explained, not used, until real fire footage says which
-//! flicker real flames show at this size.
-//! 6. **Still**: the centre of its flame cells drifts less than `max_drift` times the square root
-//!    of its area across the window (a red car or red clothing moves through; a fire stays).
-//! 7. **Not shrinking**: over `growth_seconds`, its mean flame area in the last half is at least
-//!    `min_area_ratio` of the first half's (a fire start grows or holds).
+//! (first candidate frames: 0.35-0.41 around a core of 0.26-0.29) and the warm-tinted scene
+//! under a low sun (0.14-0.15, core 0.72-0.76), their outlines (limbs, segmentation) switching
+//! back and forth, where the luminance flicker stays under 0.1. It is logged
+//! (`vigie::scene::flame=trace`, every blob) and explained, not used, until real fire footage
+//! says which flicker real flames show at this size.
 //!
 //! Colour alone means little: on the real clip a brick wall, traffic cones, gravel and yellow
 //! road lines are flame-coloured (about 5 % of the picture); the temporal cues carry the
@@ -487,9 +488,9 @@ fn luma_flicker(blob: &Blob, window: &[&Sample], delta: f32) -> f32 {
     jumps as f32 / (blob.cells.len() * (window.len().max(2) - 1)) as f32
 }
 
-/// `(toggling, core)`: the blob's cells whose flame state changes at least three times over `window`
-/// (back and forth and back), each change with a colour step of more than `delta` in Y, Cb or Cr, and
-/// those flame-coloured on every frame of it.
+/// `(toggling, core)`: the blob's cells whose flame state changes at least three times over
+/// `window` (back and forth and back), each change with a colour step of more than `delta` in Y,
+/// Cb or Cr, and those flame-coloured on every frame of it.
 fn toggles(blob: &Blob, window: &[&Sample], delta: f32) -> (usize, usize) {
     let (mut toggling, mut core) = (0, 0);
     for &i in &blob.cells {

@@ -412,7 +412,7 @@ fn a_steady_or_slowly_moving_orange_box_is_never_a_candidate() {
 #[test]
 fn a_blinking_light_is_never_a_candidate() {
     let light = |n: usize, f: &mut Vec<u8>| {
-        if n < 200 || (n / 2) % 5 == 0 {
+        if n < 200 || (n / 2).is_multiple_of(5) {
             return;
         }
         let mut rng = Rng((n as u32).wrapping_mul(0x9E37_79B9) | 1);
