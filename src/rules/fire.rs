@@ -2,7 +2,7 @@
 //!
 //! The rule feeds the zone's pixels to a [`FlameDetector`] at most `fps` times per second (the
 //! cues work on a 208x208 copy: cheap, no second model): flame colour in YCbCr, minimum area,
-//! persistence in N of M frames, flicker, stillness and a non-shrinking area (see
+//! persistence in N of M frames, flicker, a stable core, stillness and a non-shrinking area (see
 //! [`crate::scene`]). An alert needs every cue to hold (a candidate) on every sample for
 //! `min_seconds`; then nothing for `cooldown_seconds`. Smoke is not detected by the cues. A zone
 //! is required, so the operator's view of where a fire is looked for is explicit.
@@ -330,6 +330,7 @@ impl Fire {
                 Measurement::new("flame_area", f64::from(r.area), None, "fraction"),
                 Measurement::new("present", r.present as f64, Some(r.window as f64), "count"),
                 Measurement::new("flicker", f64::from(r.flicker), None, "fraction"),
+                Measurement::new("core", f64::from(r.core), None, "fraction"),
                 Measurement::new("drift", f64::from(r.drift), None, "ratio"),
             ]);
         }

@@ -16,10 +16,30 @@
 //!    `flicker_delta` from one frame to the next **while flame-coloured in both**, on average over
 //!    the window, is at least `min_flicker` (painted, lit or parked things are steady; a person
 //!    passing in front of an orange wall changes its colour, not a flame's brightness).
-//! 5. **Still**: the centre of its flame cells drifts less than `max_drift` times the square root
+//! 5. **Stable core**: the cells flame-coloured on **every** frame of the window are at least
+//!    `min_core` (0.25) of the blob's mean flame area: a flame's base and body stay lit while its
+//!    outline flickers; a blinking light, brake or hazard lights, a faulty sign go dark as a
+//!    whole, so no cell is core.
+//! 6. **Still**: the centre of its flame cells drifts less than `max_drift` times the square root
 //!    of its area across the window (a red car or red clothing moves through; a fire stays).
-//! 6. **Not shrinking**: over `growth_seconds`, its mean flame area in the last half is at least
+//! 7. **Not shrinking**: over `growth_seconds`, its mean flame area in the last half is at least
 //!    `min_area_ratio` of the first half's (a fire start grows or holds).
+//!
+//! **Boundary flicker (measured, reported, not decisive).** After Töreyin, Dedeoğlu & Çetin
+//! ("Flame detection in video using hidden Markov models", ICIP 2005; Pattern Recognition Letters
+//! 27, 2006): a flame's outline flickers, so the cells at its edge switch between flame and
+//! non-flame colour back and forth, irregularly, while its core stays lit; a rigid thing moving
+//! changes a cell once. `edge_flicker` counts the blob's cells that switch at least three times
+//! over the window (two switches are also one thing passing over a cell), each switch with a
+//! colour step of more than `flicker_delta` in Y, Cb or Cr (a cell at the colour threshold
+//! switching on camera noise does not count), over the blob's mean flame area. Measured: the
+//! flame `vigie eval` draws into vtest.avi 0.17-0.88, a steady orange patch 0.00; but built
+//! traps that the luminance flicker rejects reach it too: vtest's pedestrians recoloured orange
+//! (first candidate frames: 0.35-0.41 around a core of 0.26-0.29) and the warm-tinted scene
+//! under a low sun (0.14-0.15, core 0.72-0.76), their outlines (limbs, segmentation) switching
+//! back and forth, where the luminance flicker stays under 0.1. It is logged
+//! (`vigie::scene::flame=trace`, every blob) and explained, not used, until real fire footage
+//! says which flicker real flames show at this size.
 //!
 //! Colour alone means little: on the real clip a brick wall, traffic cones, gravel and yellow
 //! road lines are flame-coloured (about 5 % of the picture); the temporal cues carry the
@@ -47,9 +67,12 @@ pub struct FlameParams {
     pub window: usize,
     /// Frames of the window with enough flame area (N).
     pub min_present: usize,
-    /// Luminance jump (0..255) that counts as flicker between two frames.
+    /// Luminance jump (0..255) that counts as flicker between two frames; also the colour step
+    /// (Y, Cb or Cr) a flame <-> non-flame switch needs to count in the boundary flicker.
     pub flicker_delta: f32,
     pub min_flicker: f32,
+    /// Cells flame-coloured on every frame of the window, over the blob's mean flame area.
+    pub min_core: f32,
     /// Largest centre drift across the window, in multiples of the square root of the area.
     pub max_drift: f32,
     /// Span of the not-shrinking check, seconds.
@@ -70,6 +93,7 @@ impl Default for FlameParams {
             min_present: 8,
             flicker_delta: 20.0,
             min_flicker: 0.1,
+            min_core: 0.25,
             max_drift: 0.5,
             growth_seconds: 4.0,
             min_area_ratio: 0.8,
@@ -91,8 +115,9 @@ impl FlameParams {
             1.0,
             self.window as f32,
         )?;
-        check_range("flicker_delta", self.flicker_delta, 1.0, 255.0)?;
-        check_range("min_flicker", self.min_flicker, 0.0, 1.0)?;
+        check_range("flicker_delta", self.flicker_delta, 0.0, 255.0)?;
+        check_range("min_flicker", self.min_flicker, 0.0, 10.0)?;
+        check_range("min_core", self.min_core, 0.0, 1.0)?;
         check_range("max_drift", self.max_drift, 0.0, 100.0)?;
         check_range("growth_seconds", self.growth_seconds, 0.0, 600.0)?;
         check_range("min_area_ratio", self.min_area_ratio, 0.0, 10.0)?;
@@ -115,7 +140,15 @@ pub struct FlameReading {
     /// Frames of the window with at least `min_area` in the blob (N of `window`).
     pub present: usize,
     pub window: usize,
+    /// Mean fraction of the blob's cells whose luminance jumps by more than `flicker_delta`
+    /// from one frame to the next while flame-coloured in both (the decision's flicker).
     pub flicker: f32,
+    /// Cells switching flame <-> non-flame at least three times over the window, each switch a
+    /// colour step of more than `flicker_delta`, over the mean area (measured and reported, not
+    /// part of the decision: see the module's documentation).
+    pub edge_flicker: f32,
+    /// Cells flame-coloured on every frame of the window, over the mean area.
+    pub core: f32,
     /// Centre drift across the window, in multiples of the square root of the area.
     pub drift: f32,
     /// Mean area of the last half of `growth_seconds` over the first half's; `None` until that
@@ -128,11 +161,14 @@ impl FlameReading {
     pub fn explain(&self) -> String {
         format!(
             "flame-coloured blob of {:.2} % of the image, present in {} of {} frames, flicker \
-             {:.2}, drift {:.2}, area ratio over time {}",
+             {:.2}, stable core {:.2}, boundary flicker {:.2} (not decisive), drift {:.2}, area \
+             ratio over time {}",
             self.area * 100.0,
             self.present,
             self.window,
             self.flicker,
+            self.core,
+            self.edge_flicker,
             self.drift,
             match self.area_ratio {
                 None => "not yet known".to_string(),
@@ -147,8 +183,8 @@ impl FlameReading {
 #[derive(Debug, Clone)]
 struct Sample {
     t: f64,
-    /// Luminance of each grid cell (row-major; 0 outside the polygon).
-    luma: Vec<u8>,
+    /// `(Y, Cb, Cr)` of each grid cell (row-major; 0 outside the polygon).
+    colour: Vec<[u8; 3]>,
     /// Flame colour of each grid cell (false outside the polygon).
     flame: Vec<bool>,
     /// Flame cells in the polygon.
@@ -267,7 +303,7 @@ impl FlameDetector {
             })
             .sum::<f32>()
             / n_all.max(1) as f32;
-        let mut luma = vec![0u8; n_all];
+        let mut colour = vec![[0u8; 3]; n_all];
         let mut flame = vec![false; n_all];
         let mut count = 0;
         let first = self.scenery.is_empty();
@@ -278,10 +314,8 @@ impl FlameDetector {
         for &c in self.region.cells() {
             let c = c as usize;
             let (b, g, r) = px(c);
-            luma[c] = ycbcr(f32::from(b), f32::from(g), f32::from(r))
-                .0
-                .round()
-                .clamp(0.0, 255.0) as u8;
+            let (y, cb, cr) = ycbcr(f32::from(b), f32::from(g), f32::from(r));
+            colour[c] = [y, cb, cr].map(|v| v.round().clamp(0.0, 255.0) as u8);
             let coloured = self.is_flame_colour(b, g, r, mean_luma);
             let seen = if coloured { 1.0 } else { 0.0 };
             let scenery = &mut self.scenery[c];
@@ -297,7 +331,7 @@ impl FlameDetector {
         }
         Sample {
             t,
-            luma,
+            colour,
             flame,
             count,
         }
@@ -326,21 +360,11 @@ impl FlameDetector {
         let total = self.cells_total();
         let counts: Vec<usize> = window.iter().map(|s| flame_in(s, &blob.cells)).collect();
         let present = counts.iter().filter(|&&n| n >= min_cells).count();
-        let pairs = window.iter().zip(window.iter().skip(1));
-        let jumps: usize = pairs
-            .map(|(a, b)| {
-                blob.cells
-                    .iter()
-                    .map(|&i| i as usize)
-                    .filter(|&i| {
-                        a.flame[i]
-                            && b.flame[i]
-                            && f32::from(a.luma[i].abs_diff(b.luma[i])) > p.flicker_delta
-                    })
-                    .count()
-            })
-            .sum();
-        let flicker = jumps as f32 / (blob.cells.len() * (window.len().max(2) - 1)) as f32;
+        let mean_area = (counts.iter().sum::<usize>() as f32 / counts.len().max(1) as f32).max(1.0);
+        let (toggling, core) = toggles(blob, window, p.flicker_delta);
+        let edge_flicker = toggling as f32 / mean_area;
+        let core = core as f32 / mean_area;
+        let flicker = luma_flicker(blob, window, p.flicker_delta);
         let drift = self.drift(blob, window);
         let area_ratio = self.area_ratio(blob);
         let last = window.last().map_or(0, |s| flame_in(s, &blob.cells));
@@ -358,12 +382,26 @@ impl FlameDetector {
             present,
             window: p.window,
             flicker,
+            edge_flicker,
+            core,
             drift,
             area_ratio,
         };
+        tracing::trace!(
+            bbox = ?reading.bbox,
+            area = reading.area,
+            present,
+            flicker,
+            edge_flicker,
+            core,
+            drift,
+            area_ratio = ?area_ratio,
+            "flame blob"
+        );
         let cues = [
             window.len() == p.window && present >= p.min_present,
             flicker >= p.min_flicker,
+            core >= p.min_core,
             drift <= p.max_drift,
             area_ratio.is_some_and(|r| r >= p.min_area_ratio),
         ];
@@ -427,6 +465,56 @@ impl FlameDetector {
             0.0
         })
     }
+}
+
+/// Mean fraction of the blob's cells whose luminance jumps by more than `delta` between two
+/// frames running while flame-coloured in both.
+fn luma_flicker(blob: &Blob, window: &[&Sample], delta: f32) -> f32 {
+    let jumps: usize = window
+        .iter()
+        .zip(window.iter().skip(1))
+        .map(|(a, b)| {
+            blob.cells
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| {
+                    a.flame[i]
+                        && b.flame[i]
+                        && f32::from(a.colour[i][0].abs_diff(b.colour[i][0])) > delta
+                })
+                .count()
+        })
+        .sum();
+    jumps as f32 / (blob.cells.len() * (window.len().max(2) - 1)) as f32
+}
+
+/// `(toggling, core)`: the blob's cells whose flame state changes at least three times over
+/// `window` (back and forth and back), each change with a colour step of more than `delta` in Y,
+/// Cb or Cr, and those flame-coloured on every frame of it.
+fn toggles(blob: &Blob, window: &[&Sample], delta: f32) -> (usize, usize) {
+    let (mut toggling, mut core) = (0, 0);
+    for &i in &blob.cells {
+        let i = i as usize;
+        let mut states = window.iter().map(|s| (s.flame[i], s.colour[i]));
+        let Some((mut prev, mut prev_colour)) = states.next() else {
+            continue;
+        };
+        let (mut switches, mut always) = (0, prev);
+        for (state, colour) in states {
+            let step = (0..3).map(|c| colour[c].abs_diff(prev_colour[c])).max();
+            if state != prev && step.is_some_and(|d| f32::from(d) > delta) {
+                switches += 1;
+            }
+            always &= state;
+            (prev, prev_colour) = (state, colour);
+        }
+        if always {
+            core += 1;
+        } else if switches >= 3 {
+            toggling += 1;
+        }
+    }
+    (toggling, core)
 }
 
 /// Flame cells of `s` among `cells`.

@@ -25,7 +25,12 @@ fn put(f: &mut [u8], x: i64, y: i64, bgr: [f32; 3]) {
 /// Runs a detector over the clip at 5 frames/s with `edit` changing each frame (frame number,
 /// pixels); returns `(t, reading)` per analysed frame.
 fn run(edit: impl Fn(usize, &mut Vec<u8>)) -> Vec<(f64, FlameReading)> {
-    let mut d = FlameDetector::new(&WHOLE, SIDE, SIDE, FlameParams::default()).unwrap();
+    run_with(FlameParams::default(), edit)
+}
+
+/// [`run`] with other parameters (a cue switched off, to show what a trap would do without it).
+fn run_with(params: FlameParams, edit: impl Fn(usize, &mut Vec<u8>)) -> Vec<(f64, FlameReading)> {
+    let mut d = FlameDetector::new(&WHOLE, SIDE, SIDE, params).unwrap();
     vtest_frames()
         .iter()
         .enumerate()
@@ -125,7 +130,14 @@ fn a_built_flickering_flame_is_a_candidate() {
         "{hits} of {}",
         after.len()
     );
+    let edge: Vec<f32> = after.iter().map(|(_, x)| x.edge_flicker).collect();
+    let low = edge.iter().filter(|&&e| e < 0.1).count();
+    eprintln!(
+        "boundary flicker under 0.1 on {low} of {} frames",
+        edge.len()
+    );
     for (t, x) in after.iter().filter(|(_, x)| x.candidate) {
+        assert!(x.core >= 0.25, "t {t}: {}", x.explain());
         let b = x.bbox.unwrap();
         let (cx, cy) = (150.0 / 416.0, 310.0 / 416.0);
         assert!(
@@ -346,6 +358,81 @@ fn a_low_sun_is_never_a_candidate() {
         }
     });
     assert_eq!(summary("low sun", &r), 0);
+}
+
+/// A noisy orange-red box (24x12 pixels, BGR 20/90/240, like the eval's patch) on the lawn from
+/// 20 s, at `speed` pixels per analysed frame.
+fn orange_box(n: usize, f: &mut [u8], speed: f32) {
+    if n < 200 {
+        return;
+    }
+    let x0 = 60 + (speed * (n - 200) as f32 / 2.0) as i64;
+    let mut rng = Rng((n as u32).wrapping_mul(0x9E37_79B9) | 1);
+    for dy in 0..12 {
+        for dx in 0..24 {
+            let j = 10.0 * (rng.unit() - 0.5);
+            put(f, x0 + dx, 330 + dy, [20.0 + j, 90.0 + j, 240.0 + j]);
+        }
+    }
+}
+
+/// Built traps, steady and slowly moving: an orange patch left on the lawn, and the same box
+/// moving 0.5 pixel per analysed frame (slow enough for the stillness cue to let it through).
+/// The flicker cue alone rejects both: with it switched off (`min_flicker` 0) both are
+/// candidates. Their boundary flicker (reported) stays low: nothing switches back and forth.
+#[test]
+fn a_steady_or_slowly_moving_orange_box_is_never_a_candidate() {
+    let off = FlameParams {
+        min_flicker: 0.0,
+        ..Default::default()
+    };
+    for speed in [0.0f32, 0.5] {
+        let name = format!("orange box at {speed} px/frame");
+        let r = run(|n, f| orange_box(n, f, speed));
+        assert_eq!(summary(&name, &r), 0);
+        let edge = r
+            .iter()
+            .filter(|(t, _)| *t >= 22.0)
+            .map(|(_, x)| x.edge_flicker)
+            .fold(0.0f32, f32::max);
+        eprintln!("{name}: max boundary flicker {edge:.3}");
+        let without = run_with(off, |n, f| orange_box(n, f, speed));
+        assert!(
+            summary(&format!("{name}, flicker cue off"), &without) > 50,
+            "without the flicker cue the box is no candidate: the trap tests nothing"
+        );
+    }
+}
+
+/// A built faulty light on the lawn from 20 s: yellow-orange, its brightness varying 75-100 %
+/// at random every frame (so its luminance flickers like a flame's) and dark one analysed frame
+/// in five (present 8 of 10). The stable-core cue rejects it (no cell is lit on every frame);
+/// with `min_core` 0 it is a candidate. Hazard lights at 1.5 Hz (on half the time) fail the
+/// persistence cue before (`red_vehicles_brake_lights_and_indicators_are_never_candidates`).
+#[test]
+fn a_blinking_light_is_never_a_candidate() {
+    let light = |n: usize, f: &mut Vec<u8>| {
+        if n < 200 || (n / 2).is_multiple_of(5) {
+            return;
+        }
+        let mut rng = Rng((n as u32).wrapping_mul(0x9E37_79B9) | 1);
+        let k = 0.75 + 0.25 * rng.unit();
+        for dy in 0..14 {
+            for dx in 0..20 {
+                put(f, 100 + dx, 330 + dy, [80.0 * k, 200.0 * k, 255.0 * k]);
+            }
+        }
+    };
+    let r = run(light);
+    assert_eq!(summary("blinking light", &r), 0);
+    let off = FlameParams {
+        min_core: 0.0,
+        ..Default::default()
+    };
+    assert!(
+        summary("blinking light, core cue off", &run_with(off, light)) > 50,
+        "without the core cue the light is no candidate: the trap tests nothing"
+    );
 }
 
 #[test]
