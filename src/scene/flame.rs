@@ -115,8 +115,8 @@ impl FlameParams {
             1.0,
             self.window as f32,
         )?;
-        check_range("flicker_delta", self.flicker_delta, 0.0, 255.0)?;
-        check_range("min_flicker", self.min_flicker, 0.0, 10.0)?;
+        check_range("flicker_delta", self.flicker_delta, 1.0, 255.0)?;
+        check_range("min_flicker", self.min_flicker, 0.0, 1.0)?;
         check_range("min_core", self.min_core, 0.0, 1.0)?;
         check_range("max_drift", self.max_drift, 0.0, 100.0)?;
         check_range("growth_seconds", self.growth_seconds, 0.0, 600.0)?;
