@@ -71,6 +71,10 @@ pub struct EvalArgs {
     /// instead of its config's.
     #[arg(long, value_parser = crate::config::parse_input_size)]
     pub input: Option<[u32; 2]>,
+    /// Motion gating on every scenario's camera (`[cameras.motion] enabled = true`, the
+    /// config's other motion settings kept): does skipping still frames miss an event?
+    #[arg(long)]
+    pub motion: bool,
     /// Only check the scenarios (files, ground truth, config) without running them.
     #[arg(long)]
     pub check: bool,
@@ -153,7 +157,12 @@ fn evaluate(
         return Ok(None);
     }
     tracing::info!(scenario = %s.name, config = %s.config_path.display(), "evaluating");
-    let out = run::run(&s, (rate, args.input), args.keep_clips.as_deref())?;
+    let overrides = run::Overrides {
+        detect_fps: rate,
+        input: args.input,
+        motion: args.motion,
+    };
+    let out = run::run(&s, overrides, args.keep_clips.as_deref())?;
     Ok(Some(ScenarioReport::build(&s, &out)))
 }
 

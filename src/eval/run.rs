@@ -35,10 +35,21 @@ pub struct RunOutput {
 /// The longest a run may take (a stuck pipeline fails the scenario rather than hanging).
 const RUN_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// Runs one scenario at `detect_fps` with the detector `input` (the config's own when `None`).
+/// What `vigie eval` changes in every scenario's config (each `None`/`false`: the config's own).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// The camera's `detect_fps`.
+    pub detect_fps: Option<f32>,
+    /// `[detector] input`.
+    pub input: Option<[u32; 2]>,
+    /// Motion gating on the camera (`[cameras.motion] enabled = true`, its other settings kept).
+    pub motion: bool,
+}
+
+/// Runs one scenario with its config changed by `overrides`.
 pub fn run(
     s: &Scenario,
-    (detect_fps, input): (Option<f32>, Option<[u32; 2]>),
+    overrides: Overrides,
     keep: Option<&Path>,
 ) -> Result<RunOutput, EvalError> {
     let started = Instant::now();
@@ -51,7 +62,7 @@ pub fn run(
             .map_err(|e| EvalError::Io(format!("{}: {e}", kept.display())))?;
     }
     let journal_path = tmp.path().join("journal.db");
-    let config = build_config(s, &clip, &journal_path, (detect_fps, input))?;
+    let config = build_config(s, &clip, &journal_path, overrides)?;
     let fps = config.cameras.first().map(|c| c.detect_fps).unwrap_or(0.0);
     let frames_analysed = run_engine(s, &config, &journal_path)?;
     let alerts = read_alerts(&journal_path, segment)
@@ -69,7 +80,7 @@ pub fn run(
 /// Checks that the scenario's config loads, without running anything.
 pub fn check(s: &Scenario) -> Result<(), EvalError> {
     let journal = std::env::temp_dir().join("vigie-eval-check.db");
-    build_config(s, &s.clip, &journal, (None, None)).map(|_| ())
+    build_config(s, &s.clip, &journal, Overrides::default()).map(|_| ())
 }
 
 fn prepare_clip(s: &Scenario, tmp: &Path) -> Result<(std::path::PathBuf, Segment), EvalError> {
@@ -105,7 +116,7 @@ fn build_config(
     s: &Scenario,
     clip: &Path,
     journal: &Path,
-    (detect_fps, input): (Option<f32>, Option<[u32; 2]>),
+    overrides: Overrides,
 ) -> Result<Config, EvalError> {
     let bad = |message: String| EvalError::Invalid {
         file: s.config_path.clone(),
@@ -123,7 +134,7 @@ fn build_config(
     if let Some(t) = journal_table.as_table_mut() {
         t.insert("path".into(), path_value(journal));
     }
-    if let Some(size) = input {
+    if let Some(size) = overrides.input {
         let detector = root
             .entry("detector")
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -141,8 +152,16 @@ fn build_config(
     camera.insert("source".into(), path_value(clip));
     camera.insert("loop".into(), toml::Value::Boolean(false));
     camera.insert("realtime".into(), toml::Value::Boolean(false));
-    if let Some(fps) = detect_fps {
+    if let Some(fps) = overrides.detect_fps {
         camera.insert("detect_fps".into(), toml::Value::Float(f64::from(fps)));
+    }
+    if overrides.motion {
+        let motion = camera
+            .entry("motion")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(t) = motion.as_table_mut() {
+            t.insert("enabled".into(), toml::Value::Boolean(true));
+        }
     }
     let text = toml::to_string(&root).map_err(|e| bad(e.to_string()))?;
     let base = s.config_path.parent().unwrap_or(&s.dir);
@@ -233,6 +252,31 @@ fn first_box(json: &str) -> Option<[f32; 4]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--motion` turns gating on and keeps the scenario's other settings; without it the
+    /// scenario's config is left as it is (no gating in the shipped scenarios).
+    #[test]
+    fn overrides_change_only_what_they_name() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/intrusion-kerb");
+        let s = Scenario::load(&dir, None).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let journal = tmp.path().join("j.db");
+        let plain = build_config(&s, &s.clip, &journal, Overrides::default()).unwrap();
+        let overrides = Overrides {
+            detect_fps: Some(2.0),
+            input: Some([416, 288]),
+            motion: true,
+        };
+        let changed = build_config(&s, &s.clip, &journal, overrides).unwrap();
+        let (a, b) = (&plain.cameras[0], &changed.cameras[0]);
+        assert!(!a.motion.enabled);
+        assert!(b.motion.enabled);
+        assert_eq!(a.motion.min_detect_fps, b.motion.min_detect_fps);
+        assert_eq!(b.detect_fps, 2.0);
+        assert_eq!(changed.detector.input, Some([416, 288]));
+        assert_eq!(plain.detector.input, None);
+        assert_eq!(a.rules.len(), b.rules.len());
+    }
 
     #[test]
     fn alerts_are_read_with_and_without_an_incident_column() {
