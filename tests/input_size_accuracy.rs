@@ -11,15 +11,9 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
-use vigie::config::Source;
 use vigie::detect::{init_runtime, BBox, Detection, Detector, DetectorOptions, Manifest};
-use vigie::frames::{Frame, FrameQueue};
-use vigie::ingest::{spawn_camera, CameraSpec, CameraStatus};
-use vigie::metrics::Metrics;
+use vigie::frames::Frame;
 
 const PERSON: u16 = 0;
 /// Recall may fall by at most this much. 0.02 of 959 boxes is 19 people-frames: about 2 people
@@ -72,29 +66,11 @@ impl GroundTruth {
 
 /// Frames `first..=last` of vtest.avi scaled to `size` by the file pipeline.
 fn frames(size: (u32, u32), (first, last): (u64, u64)) -> Vec<Frame> {
-    let queue = Arc::new(FrameQueue::new(4));
-    let source = Source::File {
-        path: common::clip(),
-    };
-    let status = Arc::new(CameraStatus::new("gt", "gt", "", &source.redacted()));
-    let handle = spawn_camera(
-        CameraSpec::read_once("gt", source, size),
-        queue.clone(),
-        status,
-        Metrics::new(),
-    )
-    .expect("start the file pipeline");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline && out.len() as u64 <= last - first {
-        match queue.pop() {
-            Some(f) if (first..=last).contains(&f.seq) => out.push(f),
-            Some(_) => {}
-            None if handle.is_finished() => break,
-            None => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-    handle.stop();
+    let out = common::vtest_frames(
+        size,
+        |seq| (first..=last).contains(&seq),
+        (last - first + 1) as usize,
+    );
     assert_eq!(
         out.len() as u64,
         last - first + 1,

@@ -6,14 +6,8 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use vigie::config::Source;
 use vigie::detect::{init_runtime, Detection, Detector, DetectorOptions, Manifest};
-use vigie::frames::{Frame, FrameQueue};
-use vigie::ingest::{spawn_camera, CameraSpec, CameraStatus};
-use vigie::metrics::Metrics;
+use vigie::frames::Frame;
 
 /// First frame not used for calibration (deploy/quantize/quantize.py `CALIB_FRAMES`).
 const FIRST_UNSEEN: u64 = 400;
@@ -21,32 +15,11 @@ const PERSON: u16 = 0;
 
 /// Every `step`-th frame from [`FIRST_UNSEEN`] on, scaled to 416x416 BGR by the file pipeline.
 fn unseen_frames(step: u64) -> Vec<Frame> {
-    let queue = Arc::new(FrameQueue::new(4));
-    let source = Source::File {
-        path: common::clip(),
-    };
-    let status = Arc::new(CameraStatus::new("int8", "int8", "", &source.redacted()));
-    let handle = spawn_camera(
-        CameraSpec::read_once("int8", source, (416, 416)),
-        queue.clone(),
-        status,
-        Metrics::new(),
+    common::vtest_frames(
+        (416, 416),
+        |seq| seq >= FIRST_UNSEEN && (seq - FIRST_UNSEEN).is_multiple_of(step),
+        usize::MAX,
     )
-    .expect("start the file pipeline");
-    let mut frames = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        match queue.pop() {
-            Some(f) if f.seq >= FIRST_UNSEEN && (f.seq - FIRST_UNSEEN).is_multiple_of(step) => {
-                frames.push(f)
-            }
-            Some(_) => {}
-            None if handle.is_finished() => break,
-            None => std::thread::sleep(Duration::from_millis(2)),
-        }
-    }
-    handle.stop();
-    frames
 }
 
 fn persons(det: &mut Detector, frame: &Frame) -> Vec<Detection> {

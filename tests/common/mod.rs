@@ -589,3 +589,40 @@ pub fn matched_boxes(a: &[vigie::detect::BBox], b: &[vigie::detect::BBox]) -> us
     }
     n
 }
+
+/// Frames of vtest.avi read once by Vigie's real file pipeline, scaled to `size` (BGR): those
+/// whose sequence number `keep` accepts, at most `max` of them (within 120 s).
+pub fn vtest_frames(
+    size: (u32, u32),
+    keep: impl Fn(u64) -> bool,
+    max: usize,
+) -> Vec<vigie::frames::Frame> {
+    use std::sync::Arc;
+    let queue = Arc::new(vigie::frames::FrameQueue::new(4));
+    let source = vigie::config::Source::File { path: clip() };
+    let status = Arc::new(vigie::ingest::CameraStatus::new(
+        "vtest",
+        "vtest",
+        "",
+        &source.redacted(),
+    ));
+    let handle = vigie::ingest::spawn_camera(
+        vigie::ingest::CameraSpec::read_once("vtest", source, size),
+        queue.clone(),
+        status,
+        vigie::metrics::Metrics::new(),
+    )
+    .expect("start the file pipeline");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline && out.len() < max {
+        match queue.pop() {
+            Some(f) if keep(f.seq) => out.push(f),
+            Some(_) => {}
+            None if handle.is_finished() => break,
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+    handle.stop();
+    out
+}
