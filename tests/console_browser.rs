@@ -547,6 +547,7 @@ fn intrusion(
         config_version: None,
         shadow: false,
         clip_expected: false,
+        still_expected: false,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Evidence end to end, through the real binary on real footage (vtest.avi): privacy masks hide
-//! an area from the detector and from every snapshot; snapshots are full resolution.
+//! an area from the detector and from every snapshot; snapshots are full resolution, or for a
+//! camera whose detection reads its sub-stream, the detector's frame at once and the main
+//! stream's full-resolution still attached after.
 
 mod common;
 
@@ -249,7 +251,8 @@ fn difference(img: &image::RgbImage, (w, h, rgb): (u32, u32, &[u8])) -> f64 {
 }
 
 /// A camera whose detection reads its 640x360 sub-stream: the main stream (1280x720) is never
-/// decoded continuously, only per alert from its compressed ring; the snapshot is the main
+/// decoded continuously, only per alert from its compressed ring. The alert is journaled at once
+/// with the detector's frame as snapshot; its full-resolution still, attached after, is the main
 /// stream's frame of the alert's instant, masked; the alert's clip comes from the main stream.
 #[test]
 fn detection_on_the_sub_stream_gives_snapshots_decoded_on_demand_from_the_main_stream() {
@@ -291,7 +294,8 @@ fn main_and_sub_stream(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 /// One camera reading `main_src` with `detect_source = sub_src`, masked; its first alert's
-/// snapshot must be `main_file`'s frame within `tolerance_ns` of the analysed frame's timestamp.
+/// snapshot is the detector's frame and its still must be `main_file`'s frame within
+/// `tolerance_ns` of the analysed frame's timestamp.
 fn sub_stream_camera_case(
     dir: &Path,
     main_src: &str,
@@ -316,16 +320,28 @@ fn sub_stream_camera_case(
         .next_alert(Duration::from_secs(60))
         .unwrap_or_else(|| panic!("no alert; log:\n{}", vigie.log()));
     assert_eq!(alert["rule_id"], "anywhere");
-    let img = snapshot(&vigie, id);
+    // Delivered before the main stream was decoded: the detector's 416x416 frame, drawn at the
+    // camera's 16:9, the still on its way.
+    assert_eq!(alert["still_pending"], true, "{alert}");
+    assert_eq!(snapshot(&vigie, id).dimensions(), (740, 416));
+    let img = image::load_from_memory(&fetch_when_ready(
+        &vigie,
+        &format!("/api/alerts/{id}/still.jpg"),
+    ))
+    .unwrap()
+    .to_rgb8();
     // The main stream's frame, not the 640x360 sub-stream nor the 416x416 detector input.
     assert_eq!(img.dimensions(), (1280, 720), "log:\n{}", vigie.log());
+    let alert = vigie.get_json(&format!("/api/alerts/{id}"));
+    assert_eq!(alert["still_url"], format!("/api/alerts/{id}/still.jpg"));
+    assert_eq!(alert["still_pending"], serde_json::Value::Null, "{alert}");
     let log = vigie.log();
     assert!(
         log.contains("detection reads the sub-stream; snapshots come from the main stream")
             && log.contains("kept compressed, decoded per alert"),
         "{log}"
     );
-    // Masked like every snapshot.
+    // Masked like every image.
     let (inside, black) = black_inside_mask(&img);
     assert!(
         inside > 1000 && f64::from(black) / f64::from(inside) > 0.97,
@@ -340,7 +356,7 @@ fn sub_stream_camera_case(
         .map(|(pts, w, h, rgb)| (*pts, difference(&img, (*w, *h, rgb))))
         .collect();
     eprintln!(
-        "alert at {t_ns} ns; main-stream frames and their difference to the snapshot: {scores:?}"
+        "alert at {t_ns} ns; main-stream frames and their difference to the still: {scores:?}"
     );
     let best = scores
         .iter()
@@ -349,11 +365,11 @@ fn sub_stream_camera_case(
         .unwrap();
     assert!(
         best.0.abs_diff(t_ns) <= tolerance_ns,
-        "the snapshot is the main stream's frame at {} ms, the alert's frame is at {} ms: {scores:?}",
+        "the still is the main stream's frame at {} ms, the alert's frame is at {} ms: {scores:?}",
         best.0 / 1_000_000,
         t_ns / 1_000_000
     );
-    // Not one main-stream frame decoded continuously; the snapshot was decoded on demand.
+    // Not one main-stream frame decoded continuously; the still was decoded on demand.
     let full = metric(
         &vigie,
         "vigie_evidence_full_frames_total{camera=\"parvis\"}",
@@ -366,7 +382,12 @@ fn sub_stream_camera_case(
         vigie.log()
     );
     // The clip of a sub-stream camera: the main stream, masked (so transcoded), 1280x720.
-    let clip = fetch_clip(&vigie, id, &dir.join("clip.mp4"));
+    let clip = dir.join("clip.mp4");
+    std::fs::write(
+        &clip,
+        fetch_when_ready(&vigie, &format!("/api/alerts/{id}/clip.mp4")),
+    )
+    .unwrap();
     let frames = frames_near(&clip, 0, u64::MAX);
     assert!(frames.len() >= 50, "{} frames", frames.len());
     let (_, w, h, rgb) = &frames[frames.len() / 2];
@@ -380,10 +401,9 @@ fn sub_stream_camera_case(
     assert_eq!(vigie.terminate(), Some(0));
 }
 
-/// Waits for the alert's clip (404 `pending` while it is made) and writes it to `out`.
-fn fetch_clip(vigie: &Vigie, id: i64, out: &Path) -> std::path::PathBuf {
-    let url = format!("/api/alerts/{id}/clip.mp4");
-    let resp = wait_for(Duration::from_secs(60), || match vigie.get(&url).call() {
+/// Waits for an alert's clip or still (404 `pending` while it is made) and returns its bytes.
+fn fetch_when_ready(vigie: &Vigie, url: &str) -> Vec<u8> {
+    let resp = wait_for(Duration::from_secs(60), || match vigie.get(url).call() {
         Ok(r) => Some(r),
         Err(ureq::Error::Status(404, r)) => {
             let body: serde_json::Value = r.into_json().unwrap();
@@ -392,9 +412,8 @@ fn fetch_clip(vigie: &Vigie, id: i64, out: &Path) -> std::path::PathBuf {
         }
         Err(e) => panic!("GET {url}: {e}"),
     })
-    .unwrap_or_else(|| panic!("the clip was not made; log:\n{}", vigie.log()));
+    .unwrap_or_else(|| panic!("{url} was not made; log:\n{}", vigie.log()));
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
-    std::fs::write(out, &bytes).unwrap();
-    out.to_path_buf()
+    bytes
 }

@@ -45,9 +45,9 @@ pub struct ChainedTable {
     /// Columns left out of the canonical row: bookkeeping that changes without being part of
     /// the record. The evidence column is left out too.
     pub exclude: &'static [&'static str],
-    /// An evidence column (an image) and the column holding its SHA-256: the image is hashed
+    /// Evidence columns (images), each with the column holding its SHA-256: an image is hashed
     /// apart, so a retention purge can delete it and leave the row and its link intact.
-    pub evidence: Option<Evidence>,
+    pub evidence: &'static [Evidence],
 }
 
 /// A blob hashed apart from its row (see [`ChainedTable::evidence`]).
@@ -62,40 +62,47 @@ pub const TABLES: &[ChainedTable] = &[
     ChainedTable {
         name: "audit_events",
         exclude: &[],
-        evidence: None,
+        evidence: &[],
     },
     ChainedTable {
         name: "alerts",
         exclude: &[],
-        evidence: Some(Evidence {
-            column: "snapshot",
-            sha256_column: "snapshot_sha256",
-        }),
+        evidence: &[
+            Evidence {
+                column: "snapshot",
+                sha256_column: "snapshot_sha256",
+            },
+            // The full-resolution still attached after the alert (see `super::stills`).
+            Evidence {
+                column: "still",
+                sha256_column: "still_sha256",
+            },
+        ],
     },
     ChainedTable {
         name: "decisions",
         exclude: &[],
-        evidence: None,
+        evidence: &[],
     },
     ChainedTable {
         name: "config_versions",
         exclude: &[],
-        evidence: None,
+        evidence: &[],
     },
     ChainedTable {
         name: "alert_transitions",
         exclude: &[],
-        evidence: None,
+        evidence: &[],
     },
     ChainedTable {
         name: "security_events",
         exclude: &[],
-        evidence: None,
+        evidence: &[],
     },
     ChainedTable {
         name: "alert_clips",
         exclude: &[],
-        evidence: None,
+        evidence: &[],
     },
 ];
 
@@ -236,7 +243,7 @@ pub fn table(name: &str) -> Result<&'static ChainedTable, ChainError> {
 
 impl ChainedTable {
     fn skips(&self, column: &str) -> bool {
-        self.exclude.contains(&column) || self.evidence.is_some_and(|e| e.column == column)
+        self.exclude.contains(&column) || self.evidence.iter().any(|e| e.column == column)
     }
 
     /// The canonical form of a row read with `SELECT rowid, *`: every column but the excluded

@@ -18,8 +18,9 @@ use crate::detect::manifest::sha256_hex;
 /// and `closed`, the `alert_transitions` history). 3: incidents, people and measurements. 4: the
 /// hash chain (see [`chain`]), image hashes and configuration versions on alerts. 5: shadow
 /// alerts (`shadow` = 1; NULL on every other row, so older links stay valid). 6: alert clips
-/// (migration `clips`, see [`super::clips`]).
-pub const SCHEMA_VERSION: i64 = 6;
+/// (migration `clips`, see [`super::clips`]). 7: full-resolution stills attached after the alert
+/// (migration `stills`, see [`super::stills`]).
+pub const SCHEMA_VERSION: i64 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -148,7 +149,9 @@ fn select_alert() -> String {
             a.incident_id, a.people, a.measurements{},
             a.config_version, cv.model_sha256, pe.at_ms, json_extract(pe.body, '$.days'),
             a.shadow,
-            a.clip_expected, cl.id, cl.path IS NOT NULL AND pc.clip_id IS NULL
+            a.clip_expected, cl.id, cl.path IS NOT NULL AND pc.clip_id IS NULL,
+            a.still_expected, a.still IS NOT NULL AND length(a.still) > 0, a.still_sha256,
+            a.still_error
          FROM alerts a {}
          LEFT JOIN config_versions cv ON cv.id = a.config_version
          LEFT JOIN purged_images pi ON pi.alert_id = a.id
@@ -192,7 +195,7 @@ fn now_ms() -> i64 {
 }
 
 /// Whether `table` has a column named `column`.
-fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
     let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
     for name in names {
@@ -242,6 +245,13 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     } else {
         clip_expected
     };
+    let still_expected = row.get::<_, Option<i64>>(GOVERNANCE_FIRST + 8)? == Some(1);
+    let still_held = row.get::<_, Option<bool>>(GOVERNANCE_FIRST + 9)? == Some(true);
+    let still_attached = row
+        .get::<_, Option<String>>(GOVERNANCE_FIRST + 10)?
+        .is_some();
+    let still_error: Option<String> = row.get(GOVERNANCE_FIRST + 11)?;
+    let still_pending = still_expected && !still_attached && still_error.is_none();
     let people: Option<i64> = row.get(16)?;
     let measurements: Option<String> = row.get(17)?;
     let measurements = match measurements {
@@ -270,6 +280,9 @@ fn alert_from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         snapshot_url: has_snapshot.then(|| format!("/api/alerts/{id}/snapshot.jpg")),
         image_purged,
         clip_url: has_clip.then(|| format!("/api/alerts/{id}/clip.mp4")),
+        still_url: still_held.then(|| format!("/api/alerts/{id}/still.jpg")),
+        still_pending,
+        still_error,
         acknowledged,
         decision,
         closed,
@@ -414,6 +427,8 @@ impl Journal {
         // Later versions: checked likewise, before the genesis if they add chained rows.
         // Migration `clips` (5): a new, empty chained table.
         super::clips::migrate(&tx)?;
+        // Migration `stills` (7): columns NULL on every existing row.
+        super::stills::migrate(&tx)?;
         if version < SCHEMA_VERSION {
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(open_err)?;
@@ -469,9 +484,9 @@ impl Journal {
             "INSERT INTO alerts (camera_id, camera_name, rule_id, event_type, zone_id,
                  frame_time_ms, stream_ts_ns, created_at_ms, confidence, track_id, boxes,
                  explanation, snapshot, status, incident_id, people, measurements,
-                 snapshot_sha256, config_version, shadow, clip_expected)
+                 snapshot_sha256, config_version, shadow, clip_expected, still_expected)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'new', ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20)",
+                     ?17, ?18, ?19, ?20, ?21)",
             params![
                 new.camera_id,
                 new.camera_name,
@@ -494,6 +509,7 @@ impl Journal {
                 new.shadow.then_some(1),
                 // NULL rather than 0: older links and rows keep their canonical form.
                 new.clip_expected.then_some(1),
+                new.still_expected.then_some(1),
             ],
         )?;
         let id = tx.last_insert_rowid();

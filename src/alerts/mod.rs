@@ -21,6 +21,7 @@ pub mod retention;
 pub mod shadow;
 mod snapshot;
 mod stats;
+mod stills;
 pub mod verify;
 pub mod versions;
 
@@ -113,6 +114,9 @@ pub struct NewAlert {
     /// A clip of the alert is on its way (the camera's stream is tapped); [`AlertBus::publish`]
     /// fills it in from its [`ClipPolicy`].
     pub clip_expected: bool,
+    /// A full-resolution still of the alert's instant will be attached after it
+    /// ([`Journal::attach_still`]): the snapshot is then the detector's frame.
+    pub still_expected: bool,
 }
 
 /// Where and when an event was seen: what its alert needs besides the event itself.
@@ -138,24 +142,11 @@ impl NewAlert {
     /// The one way an event becomes an alert, rule events and camera faults alike: boxes named
     /// with their labels, the snapshot drawn with the event's overlay.
     pub fn from_event(event: &Event, origin: &AlertOrigin<'_>) -> NewAlert {
-        let label = |class_id: u16| {
-            origin
-                .labels
-                .get(usize::from(class_id))
-                .cloned()
-                .unwrap_or_else(|| format!("class {class_id}"))
-        };
-        let boxes: Vec<AlertBox> = event
-            .objects
-            .iter()
-            .map(|o| AlertBox::new(o.class_id, label(o.class_id), o.score, o.bbox))
-            .collect();
+        let boxes = alert_boxes(event, origin.labels);
         let snapshot_jpeg = origin
             .frame
             .map(|f| {
-                let drawn: Vec<(BBox, String)> =
-                    boxes.iter().map(|b| (b.to_bbox(), b.label.clone())).collect();
-                render_snapshot(f, &drawn, &event.overlay).unwrap_or_else(|e| {
+                draw(&boxes, event, f).unwrap_or_else(|e| {
                     tracing::error!(camera = %origin.camera_id, error = %e, "snapshot failed; alert kept without it");
                     Vec::new()
                 })
@@ -181,8 +172,42 @@ impl NewAlert {
             config_version: origin.config_version,
             shadow: origin.shadow,
             clip_expected: false,
+            still_expected: false,
         }
     }
+}
+
+/// The event's objects as alert boxes, named with the detector's `labels`.
+fn alert_boxes(event: &Event, labels: &[String]) -> Vec<AlertBox> {
+    let label = |class_id: u16| {
+        labels
+            .get(usize::from(class_id))
+            .cloned()
+            .unwrap_or_else(|| format!("class {class_id}"))
+    };
+    event
+        .objects
+        .iter()
+        .map(|o| AlertBox::new(o.class_id, label(o.class_id), o.score, o.bbox))
+        .collect()
+}
+
+fn draw(boxes: &[AlertBox], event: &Event, frame: &Frame) -> Result<Vec<u8>, AlertError> {
+    let drawn: Vec<(BBox, String)> = boxes
+        .iter()
+        .map(|b| (b.to_bbox(), b.label.clone()))
+        .collect();
+    render_snapshot(frame, &drawn, &event.overlay)
+}
+
+/// The image of `event` drawn on `frame` as its alert's snapshot is (boxes named with the
+/// detector's `labels`, the event's overlay): the full-resolution still attached later.
+pub fn render_event(
+    event: &Event,
+    labels: &[String],
+    frame: &Frame,
+) -> Result<Vec<u8>, AlertError> {
+    draw(&alert_boxes(event, labels), event, frame)
 }
 
 /// Where an alert stands in its life cycle (see [`lifecycle`]).
@@ -322,6 +347,16 @@ pub struct Alert {
     /// `/api/alerts/{id}/clip.mp4` while the alert's clip is on its way or kept; `None` when
     /// its camera has no clip, the clip could not be made, or a purge deleted it.
     pub clip_url: Option<String>,
+    /// `/api/alerts/{id}/still.jpg`: the main stream's full-resolution picture of the alert's
+    /// instant, attached after the alert (a camera whose detection reads its sub-stream); `None`
+    /// while it is on its way (`still_pending`), when there is none, or after a purge.
+    pub still_url: Option<String>,
+    /// The full-resolution still is on its way.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub still_pending: bool,
+    /// Why the still could not be made (the snapshot, the detector's frame, stays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_error: Option<String>,
     /// The configuration version in force when the alert fired (`vigie audit config-at`).
     pub config_version: Option<i64>,
     /// SHA-256 of the detection model of that configuration.
@@ -528,7 +563,23 @@ impl AlertBus {
         Ok((alert, step))
     }
 
-    /// Alerts whose status an operator just changed (best effort: lagging receivers skip).
+    /// Attaches the full-resolution still of alert `id` (or why there is none; see
+    /// [`Journal::attach_still`]), then tells live consoles with the updated alert (not for a
+    /// shadow alert).
+    pub fn attach_still(
+        &self,
+        id: i64,
+        still: Result<&[u8], &str>,
+    ) -> Result<Arc<Alert>, JournalError> {
+        let alert = Arc::new(self.journal.attach_still(id, still)?);
+        if !alert.shadow {
+            let _ = self.decisions.send(alert.clone());
+        }
+        Ok(alert)
+    }
+
+    /// Alerts whose status an operator just changed, or whose still was just attached (best
+    /// effort: lagging receivers skip).
     pub fn subscribe_decisions(&self) -> broadcast::Receiver<Arc<Alert>> {
         self.decisions.subscribe()
     }
@@ -565,6 +616,7 @@ pub(crate) mod test_support {
             config_version: None,
             shadow: false,
             clip_expected: false,
+            still_expected: false,
         }
     }
 

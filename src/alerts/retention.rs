@@ -3,7 +3,7 @@
 //! deleting it, so the chain stays whole:
 //!
 //! - **images** ([`Journal::purge_images`]): the snapshot of every alert older than the limit is
-//!   deleted; the alert row keeps the image's SHA-256 (chained with it), and `purged_images`
+//!   deleted, with its full-resolution still when it has one; the alert row keeps the image's SHA-256 (chained with it), and `purged_images`
 //!   says which purge took the image (its API answers 410 with the reason). Alert clips go
 //!   with them: their files are deleted, `purged_clips` names the purge (its own tombstone).
 //! - **journal** ([`Journal::purge_journal`]): alerts older than the limit whose every decision
@@ -138,7 +138,8 @@ impl Journal {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let alert_ids = ids(
             &tx,
-            "SELECT id FROM alerts WHERE created_at_ms < ?1 AND snapshot IS NOT NULL ORDER BY id",
+            "SELECT id FROM alerts WHERE created_at_ms < ?1
+               AND (snapshot IS NOT NULL OR still IS NOT NULL) ORDER BY id",
             [cutoff],
         )?;
         let clips = clips::to_purge(&tx, cutoff)?;
@@ -152,7 +153,8 @@ impl Journal {
                 "purge_images",
                 &tombstone("images", days, cutoff, &alert_ids),
             )?;
-            let mut clear = tx.prepare("UPDATE alerts SET snapshot = NULL WHERE id = ?1")?;
+            let mut clear =
+                tx.prepare("UPDATE alerts SET snapshot = NULL, still = NULL WHERE id = ?1")?;
             let mut mark = tx.prepare(
                 "INSERT OR REPLACE INTO purged_images (alert_id, purge_event) VALUES (?1, ?2)",
             )?;

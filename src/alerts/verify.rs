@@ -239,11 +239,14 @@ fn check_rows(
         return Ok(());
     }
     let mut stmt = conn.prepare(&format!("SELECT rowid, * FROM {} ORDER BY rowid", t.name))?;
-    let evidence = t.evidence.and_then(|e| {
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let idx = |c: &str| names.iter().position(|n| n == c);
-        Some((idx(e.column)?, idx(e.sha256_column)?))
-    });
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let idx = |c: &str| names.iter().position(|n| n == c);
+    // Evidence columns the table has (a column added by a later migration may be absent).
+    let evidence: Vec<(usize, usize)> = t
+        .evidence
+        .iter()
+        .filter_map(|e| Some((idx(e.column)?, idx(e.sha256_column)?)))
+        .collect();
     let mut rows = stmt.query([])?;
     let mut count = 0u64;
     while let Some(r) = rows.next()? {
@@ -285,7 +288,7 @@ fn check_rows(
                 ),
             ));
         }
-        if let Some((blob_idx, sha_idx)) = evidence {
+        for &(blob_idx, sha_idx) in &evidence {
             check_image(conn, r, (blob_idx, sha_idx), (t.name, row_id, seq), report)?;
         }
     }

@@ -14,6 +14,7 @@ mod live;
 pub mod mqtt;
 pub mod output;
 mod payload;
+mod stills;
 pub mod tls;
 mod transparency;
 pub mod webhook;
@@ -220,6 +221,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/config/reload", post(reload_config))
         .merge(actions::routes())
         .merge(clips::routes())
+        .merge(stills::routes())
         .merge(alerting::routes())
         .merge(transparency::routes())
         .with_state(state)

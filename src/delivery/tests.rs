@@ -1278,3 +1278,85 @@ async fn an_alert_clip_is_served_then_410_after_the_purge() {
     assert!(journal.verify().unwrap().intact());
     s.stop().await;
 }
+
+/// A full-resolution still through the API: pending (404, `Retry-After`) until attached, then
+/// `image/jpeg` beside the unchanged snapshot, the attachment told to live consoles; 404 with
+/// the reason when it could not be made or none was expected; 410 after the retention purge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_still_is_pending_then_served_then_410_after_the_purge() {
+    let s = Server::start(DEFAULT_BUS_CAPACITY).await;
+    let journal = s.state.journal.clone();
+    let plain = s.publish(1)[0];
+    let r = get(format!("{}/api/alerts/{plain}/still.jpg", s.base)).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("no full-resolution still"));
+    let mut expecting = new_alert("c1");
+    expecting.still_expected = true;
+    let mut updates = s.state.bus.subscribe_decisions();
+    let with_still = s
+        .state
+        .bus
+        .publish(expecting.clone(), std::time::Instant::now())
+        .unwrap()
+        .id;
+    let failed = s
+        .state
+        .bus
+        .publish(expecting, std::time::Instant::now())
+        .unwrap()
+        .id;
+    let url = format!("{}/api/alerts/{with_still}/still.jpg", s.base);
+    let r = get(url.clone()).await;
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (404, Some("pending"))
+    );
+    let a = get(format!("{}/api/alerts/{with_still}", s.base))
+        .await
+        .json();
+    assert_eq!(
+        (a["still_pending"].as_bool(), &a["still_url"]),
+        (Some(true), &serde_json::Value::Null)
+    );
+
+    let jpeg = [0xFF, 0xD8, 0x10, 0x20, 0xFF, 0xD9];
+    s.state.bus.attach_still(with_still, Ok(&jpeg)).unwrap();
+    s.state
+        .bus
+        .attach_still(failed, Err("the camera stopped"))
+        .unwrap();
+    let told = updates.recv().await.unwrap();
+    assert_eq!(told.id, with_still);
+    assert_eq!(
+        told.still_url.as_deref(),
+        Some(format!("/api/alerts/{with_still}/still.jpg").as_str())
+    );
+    let r = get(url.clone()).await;
+    assert_eq!((r.status, r.content_type.as_str()), (200, "image/jpeg"));
+    assert_eq!(r.body, jpeg);
+    let snap = get(format!("{}/api/alerts/{with_still}/snapshot.jpg", s.base)).await;
+    assert_eq!(
+        snap.body,
+        vec![0xFF, 0xD8, 0xFF, 0xD9],
+        "the snapshot is unchanged"
+    );
+    let r = get(format!("{}/api/alerts/{failed}/still.jpg", s.base)).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("the camera stopped"));
+
+    let in_31_days = crate::alerts::now_ms() + 31 * 24 * 3600 * 1000;
+    journal.purge_images(in_31_days, 30).unwrap().unwrap();
+    let r = get(url).await;
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (410, Some("retention"))
+    );
+    assert!(journal.verify().unwrap().intact());
+    s.stop().await;
+}

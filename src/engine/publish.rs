@@ -51,37 +51,61 @@ pub(super) struct Under {
     pub shadow: bool,
 }
 
-/// Journals `event` as an alert of camera `cam`, drawn on `frame` when there is one, under
-/// configuration version and mode `under`.
+/// What an alert shows: the frame its snapshot is drawn on (none: no image), and whether a
+/// full-resolution still of its instant will be attached after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Shown<'a> {
+    pub frame: Option<&'a Frame>,
+    pub still_follows: bool,
+}
+
+impl<'a> Shown<'a> {
+    /// Drawn on `frame`, nothing attached later.
+    pub fn on(frame: Option<&'a Frame>) -> Shown<'a> {
+        Shown {
+            frame,
+            still_follows: false,
+        }
+    }
+}
+
+/// Journals `event` as an alert of camera `cam`, drawn as `shown` says, under configuration
+/// version and mode `under`. Returns the journal id of the alert (`None`: withheld or failed,
+/// logged here).
 pub(super) fn publish(
     cam: &CameraCtx,
     event: &Event,
-    frame: Option<&Frame>,
+    shown: Shown<'_>,
     at: Moment,
     labels: &[String],
     bus: &AlertBus,
     under: Under,
-) {
+) -> Option<i64> {
     let name = cam.name();
     let origin = AlertOrigin {
         camera_id: &cam.id,
         camera_name: &name,
         labels,
-        frame,
+        frame: shown.frame,
         time_ms: at.time_ms,
         stream_ts_ns: at.stream_ts_ns,
         config_version: under.config_version,
         shadow: under.shadow,
     };
-    match bus.publish(NewAlert::from_event(event, &origin), at.captured) {
-        Ok(alert) => tracing::info!(
-            camera = %cam.id,
-            rule = %event.rule_id,
-            event = %event.event_type,
-            alert_id = alert.id,
-            shadow = alert.shadow,
-            "alert journaled"
-        ),
+    let mut new = NewAlert::from_event(event, &origin);
+    new.still_expected = shown.still_follows;
+    match bus.publish(new, at.captured) {
+        Ok(alert) => {
+            tracing::info!(
+                camera = %cam.id,
+                rule = %event.rule_id,
+                event = %event.event_type,
+                alert_id = alert.id,
+                shadow = alert.shadow,
+                "alert journaled"
+            );
+            return Some(alert.id);
+        }
         // The governance gate refused it (stopped, not authorised): counted, not an error.
         Err(JournalError::Withheld(reason)) => tracing::debug!(
             camera = %cam.id,
@@ -96,6 +120,7 @@ pub(super) fn publish(
             "alert could not be journaled"
         ),
     }
+    None
 }
 
 /// A camera fault: updates the camera's status and metrics, then journals it as an alert (rule
@@ -140,7 +165,7 @@ pub(super) fn publish_fault(
         config_version: lock(&cam.analysis).config_version,
         shadow: false,
     };
-    publish(cam, &event, frame, at, &[], bus, under);
+    publish(cam, &event, Shown::on(frame), at, &[], bus, under);
 }
 
 fn fault_event_type(kind: FaultKind) -> EventType {

@@ -1,10 +1,10 @@
-//! Alerts of cameras whose full-resolution snapshot is decoded on demand (a sub-stream camera:
-//! its main stream is kept compressed, see `evidence`) are published from this thread, so a
-//! detection worker never waits for a decoder: the worker hands over the events and the
-//! analysed frame and goes on; here the main stream's frame of that instant is decoded (at most
-//! until [`STILL_DEADLINE`] after the analysis, else the detector's frame with a logged reason),
-//! then each event is journaled and delivered as from the worker. Jobs are taken in order, so a
-//! camera's alerts keep their order.
+//! Full-resolution stills of the alerts of cameras whose main stream is decoded on demand (a
+//! sub-stream camera: its main stream is kept compressed, see `evidence`). The worker journals
+//! and delivers such an alert at once, drawn on the detector's frame, then hands the alert ids,
+//! their events and the analysed frame over to this thread and goes on; here the main stream's
+//! frame of that instant is decoded (giving up [`STILL_DEADLINE`] after the job is taken), each
+//! event drawn on it as its snapshot was, and the still attached to its alert (or why there is
+//! none). An alert never waits for a decoder. Jobs are taken in order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -13,26 +13,24 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::camera::CameraCtx;
-use super::publish::{publish, Moment, Under};
-use crate::alerts::AlertBus;
+use crate::alerts::{render_event, AlertBus};
 use crate::evidence::STILL_DEADLINE;
 use crate::frames::Frame;
 use crate::rules::Event;
 
-/// Alerts waiting for their snapshot; beyond, a worker publishes with the detector's frame.
+/// Frames whose alerts wait for their still; beyond, the alerts are told there is none.
 const QUEUE: usize = 64;
 
-/// The events of one analysed frame, waiting for their snapshot.
+/// The alerts of one analysed frame, journaled, waiting for their full-resolution still.
 pub(super) struct StillJob {
     pub cam: Arc<CameraCtx>,
-    pub events: Vec<(Event, Under)>,
+    /// Each alert's journal id and the event it was raised for (drawn again on the still).
+    pub alerts: Vec<(i64, Event)>,
     pub frame: Arc<Frame>,
-    /// When the frame's analysis ended: the deadline runs from there.
-    pub analysed: Instant,
 }
 
-/// Where workers hand over such events, and how many handed-over jobs are not published yet
-/// (the engine is idle only at 0).
+/// Where workers hand over such alerts, and how many handed-over jobs are not done yet (the
+/// engine is idle only at 0).
 #[derive(Clone)]
 pub(super) struct StillSender {
     tx: SyncSender<StillJob>,
@@ -40,7 +38,7 @@ pub(super) struct StillSender {
 }
 
 impl StillSender {
-    /// Jobs handed over and not yet published.
+    /// Jobs handed over and not yet done.
     pub fn pending(&self) -> Arc<AtomicUsize> {
         self.pending.clone()
     }
@@ -73,14 +71,25 @@ pub(super) fn hand_over(to: &StillSender, job: StillJob) -> Result<(), StillJob>
 
 fn run(rx: Receiver<StillJob>, bus: &AlertBus, labels: &[String], pending: &AtomicUsize) {
     for job in rx {
-        let shown = job
-            .cam
-            .evidence
-            .snapshot_frame(&job.frame, job.analysed + STILL_DEADLINE);
-        for (ev, under) in &job.events {
-            let at = Moment::of(&job.frame);
-            publish(&job.cam, ev, Some(&shown), at, labels, bus, *under);
+        let deadline = Instant::now() + STILL_DEADLINE;
+        let full = job.cam.evidence.still_frame(&job.frame, deadline);
+        for (id, event) in &job.alerts {
+            let jpeg = full
+                .as_ref()
+                .map_err(String::clone)
+                .and_then(|f| render_event(event, labels, f).map_err(|e| e.to_string()));
+            if let Err(reason) = &jpeg {
+                tracing::info!(camera = %job.cam.id, alert_id = id, %reason, "no full-resolution still: the alert keeps the detector's frame");
+            }
+            attach(bus, *id, jpeg.as_deref().map_err(String::as_str));
         }
         pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Attaches alert `id`'s still (or why there is none), logging a failure to journal it.
+pub(super) fn attach(bus: &AlertBus, id: i64, still: Result<&[u8], &str>) {
+    if let Err(e) = bus.attach_still(id, still) {
+        tracing::error!(alert_id = id, error = %e, "the alert's still could not be journaled");
     }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::camera::{Analysis, CameraCtx};
 use super::models::{DetectorLoader, SecondDetectors};
 use super::pose::{self, PoseClock, PoseLoader, PoseModels};
-use super::publish::{publish, publish_fault, Moment, Under};
-use super::stills::{hand_over, StillJob, StillSender};
+use super::publish::{publish, publish_fault, Moment, Shown, Under};
+use super::stills::{attach, hand_over, StillJob, StillSender};
 use super::{lock, read, CameraSet};
 use crate::alerts::AlertBus;
 use crate::detect::{Detection, Detector};
@@ -342,38 +342,53 @@ fn publish_events(
     if events.is_empty() {
         return;
     }
-    // A snapshot decoded on demand is made off this worker, which goes on with other frames.
-    let mut shown = None;
+    let publish_all = |shown: Shown<'_>| -> Vec<(i64, Event)> {
+        events
+            .iter()
+            .filter_map(|(ev, under)| {
+                let id = publish(
+                    cam,
+                    ev,
+                    shown,
+                    Moment::of(frame),
+                    &shared.labels,
+                    &shared.bus,
+                    *under,
+                )?;
+                Some((id, ev.clone()))
+            })
+            .collect()
+    };
+    // A camera whose main stream is decoded on demand: the alerts are journaled and delivered
+    // now, drawn on the detector's frame; the main stream's still of their instant is decoded
+    // off this worker and attached after.
     if let (true, Some(tx)) = (cam.evidence.decodes_on_demand(), &shared.stills) {
-        let job = StillJob {
-            cam: cam.clone(),
-            events: events.to_vec(),
-            frame: frame.clone(),
-            analysed: Instant::now(),
+        let shown = Shown {
+            frame: Some(frame),
+            still_follows: true,
         };
-        if hand_over(tx, job).is_ok() {
+        let alerts = publish_all(shown);
+        if alerts.is_empty() {
             return;
         }
-        tracing::info!(camera = %cam.id, reason = "snapshot queue full", "snapshot from the detector's frame");
-        shown = Some(std::borrow::Cow::Borrowed(&**frame));
+        let job = StillJob {
+            cam: cam.clone(),
+            alerts,
+            frame: frame.clone(),
+        };
+        if let Err(job) = hand_over(tx, job) {
+            for (id, _) in &job.alerts {
+                attach(&shared.bus, *id, Err("the still queue was full"));
+            }
+        }
+        return;
     }
     // Drawn on the full-resolution frame of the same moment when the camera keeps them; the
     // alert's time stays the analysed frame's.
-    let shown = shown.unwrap_or_else(|| {
-        cam.evidence
-            .snapshot_frame(frame, Instant::now() + crate::evidence::STILL_DEADLINE)
-    });
-    for (ev, under) in events {
-        publish(
-            cam,
-            ev,
-            Some(&shown),
-            Moment::of(frame),
-            &shared.labels,
-            &shared.bus,
-            *under,
-        );
-    }
+    let shown = cam
+        .evidence
+        .snapshot_frame(frame, Instant::now() + crate::evidence::STILL_DEADLINE);
+    publish_all(Shown::on(Some(&shown)));
 }
 
 /// Every 500 ms: offline detection (it must fire when no frame comes at all) and the last frame

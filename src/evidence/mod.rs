@@ -7,8 +7,10 @@
 //! `alerts::NewAlert` draws. It knows neither.
 //!
 //! A camera with a sub-stream (`detect_source`) does not decode its main stream all the time:
-//! its snapshot frame is decoded on demand by a [`StillSource`] (the compressed ring of
-//! `clips`, wired by the engine), off the detection workers.
+//! its alert is journaled at once with the detector's frame as snapshot, and the main stream's
+//! frame of that instant is decoded afterwards by a [`StillSource`] (the compressed ring of
+//! `clips`, wired by the engine), off the detection workers, to be attached as the alert's
+//! full-resolution still ([`CameraEvidence::still_frame`]).
 
 pub mod frames;
 pub mod masks;
@@ -150,14 +152,34 @@ impl CameraEvidence {
         frame: &Frame,
         deadline: Instant,
     ) -> Option<Frame> {
-        let tolerance_ms = (MATCH_TOLERANCE_NS / 1_000_000) as i64;
-        match stills.still(frame.captured_at_ms, tolerance_ms, deadline) {
-            Ok(full) => self.masked(frame, &full),
-            Err(reason) => {
+        self.decode(stills, frame, deadline)
+            .map_err(|reason| {
                 tracing::info!(camera = %frame.camera, pts_ns = frame.pts_ns, %reason, "no full-resolution frame decoded: snapshot from the detector's frame");
-                None
-            }
-        }
+            })
+            .ok()
+    }
+
+    /// The full-resolution still of `frame`'s instant for a camera whose snapshots are decoded
+    /// on demand: the main stream's frame decoded now (giving up at `deadline`), converted and
+    /// masked. `Err` says why there is none.
+    pub fn still_frame(&self, frame: &Frame, deadline: Instant) -> Result<Frame, String> {
+        let stills = self
+            .stills
+            .as_deref()
+            .ok_or_else(|| "no compressed main stream is kept".to_string())?;
+        self.decode(stills, frame, deadline)
+    }
+
+    fn decode(
+        &self,
+        stills: &dyn StillSource,
+        frame: &Frame,
+        deadline: Instant,
+    ) -> Result<Frame, String> {
+        let tolerance_ms = (MATCH_TOLERANCE_NS / 1_000_000) as i64;
+        let full = stills.still(frame.captured_at_ms, tolerance_ms, deadline)?;
+        self.masked(frame, &full)
+            .ok_or_else(|| "the decoded frame is not a readable I420 picture".to_string())
     }
 
     /// The full-resolution frame for `frame`, converted to BGR and masked.

@@ -78,6 +78,10 @@ pub struct Data {
     pub detect_fps: Option<f64>,
     /// SHA-256 of the image kept with the alert (it stays after a retention purge).
     pub image_sha256: Option<String>,
+    /// SHA-256 of the full-resolution still attached after the alert (the main stream's picture
+    /// of the instant; the image above is then the detector's frame), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_sha256: Option<String>,
     pub image_purged: Option<ImagePurge>,
     pub objects: Vec<AlertBox>,
     pub model: Option<String>,
@@ -222,16 +226,17 @@ pub fn explain(conn: &Connection, id: i64) -> Result<Explanation, JournalError> 
     require_current(conn)?;
     let alert = read_alert(conn, id)?.ok_or(JournalError::NotFound(id))?;
     let steps = history_of(conn, id)?;
-    let image_sha256: Option<String> = conn
-        .prepare_cached("SELECT snapshot_sha256 FROM alerts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
+    let (image_sha256, still_sha256): (Option<String>, Option<String>) = conn
+        .prepare_cached("SELECT snapshot_sha256, still_sha256 FROM alerts WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
-        .flatten();
+        .unwrap_or_default();
     let version = match alert.config_version {
         Some(v) => versions::version(conn, v)?,
         None => None,
     };
     let mut out = build(&alert, steps, image_sha256, version.as_ref());
+    out.data.still_sha256 = still_sha256;
     out.text = text::explanation(&out);
     Ok(out)
 }
@@ -287,6 +292,7 @@ fn build(
         stream_ts_ns: alert.stream_ts_ns,
         detect_fps: cam["detect_fps"].as_f64(),
         image_sha256,
+        still_sha256: None,
         image_purged: alert.image_purged.clone(),
         objects: alert.boxes.clone(),
         model: version.and_then(|v| v.model.clone()),

@@ -424,13 +424,13 @@
     card.dataset.eventType = a.event_type;
     card.dataset.status = a.status;
     // Image: the first alert's, or the latest update's when it has none.
-    const shown = [a].concat(inc.updates).filter((x) => x.snapshot_url).pop();
+    const shown = [a].concat(inc.updates).filter((x) => picture(x)).pop();
     const old = card.firstChild;
     if (shown) {
-      if (!(old.tagName === "IMG" && old.dataset.src === shown.snapshot_url)) {
+      if (!(old.tagName === "IMG" && old.dataset.src === picture(shown))) {
         const img = el("img", "thumb");
-        img.src = shown.snapshot_url;
-        img.dataset.src = shown.snapshot_url;
+        img.src = picture(shown);
+        img.dataset.src = picture(shown);
         img.loading = "lazy";
         img.addEventListener("click", () => openIncident(inc));
         card.replaceChild(img, old);
@@ -499,6 +499,9 @@
   }
 
   // Inserts or updates an alert: a first alert is its incident's card, an update joins its card.
+  // The alert's picture: its full-resolution still once attached (a camera whose detection reads
+  // its sub-stream; the attachment arrives as an update), else its snapshot.
+  function picture(a) { return a.still_url || a.snapshot_url; }
   function upsert(a, fresh) {
     alerts.set(a.id, a);
     noteFilterValue("type", a.event_type);
@@ -686,8 +689,8 @@
     explain.hidden = !can("explain");
     explain.href = "/api/alerts/" + a.id + "/transparency";
     const img = $("incident-image");
-    img.hidden = !a.snapshot_url;
-    if (a.snapshot_url) { img.src = a.snapshot_url; img.alt = t("snapshot_of", { id: a.id }); }
+    img.hidden = !picture(a);
+    if (picture(a)) { img.src = picture(a); img.alt = t("snapshot_of", { id: a.id }); }
     $("incident-image-gone").textContent = imageGone(a);
     showClip($("incident-clip"), a);
     const dl = el("dl");
@@ -703,9 +706,9 @@
     ups.replaceChildren();
     for (const u of inc.updates) {
       const li = el("li", null, shortTime(u.frame_time_ms) + " — " + (u.explanation || eventLabel(u.event_type)));
-      if (u.snapshot_url) {
+      if (picture(u)) {
         const link = el("a", null, " ▣");
-        link.href = u.snapshot_url; link.target = "_blank"; link.rel = "noopener";
+        link.href = picture(u); link.target = "_blank"; link.rel = "noopener";
         li.appendChild(link);
       }
       ups.appendChild(li);
@@ -739,9 +742,9 @@
     const card = el("article", "shadow-card");
     card.dataset.shadowId = a.id;
     const media = el("div", "media");
-    if (a.snapshot_url) {
+    if (picture(a)) {
       const img = el("img");
-      img.src = a.snapshot_url; img.alt = t("snapshot_of", { id: a.id }); img.loading = "lazy";
+      img.src = picture(a); img.alt = t("snapshot_of", { id: a.id }); img.loading = "lazy";
       media.appendChild(img);
     } else {
       media.appendChild(el("p", "no-image", t("no_image")));

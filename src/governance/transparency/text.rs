@@ -184,6 +184,11 @@ fn data_lines(d: &Data) -> Vec<String> {
         (Some(h), None) => format!("Empreinte SHA-256 de l'image conservée : {h}."),
         (None, _) => "Aucune image n'a été conservée avec cette alerte.".to_string(),
     });
+    if let Some(h) = &d.still_sha256 {
+        lines.push(format!(
+            "L'image ci-dessus est celle analysée par le détecteur (flux secondaire) ; l'image du              flux principal au même instant, jointe ensuite, a pour empreinte SHA-256 : {h}."
+        ));
+    }
     for b in &d.objects {
         lines.push(format!(
             "Objet détecté : {} (score {}), cadre [{}, {}, {}, {}] (fractions de l'image).",

@@ -1,0 +1,180 @@
+//! The full-resolution still of an alert, attached after it: a camera whose detection reads its
+//! sub-stream journals and delivers the alert at once with the detector's frame as its snapshot,
+//! and decodes the main stream's frame of the same instant afterwards (off the alert's path);
+//! that still is then attached to the alert row (`still`, its SHA-256 `still_sha256`, or
+//! `still_error` saying why there is none) and the row linked again in the chain (kind `still`).
+//! Both images stay: the snapshot is what the detector analysed and what the operator first saw;
+//! the still is the camera's picture of that instant.
+//!
+//! Migration `stills` (schema version 7): columns NULL on every existing row (so older links stay
+//! valid), checked on the table like the others.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::chain;
+use super::{Alert, Journal, JournalError};
+use crate::detect::manifest::sha256_hex;
+
+/// Migration `stills`: `still_expected` (1 when the alert was journaled with a still to follow),
+/// the still, its hash, and why there is none.
+const SCHEMA_STILLS: &str = "
+ALTER TABLE alerts ADD COLUMN still_expected INTEGER;
+ALTER TABLE alerts ADD COLUMN still BLOB;
+ALTER TABLE alerts ADD COLUMN still_sha256 TEXT;
+ALTER TABLE alerts ADD COLUMN still_error TEXT;
+";
+
+/// Brings the still columns in, once.
+pub(super) fn migrate(tx: &Connection) -> Result<(), JournalError> {
+    if !super::journal::has_column(tx, "alerts", "still_expected")? {
+        tx.execute_batch(SCHEMA_STILLS)?;
+    }
+    Ok(())
+}
+
+/// The longest reason kept for a still that could not be made.
+const MAX_ERROR: usize = 500;
+
+impl Journal {
+    /// Attaches the full-resolution still of alert `id` (JPEG bytes), or why there is none, and
+    /// links the row again. Only an alert journaled with a still to follow takes one, once.
+    pub fn attach_still(&self, id: i64, still: Result<&[u8], &str>) -> Result<Alert, JournalError> {
+        let (jpeg, sha, error) = match still {
+            Ok([]) => (None, None, Some("empty image".to_string())),
+            Ok(b) => (Some(b), Some(sha256_hex(b)), None),
+            Err(reason) => (None, None, Some(reason.chars().take(MAX_ERROR).collect())),
+        };
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE alerts SET still = ?2, still_sha256 = ?3, still_error = ?4
+             WHERE id = ?1 AND still_expected = 1 AND still_sha256 IS NULL
+               AND still_error IS NULL",
+            params![id, jpeg, sha, error],
+        )?;
+        if changed == 0 {
+            return Err(match Self::get_locked(&tx, id)? {
+                None => JournalError::NotFound(id),
+                Some(_) => JournalError::Invalid(format!(
+                    "alert {id} takes no still: none was expected, or it has one already"
+                )),
+            });
+        }
+        chain::link_row(&tx, "still", "alerts", id)?;
+        let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        tx.commit()?;
+        Ok(alert)
+    }
+
+    /// The full-resolution still of alert `id`: `None` when there is none (not attached yet,
+    /// none expected, it failed, or a purge deleted it).
+    pub fn still(&self, id: i64) -> Result<Option<Vec<u8>>, JournalError> {
+        let conn = self.lock();
+        let blob: Option<Option<Vec<u8>>> = conn
+            .prepare_cached("SELECT still FROM alerts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        Ok(blob.flatten().filter(|b| !b.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::new_alert;
+    use super::*;
+
+    fn journal() -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path().join("j.db")).unwrap();
+        (dir, j)
+    }
+
+    fn verify(j: &Journal) -> super::super::verify::VerifyReport {
+        j.verify().unwrap()
+    }
+
+    #[test]
+    fn a_still_is_attached_once_hashed_and_chained() {
+        let (_d, j) = journal();
+        let mut new = new_alert("cam");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        assert!(a.still_pending && a.still_url.is_none());
+        let still = [0xFF, 0xD8, 0x01, 0x02, 0xFF, 0xD9];
+        let a = j.attach_still(a.id, Ok(&still)).unwrap();
+        assert!(!a.still_pending);
+        assert_eq!(
+            a.still_url.as_deref(),
+            Some(format!("/api/alerts/{}/still.jpg", a.id).as_str())
+        );
+        assert_eq!(j.still(a.id).unwrap().as_deref(), Some(&still[..]));
+        // The snapshot is still the one the alert was journaled with.
+        assert_eq!(j.snapshot(a.id).unwrap(), Some(new.snapshot_jpeg.clone()));
+        // Once only.
+        assert!(matches!(
+            j.attach_still(a.id, Ok(&still)),
+            Err(JournalError::Invalid(_))
+        ));
+        let report = verify(&j);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.images_checked, 2);
+    }
+
+    #[test]
+    fn a_still_changed_behind_the_engine_s_back_is_found() {
+        let (_d, j) = journal();
+        let mut new = new_alert("cam");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        let conn = Connection::open(j.path()).unwrap();
+        conn.execute("UPDATE alerts SET still = x'ffd8ff00ffd9'", [])
+            .unwrap();
+        let report = verify(&j);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].message.contains("image differs"));
+    }
+
+    #[test]
+    fn an_alert_without_a_still_to_follow_takes_none_and_a_failure_is_kept() {
+        let (_d, j) = journal();
+        let plain = j.insert(&new_alert("cam")).unwrap();
+        assert!(!plain.still_pending && plain.still_url.is_none());
+        assert!(matches!(
+            j.attach_still(plain.id, Ok(&[1, 2])),
+            Err(JournalError::Invalid(_))
+        ));
+        assert!(matches!(
+            j.attach_still(999, Ok(&[1, 2])),
+            Err(JournalError::NotFound(999))
+        ));
+        let mut new = new_alert("cam");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        let a = j.attach_still(a.id, Err("decoder gone")).unwrap();
+        assert!(!a.still_pending && a.still_url.is_none());
+        assert_eq!(a.still_error.as_deref(), Some("decoder gone"));
+        assert_eq!(j.still(a.id).unwrap(), None);
+        assert!(verify(&j).problems.is_empty());
+    }
+
+    #[test]
+    fn a_retention_purge_deletes_the_still_with_the_snapshot() {
+        let (_d, j) = journal();
+        let mut new = new_alert("cam");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        let report = j
+            .purge_images(a.created_at_ms + 10 * 86_400_000, 1)
+            .unwrap();
+        assert_eq!(report.map(|r| r.images), Some(1));
+        assert_eq!(j.still(a.id).unwrap(), None);
+        assert_eq!(j.snapshot(a.id).unwrap(), None);
+        let a = j.get(a.id).unwrap().unwrap();
+        assert!(a.still_url.is_none() && a.image_purged.is_some());
+        let report = verify(&j);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.images_purged, 2);
+    }
+}
