@@ -177,4 +177,36 @@ mod tests {
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(report.images_purged, 2);
     }
+
+    /// A journal of version 6 (before stills) gets the columns; its alerts keep their links.
+    #[test]
+    fn a_version_6_journal_gets_stills_and_its_alerts_stay_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        {
+            let j = Journal::open(&path).unwrap();
+            j.insert(&new_alert("c1")).unwrap();
+            j.lock()
+                .execute_batch(
+                    "ALTER TABLE alerts DROP COLUMN still_expected;
+                     ALTER TABLE alerts DROP COLUMN still; ALTER TABLE alerts DROP COLUMN still_sha256;
+                     ALTER TABLE alerts DROP COLUMN still_error; PRAGMA user_version = 6;",
+                )
+                .unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let version: i64 = j
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::super::SCHEMA_VERSION);
+        let old = j.get(1).unwrap().unwrap();
+        assert!(!old.still_pending && old.still_url.is_none() && old.still_error.is_none());
+        let mut new = new_alert("c1");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        let report = verify(&j);
+        assert!(report.intact(), "{:?}", report.problems);
+    }
 }

@@ -128,6 +128,10 @@ pub struct Step {
     /// p95 of frame-to-alert over the alerts journaled in the window (NaN: none).
     pub alert_p95_ms: f64,
     pub alerts: u64,
+    /// Full-resolution stills decoded from the main stream in the window (sub-stream cameras
+    /// whose snapshots come from the main stream), and those that could not be made.
+    pub stills: u64,
+    pub stills_failed: u64,
     /// Process CPU over the window per camera, % of one core.
     pub cpu_per_camera_pct: f64,
     pub rss_mib: f64,
@@ -185,7 +189,7 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
         cores()
     );
     println!(
-        "{:>4} {:>15} {:>8} {:>8} {:>8} {:>20} {:>7} {:>14} {:>9} {:>10}  verdict",
+        "{:>4} {:>15} {:>8} {:>8} {:>8} {:>20} {:>7} {:>14} {:>13} {:>9} {:>10}  verdict",
         "N",
         "rate min/mean",
         "skipped",
@@ -194,6 +198,7 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
         "p95 / p99 ms",
         "alerts",
         "alert p95 ms",
+        "stills ok/no",
         "CPU/cam",
         "RSS/cam"
     );
@@ -202,7 +207,7 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
     for n in counts {
         let step = run_step(args, n, base_rss)?;
         println!(
-            "{:>4} {:>7.2}/{:<7.2} {:>7.1}% {:>7.2}% {:>8.0} {:>9.0} / {:<8.0} {:>7} {:>14.0} {:>8.1}% {:>6.1} MiB  {}",
+            "{:>4} {:>7.2}/{:<7.2} {:>7.1}% {:>7.2}% {:>8.0} {:>9.0} / {:<8.0} {:>7} {:>14.0} {:>6}/{:<6} {:>8.1}% {:>6.1} MiB  {}",
             step.cameras,
             step.min_rate,
             step.mean_rate,
@@ -213,6 +218,8 @@ pub fn run(args: &CapacityArgs) -> Result<(), CapacityError> {
             step.p99_ms,
             step.alerts,
             step.alert_p95_ms,
+            step.stills,
+            step.stills_failed,
             step.cpu_per_camera_pct,
             step.rss_per_camera_mib,
             if step.failures.is_empty() {
@@ -389,6 +396,7 @@ fn run_step(args: &CapacityArgs, n: usize, base_rss: f64) -> Result<Step, Capaci
     }
     std::thread::sleep(Duration::from_secs(args.warmup));
     let before = counters(&metrics, n);
+    let stills0 = stills(&metrics);
     let cpu0 = cpu_seconds("self").unwrap_or(0.0);
     samples.take();
     alert_samples.take();
@@ -396,6 +404,7 @@ fn run_step(args: &CapacityArgs, n: usize, base_rss: f64) -> Result<Step, Capaci
     std::thread::sleep(Duration::from_secs(args.seconds));
     let dt = t0.elapsed().as_secs_f64();
     let after = counters(&metrics, n);
+    let stills1 = stills(&metrics);
     let cpu1 = cpu_seconds("self").unwrap_or(0.0);
     let latencies = Latencies::sorted(samples.take(), alert_samples.take());
     let (rss, _) = memory_mib();
@@ -408,7 +417,7 @@ fn run_step(args: &CapacityArgs, n: usize, base_rss: f64) -> Result<Step, Capaci
         .zip(&after)
         .map(|(b, a)| std::array::from_fn(|k| a[k].saturating_sub(b[k])))
         .collect();
-    Ok(judge(
+    let mut step = judge(
         args,
         n,
         dt,
@@ -417,7 +426,14 @@ fn run_step(args: &CapacityArgs, n: usize, base_rss: f64) -> Result<Step, Capaci
         cpu1 - cpu0,
         rss - base_rss,
         rss,
-    ))
+    );
+    (step.stills, step.stills_failed) = (stills1[0] - stills0[0], stills1[1] - stills0[1]);
+    Ok(step)
+}
+
+/// Full-resolution stills decoded so far, and those that could not be.
+fn stills(metrics: &Metrics) -> [u64; 2] {
+    ["decoded", "fallback"].map(|o| metrics.evidence_stills.with_label_values(&[o]).get())
 }
 
 /// The window's latency samples, each sorted: frame-to-decision and frame-to-alert (seconds).
@@ -473,6 +489,8 @@ fn judge(
         p99_ms: percentile_ms(&latency.decision, 0.99),
         alert_p95_ms: percentile_ms(&latency.alert, 0.95),
         alerts: sum(3) as u64,
+        stills: 0,
+        stills_failed: 0,
         cpu_per_camera_pct: cpu_seconds / dt * 100.0 / nf,
         rss_mib: rss,
         rss_per_camera_mib: rss_above_base / nf,
