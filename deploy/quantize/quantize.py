@@ -14,6 +14,12 @@ tests/int8_accuracy.rs counts them:
 
 Calibration frames: CALIB_FRAMES (every 2nd frame of the first 400 of vtest.avi). The accuracy
 guard (tests/int8_accuracy.rs) uses frames 400 and later only.
+
+Reproducible byte for byte: the calibration session runs on one intra-op thread
+(one_thread_sessions). With ONNX Runtime's default thread count (one per core) the Conv outputs
+differ in their last bits with the number of threads, and so do the activation scales (between 1
+and 5 threads, 31 of 344 initializers differed by ~1e-7 relative, one zero point by 1): the file
+then depended on the machine's core count.
 """
 import argparse
 import hashlib
@@ -41,6 +47,22 @@ class Reader(CalibrationDataReader):
         return next(self.items, None)
 
 
+def one_thread_sessions():
+    """Makes every ONNX Runtime session built from `onnxruntime.SessionOptions()` in this process
+    (quant_pre_process's and the calibrator's) use one intra-op thread. quantize_static has no
+    session-options parameter; its calibrator builds its session from
+    `onnxruntime.SessionOptions()` (onnxruntime/quantization/calibrate.py), so the class itself
+    is replaced by one whose instances start with one thread."""
+    base = ort.SessionOptions
+
+    class OneThread(base):
+        def __init__(self):
+            super().__init__()
+            self.intra_op_num_threads = 1
+
+    ort.SessionOptions = OneThread
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -53,6 +75,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", default=tempfile.gettempdir())
     a = ap.parse_args()
+    one_thread_sessions()
 
     frames = fr.decode(a.clip, os.path.join(a.work, "vtest-416-bgr.raw"))
     print(f"{len(frames)} frames decoded; calibrating on {len(CALIB_FRAMES)} "

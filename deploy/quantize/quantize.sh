@@ -4,6 +4,8 @@
 # vtest.avi decoded by GStreamer as Vigie's file pipeline does, static QDQ int8 calibration
 # (quantize.py), then the input's H and W declared symbolic (dynamic_size.py). Prints the
 # sha256 to put into models/models.toml.
+# Deterministic: calibration on one ONNX Runtime thread (quantize.py), every package pinned.
+# deploy/quantize/check.sh compares a fresh run with the sha256 of models/models.toml.
 # Usage: deploy/quantize/quantize.sh [OUTPUT]   (default models/nanodet-m-416-int8.onnx)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
