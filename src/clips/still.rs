@@ -1,7 +1,7 @@
 //! One full-resolution frame decoded on demand from a camera's compressed ring: the snapshot of
 //! an alert of a camera whose detection reads its sub-stream, whose main stream is never decoded
-//! continuously. Per snapshot, a short pipeline (`appsrc ! decodebin ! videoconvert ! I420 !
-//! appsink`) decodes the group of pictures from the keyframe before the alert's frame to that
+//! continuously. Per snapshot, a short pipeline (`appsrc ! h264parse ! avdec_h264 max-threads=1
+//! ! videoconvert ! I420 ! appsink`, see [`Chain`]) decodes the group of pictures from the keyframe before the alert's frame to that
 //! frame (and the few packets after it a reordering decoder needs), and keeps the decoded frame
 //! closest in time to it.
 
@@ -91,13 +91,44 @@ impl StillSource for RingStills {
     }
 }
 
-const DESCRIPTION: &str = "appsrc name=src format=time ! decodebin ! videoconvert \
-     ! video/x-raw,format=I420 ! appsink name=sink sync=false max-buffers=2 drop=false";
+/// How a still's group of pictures is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chain {
+    /// `decodebin`: whatever the caps (it finds the parser and decoder each time).
+    Decodebin,
+    /// A named parser and one-thread decoder for H.264 and H.265 (`decodebin` for any other
+    /// codec): no element search per still, no decoder thread pool.
+    ForCaps,
+}
+
+const TAIL: &str =
+    "videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false max-buffers=2 drop=false";
+
+impl Chain {
+    fn description(self, caps: &gst::Caps) -> String {
+        let codec = caps.structure(0).map(|s| s.name().as_str());
+        let decoder = match (self, codec) {
+            (Chain::ForCaps, Some("video/x-h264")) => "h264parse ! avdec_h264 max-threads=1",
+            (Chain::ForCaps, Some("video/x-h265")) => "h265parse ! avdec_h265 max-threads=1",
+            _ => "decodebin",
+        };
+        format!("appsrc name=src format=time ! {decoder} ! {TAIL}")
+    }
+}
 
 /// Decodes `gop` and returns the frame whose timestamp is closest to its target packet's.
 pub fn decode(gop: &GopPackets, deadline: Instant) -> Result<FullFrame, StillError> {
+    decode_with(Chain::ForCaps, gop, deadline)
+}
+
+/// [`decode`] with the given chain (`benches/evidence.rs` compares them).
+pub fn decode_with(
+    chain: Chain,
+    gop: &GopPackets,
+    deadline: Instant,
+) -> Result<FullFrame, StillError> {
     let build = |e: String| StillError::Build(e);
-    let (pipeline, src) = appsrc_pipeline(DESCRIPTION).map_err(build)?;
+    let (pipeline, src) = appsrc_pipeline(&chain.description(&gop.caps)).map_err(build)?;
     let sink = pipeline
         .by_name("sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
