@@ -34,6 +34,8 @@ pub struct ScenarioReport {
     pub speed: u32,
     pub detect_fps: f32,
     pub frames_analysed: u64,
+    /// Frames motion gating kept from the detector (0 without gating).
+    pub frames_skipped: u64,
     pub wall_seconds: f64,
     pub tolerance_seconds: f64,
     pub rules: Vec<RuleScore>,
@@ -126,6 +128,7 @@ impl ScenarioReport {
             speed: s.file.speed,
             detect_fps: out.detect_fps,
             frames_analysed: out.frames_analysed,
+            frames_skipped: out.frames_skipped,
             wall_seconds: out.wall_seconds,
             tolerance_seconds: s.file.tolerance_seconds,
             rules: m.rules,
@@ -138,11 +141,12 @@ impl ScenarioReport {
 /// One line per run, on stderr while the others run.
 pub fn summary_line(r: &ScenarioReport) -> String {
     format!(
-        "{} ({}, {} det/s): {} frames analysed in {:.0} s, {} alerts",
+        "{} ({}, {} det/s): {} frames analysed, {} skipped (no motion) in {:.0} s, {} alerts",
         r.scenario,
         r.config,
         r.detect_fps,
         r.frames_analysed,
+        r.frames_skipped,
         r.wall_seconds,
         r.alerts.len()
     )
@@ -158,12 +162,13 @@ pub fn table(report: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<22} {:<20} {:<24} {:<15} {:>5} {:>3} {:>7} {:>3} {:>9} {:>6} {:>14}",
+        "{:<22} {:<20} {:<24} {:<15} {:>5} {:>13} {:>3} {:>7} {:>3} {:>9} {:>6} {:>14}",
         "scenario",
         "config",
         "rule",
         "type",
         "det/s",
+        "frames an/sk",
         "TP",
         "FP(dup)",
         "FN",
@@ -175,12 +180,13 @@ pub fn table(report: &Report) -> String {
         for rule in &r.rules {
             let _ = writeln!(
                 s,
-                "{:<22} {:<20} {:<24} {:<15} {:>5} {:>3} {:>7} {:>3} {:>9} {:>6} {:>14}",
+                "{:<22} {:<20} {:<24} {:<15} {:>5} {:>13} {:>3} {:>7} {:>3} {:>9} {:>6} {:>14}",
                 r.scenario,
                 r.config,
                 rule.rule,
                 rule.event_type,
                 r.detect_fps,
+                format!("{}/{}", r.frames_analysed, r.frames_skipped),
                 rule.tp,
                 format!("{}({})", rule.fp, rule.duplicates),
                 rule.fn_,

@@ -26,6 +26,8 @@ pub struct RunOutput {
     pub alerts: Vec<Observed>,
     pub detect_fps: f32,
     pub frames_analysed: u64,
+    /// Frames the motion gate kept from the detector (0 without gating).
+    pub frames_skipped: u64,
     /// Seconds of the original clip covered by the run.
     pub clip_start: f64,
     pub clip_end: Option<f64>,
@@ -64,13 +66,14 @@ pub fn run(
     let journal_path = tmp.path().join("journal.db");
     let config = build_config(s, &clip, &journal_path, overrides)?;
     let fps = config.cameras.first().map(|c| c.detect_fps).unwrap_or(0.0);
-    let frames_analysed = run_engine(s, &config, &journal_path)?;
+    let frames = run_engine(s, &config, &journal_path)?;
     let alerts = read_alerts(&journal_path, segment)
         .map_err(|e| EvalError::Io(format!("{}: reading the journal: {e}", s.name)))?;
     Ok(RunOutput {
         alerts,
         detect_fps: fps,
-        frames_analysed,
+        frames_analysed: frames.analysed,
+        frames_skipped: frames.skipped,
         clip_start: segment.origin,
         clip_end: s.file.end_seconds,
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -172,9 +175,16 @@ fn build_config(
     })
 }
 
-/// Runs the engine until the clip has been read and every frame analysed; returns the number of
-/// frames analysed.
-fn run_engine(s: &Scenario, config: &Config, journal_path: &Path) -> Result<u64, EvalError> {
+/// Frames of a run given to the detector, and kept from it by motion gating.
+#[derive(Debug, Clone, Copy)]
+struct Frames {
+    analysed: u64,
+    skipped: u64,
+}
+
+/// Runs the engine until the clip has been read and every frame decided; returns how many
+/// frames were analysed and skipped.
+fn run_engine(s: &Scenario, config: &Config, journal_path: &Path) -> Result<Frames, EvalError> {
     let engine_err = |e: String| EvalError::Engine {
         scenario: s.name.clone(),
         message: e,
@@ -182,7 +192,7 @@ fn run_engine(s: &Scenario, config: &Config, journal_path: &Path) -> Result<u64,
     let journal = Journal::open(journal_path).map_err(|e| engine_err(e.to_string()))?;
     let metrics = Metrics::new();
     let bus = AlertBus::new(Arc::new(journal), 1024, metrics.clone());
-    let engine = Engine::start(config, bus, metrics, EngineOptions::default())
+    let engine = Engine::start(config, bus, metrics.clone(), EngineOptions::default())
         .map_err(|e| engine_err(e.to_string()))?;
     let deadline = Instant::now() + RUN_TIMEOUT;
     let outcome = loop {
@@ -196,11 +206,19 @@ fn run_engine(s: &Scenario, config: &Config, journal_path: &Path) -> Result<u64,
             )));
         }
         if engine.is_idle() {
-            let frames = statuses
+            let analysed = statuses
                 .iter()
                 .map(|c| c.frames_inferred.load(std::sync::atomic::Ordering::Relaxed))
                 .sum();
-            break Ok(frames);
+            let skipped = config
+                .cameras
+                .iter()
+                .map(|c| {
+                    let labels = [c.id.as_str(), "no_motion"];
+                    metrics.frames_skipped.with_label_values(&labels).get()
+                })
+                .sum();
+            break Ok(Frames { analysed, skipped });
         }
         if Instant::now() > deadline {
             break Err(engine_err(format!(
