@@ -31,6 +31,9 @@ pub enum StillError {
     NoFrame,
 }
 
+/// Longest a still's decode may take once its packets are held.
+pub const DECODE_LIMIT: Duration = Duration::from_secs(10);
+
 /// A camera's compressed ring as the source of its on-demand snapshots.
 #[derive(Clone)]
 pub struct RingStills {
@@ -66,7 +69,9 @@ impl RingStills {
             .ring
             .gop_at(at_ms, tolerance_ms)
             .ok_or(StillError::NotHeld(tolerance_ms))?;
-        decode(&gop, deadline)
+        // The decode has its own limit: a still decoded at a low priority on a busy machine is
+        // late, not lost.
+        decode(&gop, Instant::now() + DECODE_LIMIT)
     }
 }
 
@@ -94,25 +99,29 @@ impl StillSource for RingStills {
 /// How a still's group of pictures is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chain {
-    /// `decodebin`: whatever the caps (it finds the parser and decoder each time).
+    /// `appsrc ! decodebin`: whatever the caps (it finds the parser and decoder each time),
+    /// in GStreamer's own threads.
     Decodebin,
-    /// A named parser and one-thread decoder for H.264 and H.265 (`decodebin` for any other
-    /// codec): no element search per still, no decoder thread pool.
+    /// For H.264 and H.265, a named parser and a one-thread decoder fed **in the calling
+    /// thread** (no element search, no streaming or decoder thread: the decode runs at the
+    /// caller's priority); `Decodebin` for any other codec.
     ForCaps,
 }
 
-const TAIL: &str =
-    "videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false max-buffers=2 drop=false";
+const TAIL: &str = "videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false";
 
 impl Chain {
-    fn description(self, caps: &gst::Caps) -> String {
-        let codec = caps.structure(0).map(|s| s.name().as_str());
-        let decoder = match (self, codec) {
-            (Chain::ForCaps, Some("video/x-h264")) => "h264parse ! avdec_h264 max-threads=1",
-            (Chain::ForCaps, Some("video/x-h265")) => "h265parse ! avdec_h265 max-threads=1",
-            _ => "decodebin",
-        };
-        format!("appsrc name=src format=time ! {decoder} ! {TAIL}")
+    /// The parser and decoder to feed in the calling thread, if this chain has them for `caps`.
+    fn named(self, caps: &gst::Caps) -> Option<&'static str> {
+        match (self, caps.structure(0).map(|s| s.name().as_str())) {
+            (Chain::ForCaps, Some("video/x-h264")) => {
+                Some("h264parse name=parse ! avdec_h264 max-threads=1")
+            }
+            (Chain::ForCaps, Some("video/x-h265")) => {
+                Some("h265parse name=parse ! avdec_h265 max-threads=1")
+            }
+            _ => None,
+        }
     }
 }
 
@@ -127,8 +136,12 @@ pub fn decode_with(
     gop: &GopPackets,
     deadline: Instant,
 ) -> Result<FullFrame, StillError> {
+    if let Some(named) = chain.named(&gop.caps) {
+        return here::decode(named, gop, deadline);
+    }
     let build = |e: String| StillError::Build(e);
-    let (pipeline, src) = appsrc_pipeline(&chain.description(&gop.caps)).map_err(build)?;
+    let description = format!("appsrc name=src format=time ! decodebin ! {TAIL} max-buffers=2");
+    let (pipeline, src) = appsrc_pipeline(&description).map_err(build)?;
     let sink = pipeline
         .by_name("sink")
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -163,11 +176,7 @@ fn run(
         }
     }
     let _ = src.end_of_stream();
-    let target = gop
-        .packets
-        .get(gop.target)
-        .and_then(|p| p.buffer.pts().or(p.buffer.dts()))
-        .map(|t| t.nseconds());
+    let target = target_pts(gop);
     let mut best: Option<(u64, gst::Sample)> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -184,22 +193,140 @@ fn run(
             }
             continue;
         };
-        let pts = sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
-        let distance = match (pts, target) {
-            (Some(p), Some(t)) => p.abs_diff(t),
-            // No timestamps to compare: the last frame decoded is the target's.
-            _ => 0,
-        };
-        if best.as_ref().is_none_or(|(d, _)| distance <= *d) {
-            best = Some((distance, sample));
-        }
+        keep_closest(&mut best, sample, target);
     }
+    closest_frame(best)
+}
+
+/// The timestamp of the packet a still is decoded for.
+fn target_pts(gop: &GopPackets) -> Option<u64> {
+    gop.packets
+        .get(gop.target)
+        .and_then(|p| p.buffer.pts().or(p.buffer.dts()))
+        .map(|t| t.nseconds())
+}
+
+/// Keeps `sample` in `best` when it is at least as close to `target` (the later one wins a tie;
+/// without timestamps to compare, the last frame decoded is the target's).
+fn keep_closest(best: &mut Option<(u64, gst::Sample)>, sample: gst::Sample, target: Option<u64>) {
+    let pts = sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
+    let distance = match (pts, target) {
+        (Some(p), Some(t)) => p.abs_diff(t),
+        _ => 0,
+    };
+    if best.as_ref().is_none_or(|(d, _)| distance <= *d) {
+        *best = Some((distance, sample));
+    }
+}
+
+fn closest_frame(best: Option<(u64, gst::Sample)>) -> Result<FullFrame, StillError> {
     let (_, sample) = best.ok_or(StillError::NoFrame)?;
     let pts = sample
         .buffer()
         .and_then(|b| b.pts())
         .map_or(0, |t| t.nseconds());
     FullFrame::from_sample(&sample, pts).ok_or(StillError::NoFrame)
+}
+
+/// Decoding in the calling thread: the packets are pushed into the parser's sink pad, so the
+/// parser, the one-thread decoder, the conversion and the sink's callback all run in it.
+mod here {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    use gstreamer_app as gst_app;
+
+    use super::super::writer::bus_error;
+    use super::{closest_frame, keep_closest, target_pts, GopPackets, StillError, TAIL};
+    use crate::evidence::FullFrame;
+
+    type Best = Arc<Mutex<Option<(u64, gst::Sample)>>>;
+
+    pub(super) fn decode(
+        named: &str,
+        gop: &GopPackets,
+        deadline: Instant,
+    ) -> Result<FullFrame, StillError> {
+        let build = |e: String| StillError::Build(e);
+        // `async=false`: the sink does not wait to preroll (nothing else would push).
+        let pipeline = gst::parse::launch(&format!("{named} ! {TAIL} async=false"))
+            .map_err(|e| build(e.to_string()))?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| build("not a pipeline".into()))?;
+        let best: Best = Arc::default();
+        let result = wire(&pipeline, gop, &best)
+            .and_then(|pad| push(&pipeline, &pad, gop, deadline))
+            .and_then(|()| closest_frame(best.lock().map_err(|_| StillError::NoFrame)?.take()));
+        let _ = pipeline.set_state(gst::State::Null);
+        result
+    }
+
+    /// The sink keeps the decoded frame closest to the target; returns the pad to feed.
+    fn wire(
+        pipeline: &gst::Pipeline,
+        gop: &GopPackets,
+        best: &Best,
+    ) -> Result<gst::Pad, StillError> {
+        let build = |e: &str| StillError::Build(e.to_string());
+        let sink = pipeline
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .ok_or_else(|| build("no appsink"))?;
+        let pad = pipeline
+            .by_name("parse")
+            .and_then(|e| e.static_pad("sink"))
+            .ok_or_else(|| build("no parser"))?;
+        let (best, target) = (best.clone(), target_pts(gop));
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    if let Ok(mut b) = best.lock() {
+                        keep_closest(&mut b, sample, target);
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| StillError::Build(e.to_string()))?;
+        Ok(pad)
+    }
+
+    fn push(
+        pipeline: &gst::Pipeline,
+        pad: &gst::Pad,
+        gop: &GopPackets,
+        deadline: Instant,
+    ) -> Result<(), StillError> {
+        let bus = pipeline
+            .bus()
+            .ok_or_else(|| StillError::Build("no bus".into()))?;
+        let failed = |e: String| StillError::Decode(bus_error(&bus).unwrap_or(e));
+        pad.send_event(gst::event::StreamStart::new("vigie-still"));
+        pad.send_event(gst::event::Caps::new(&gop.caps));
+        let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+        pad.send_event(gst::event::Segment::new(&segment));
+        for (i, p) in gop.packets.iter().enumerate() {
+            if Instant::now() >= deadline {
+                return Err(StillError::Timeout);
+            }
+            let mut b = p.buffer.copy();
+            if i == 0 {
+                b.make_mut().set_flags(gst::BufferFlags::DISCONT);
+            }
+            pad.chain(b).map_err(|e| failed(format!("{e:?}")))?;
+        }
+        // End of stream: the decoder gives the frames it still holds.
+        pad.send_event(gst::event::Eos::new());
+        match bus_error(&bus) {
+            Some(reason) => Err(StillError::Decode(reason)),
+            None => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -260,5 +387,25 @@ mod tests {
         // A deadline already past: given up.
         let late = decode(&ring.gop_at(11_610, 250).unwrap(), Instant::now()).unwrap_err();
         assert!(matches!(late, StillError::Timeout), "{late}");
+    }
+
+    #[test]
+    fn decoding_in_the_calling_thread_gives_decodebin_s_frame() {
+        let (ring, zero) = h264_ring(10_000);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for at_ms in [11_000, 11_600, 12_960] {
+            let gop = ring.gop_at(at_ms, 250).unwrap();
+            let here = decode_with(Chain::ForCaps, &gop, deadline).unwrap();
+            let bin = decode_with(Chain::Decodebin, &gop, deadline).unwrap();
+            assert_eq!(
+                here.pts_ns - zero,
+                u64::try_from(at_ms - 10_000).unwrap() * 1_000_000
+            );
+            assert_eq!(
+                (here.pts_ns, &here.i420),
+                (bin.pts_ns, &bin.i420),
+                "{at_ms}"
+            );
+        }
     }
 }

@@ -129,13 +129,13 @@ impl Engine {
         let cameras: CameraSet = Arc::new(RwLock::new(Arc::new(cameras)));
         let stop = Arc::new(AtomicBool::new(false));
         let labels = Arc::new(config.labels.clone());
-        // Joined after the workers (their senders gone, it publishes what is left, then ends).
-        let (stills, stills_thread) = if options.decode_only {
-            (None, None)
+        // Joined after the workers (their senders gone, they attach what is left, then end).
+        let (stills, stills_threads) = if options.decode_only {
+            (None, Vec::new())
         } else {
             let (tx, t) =
                 stills::spawn(bus.clone(), labels.clone()).map_err(EngineError::Thread)?;
-            (Some(tx), Some(t))
+            (Some(tx), t)
         };
         let shared = || Shared {
             bus: bus.clone(),
@@ -152,7 +152,7 @@ impl Engine {
             .map_or_else(|| Arc::new(AtomicUsize::new(0)), |s| s.pending());
         let mut workers = spawn_workers(&cameras, detectors, &options, shared)?;
         drop(stills);
-        workers.extend(stills_thread);
+        workers.extend(stills_threads);
         // Detector workers only: the health thread is not one.
         tracing::info!(cameras = count, workers = worker_count, "engine started");
         Ok(Engine {

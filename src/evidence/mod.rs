@@ -43,8 +43,8 @@ pub const STILL_DEADLINE: Duration = Duration::from_secs(2);
 /// compressed.
 pub trait StillSource: Send + Sync + std::fmt::Debug {
     /// The frame closest to wall-clock `at_ms` (ms since the epoch, the analysed frame's
-    /// `captured_at_ms`) within `tolerance_ms`, as I420; gives up at `deadline`. `Err` says why
-    /// there is none.
+    /// `captured_at_ms`) within `tolerance_ms`, as I420; waits for that instant's packets until
+    /// `deadline` (the decode itself has its own limit). `Err` says why there is none.
     fn still(&self, at_ms: i64, tolerance_ms: i64, deadline: Instant) -> Result<FullFrame, String>;
 }
 
