@@ -621,15 +621,19 @@ async fn snapshot(
             )))
         }
     };
-    Ok((
+    Ok(jpeg_response(jpeg))
+}
+
+/// A journaled image (snapshot or still): it never changes once journaled.
+pub(super) fn jpeg_response(jpeg: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "image/jpeg"),
-            // A snapshot never changes once journaled.
             (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
         ],
         jpeg,
     )
-        .into_response())
+        .into_response()
 }
 
 /// 410 Gone: a retention purge deleted the alert's `what` (image, clip); the alert and its

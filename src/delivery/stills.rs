@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::access::Caller;
-use super::{blocking, evidence_gone, parse_alert_id, ApiError, AppState};
+use super::{blocking, evidence_gone, jpeg_response, parse_alert_id, ApiError, AppState};
 use crate::auth::Permission;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -33,15 +33,7 @@ async fn still(
         return Err(ApiError::not_found(format!("alert {id} not found")));
     };
     if let Some(jpeg) = jpeg {
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "image/jpeg"),
-                // A still never changes once attached.
-                (header::CACHE_CONTROL, "private, max-age=86400, immutable"),
-            ],
-            jpeg,
-        )
-            .into_response());
+        return Ok(jpeg_response(jpeg));
     }
     if let Some(p) = &alert.image_purged {
         return Ok(evidence_gone("full-resolution still", id, p));
