@@ -178,6 +178,24 @@ mod tests {
         assert_eq!(report.images_purged, 2);
     }
 
+    #[test]
+    fn a_journal_purge_takes_the_alert_and_its_still_link_and_the_chain_stays_whole() {
+        let (_d, j) = journal();
+        let mut new = new_alert("cam");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        let days = crate::config::MIN_JOURNAL_DAYS;
+        let later = a.created_at_ms + (i64::from(days) + 1) * 86_400_000;
+        let report = j.purge_journal(later, days).unwrap().unwrap();
+        assert_eq!(report.alerts, 1);
+        // The alert's two links (journaled, still attached) are erased.
+        assert_eq!(report.links, 2);
+        assert!(j.get(a.id).unwrap().is_none());
+        let report = verify(&j);
+        assert!(report.intact(), "{:?}", report.problems);
+    }
+
     /// A journal of version 6 (before stills) gets the columns; its alerts keep their links.
     #[test]
     fn a_version_6_journal_gets_stills_and_its_alerts_stay_verified() {
