@@ -229,6 +229,39 @@ impl ClipRing {
     }
 
     /// Wall clock of the newest packet.
+    /// Why no group of pictures decodes the frame at `at_ms` (what [`ClipRing::gop_at`] saw):
+    /// how far the nearest packet is, the span held around `at_ms`, and whether a keyframe of
+    /// the same segment precedes it.
+    pub fn miss(&self, at_ms: i64) -> String {
+        let inner = self.lock();
+        let (Some(first), Some(last)) = (inner.packets.front(), inner.packets.back()) else {
+            return "nothing held".into();
+        };
+        let nearest = inner
+            .packets
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| p.at_ms.abs_diff(at_ms));
+        let keyed = nearest.is_some_and(|(i, p)| {
+            (0..=i)
+                .rev()
+                .take_while(|&k| inner.packets[k].segment == p.segment)
+                .any(|k| inner.packets[k].keyframe)
+        });
+        format!(
+            "{} packets held from {} to {} ms of that instant, the nearest {} ms away, {}",
+            inner.packets.len(),
+            first.at_ms - at_ms,
+            last.at_ms - at_ms,
+            nearest.map_or(0, |(_, p)| p.at_ms - at_ms),
+            if keyed {
+                "after a keyframe of its segment"
+            } else {
+                "with no keyframe before it in its segment"
+            }
+        )
+    }
+
     pub fn newest_ms(&self) -> Option<i64> {
         self.lock().packets.back().map(|p| p.at_ms)
     }

@@ -19,8 +19,10 @@ use crate::metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StillError {
-    #[error("no packet of the main stream within {0} ms of the alert's frame, from a keyframe")]
-    NotHeld(i64),
+    #[error(
+        "no packet of the main stream within {0} ms of the alert's frame, from a keyframe ({1})"
+    )]
+    NotHeld(i64, String),
     #[error("cannot build the snapshot decoder: {0}")]
     Build(String),
     #[error("decoding the main stream failed: {0}")]
@@ -68,7 +70,7 @@ impl RingStills {
         let gop = self
             .ring
             .gop_at(at_ms, tolerance_ms)
-            .ok_or(StillError::NotHeld(tolerance_ms))?;
+            .ok_or_else(|| StillError::NotHeld(tolerance_ms, self.ring.miss(at_ms)))?;
         // The decode has its own limit: a still decoded at a low priority on a busy machine is
         // late, not lost.
         decode(&gop, Instant::now() + DECODE_LIMIT)
@@ -383,7 +385,11 @@ mod tests {
         assert_eq!(frame.i420.len(), FullFrame::i420_len(320, 240));
         // Out of what the ring holds: an error, no frame.
         let missing = stills.decode_at(20_000, 250, Instant::now()).unwrap_err();
-        assert!(matches!(missing, StillError::NotHeld(250)), "{missing}");
+        assert!(matches!(missing, StillError::NotHeld(250, _)), "{missing}");
+        assert!(
+            missing.to_string().contains("the nearest -7040 ms away"),
+            "{missing}"
+        );
         // A deadline already past: given up.
         let late = decode(&ring.gop_at(11_610, 250).unwrap(), Instant::now()).unwrap_err();
         assert!(matches!(late, StillError::Timeout), "{late}");
