@@ -31,9 +31,12 @@ pub use mask::MaskFn;
 pub use ring::{ClipPackets, ClipRing, Coverage, GopPackets, Packet};
 pub use still::RingStills;
 
-/// What a ring keeps when it serves only the snapshots of a sub-stream camera (clips off): the
-/// frames waiting for analysis and the wait of an alert for its snapshot, from a keyframe.
-pub const SNAPSHOT_KEEP_MS: i64 = 5_000;
+/// What a ring keeps when it serves only the stills of a sub-stream camera (clips off), from a
+/// keyframe: the frames waiting for analysis, and the stills' own lag. A still is decoded after
+/// its alert at a low priority, so under load it may come seconds later: with 5 s kept, a burst
+/// of alerts on a busy machine found the group of pictures of their instant already gone (the
+/// oldest packet held 2.4–2.8 s after it). About 1.9 Mbit/s for the 720p bench clip: 5 MB.
+pub const SNAPSHOT_KEEP_MS: i64 = 20_000;
 
 /// Margin kept in a ring beyond the clip window: the time a clip may wait before it is
 /// written (another clip being written, a camera that lags).
