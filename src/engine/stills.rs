@@ -88,7 +88,7 @@ pub(super) fn hand_over(to: &StillSender, job: StillJob) -> Result<(), StillJob>
 
 /// Nice value of this thread: a still (decoded in this thread, see `clips::still`) yields the
 /// CPU to ingest and detection, so under load stills come later, cameras do not slow down.
-const NICE: libc::c_int = 10;
+const NICE: libc::c_int = 19;
 
 fn run(rx: Receiver<StillJob>, labels: &[String], made: &std::sync::mpsc::Sender<Made>) {
     lower_priority();
