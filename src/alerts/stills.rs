@@ -89,6 +89,13 @@ mod tests {
         (dir, j)
     }
 
+    /// An alert journaled with a still to follow.
+    fn expecting(j: &Journal) -> Alert {
+        let mut new = new_alert("cam");
+        new.still_expected = true;
+        j.insert(&new).unwrap()
+    }
+
     fn verify(j: &Journal) -> super::super::verify::VerifyReport {
         j.verify().unwrap()
     }
@@ -96,9 +103,7 @@ mod tests {
     #[test]
     fn a_still_is_attached_once_hashed_and_chained() {
         let (_d, j) = journal();
-        let mut new = new_alert("cam");
-        new.still_expected = true;
-        let a = j.insert(&new).unwrap();
+        let a = expecting(&j);
         assert!(a.still_pending && a.still_url.is_none());
         let still = [0xFF, 0xD8, 0x01, 0x02, 0xFF, 0xD9];
         let a = j.attach_still(a.id, Ok(&still)).unwrap();
@@ -109,7 +114,10 @@ mod tests {
         );
         assert_eq!(j.still(a.id).unwrap().as_deref(), Some(&still[..]));
         // The snapshot is still the one the alert was journaled with.
-        assert_eq!(j.snapshot(a.id).unwrap(), Some(new.snapshot_jpeg.clone()));
+        assert_eq!(
+            j.snapshot(a.id).unwrap(),
+            Some(new_alert("cam").snapshot_jpeg)
+        );
         // Once only.
         assert!(matches!(
             j.attach_still(a.id, Ok(&still)),
@@ -123,9 +131,7 @@ mod tests {
     #[test]
     fn a_still_changed_behind_the_engine_s_back_is_found() {
         let (_d, j) = journal();
-        let mut new = new_alert("cam");
-        new.still_expected = true;
-        let a = j.insert(&new).unwrap();
+        let a = expecting(&j);
         j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
         let conn = Connection::open(j.path()).unwrap();
         conn.execute("UPDATE alerts SET still = x'ffd8ff00ffd9'", [])
@@ -148,9 +154,7 @@ mod tests {
             j.attach_still(999, Ok(&[1, 2])),
             Err(JournalError::NotFound(999))
         ));
-        let mut new = new_alert("cam");
-        new.still_expected = true;
-        let a = j.insert(&new).unwrap();
+        let a = expecting(&j);
         let a = j.attach_still(a.id, Err("decoder gone")).unwrap();
         assert!(!a.still_pending && a.still_url.is_none());
         assert_eq!(a.still_error.as_deref(), Some("decoder gone"));
@@ -161,9 +165,7 @@ mod tests {
     #[test]
     fn a_retention_purge_deletes_the_still_with_the_snapshot() {
         let (_d, j) = journal();
-        let mut new = new_alert("cam");
-        new.still_expected = true;
-        let a = j.insert(&new).unwrap();
+        let a = expecting(&j);
         j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
         let report = j
             .purge_images(a.created_at_ms + 10 * 86_400_000, 1)
@@ -181,9 +183,7 @@ mod tests {
     #[test]
     fn a_journal_purge_takes_the_alert_and_its_still_link_and_the_chain_stays_whole() {
         let (_d, j) = journal();
-        let mut new = new_alert("cam");
-        new.still_expected = true;
-        let a = j.insert(&new).unwrap();
+        let a = expecting(&j);
         j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
         let days = crate::config::MIN_JOURNAL_DAYS;
         let later = a.created_at_ms + (i64::from(days) + 1) * 86_400_000;
@@ -220,9 +220,7 @@ mod tests {
         assert_eq!(version, super::super::SCHEMA_VERSION);
         let old = j.get(1).unwrap().unwrap();
         assert!(!old.still_pending && old.still_url.is_none() && old.still_error.is_none());
-        let mut new = new_alert("c1");
-        new.still_expected = true;
-        let a = j.insert(&new).unwrap();
+        let a = expecting(&j);
         j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
         let report = verify(&j);
         assert!(report.intact(), "{:?}", report.problems);

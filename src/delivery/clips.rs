@@ -6,11 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 
 use super::access::Caller;
-use super::{blocking, evidence_gone, parse_alert_id, ApiError, AppState};
+use super::{blocking, evidence_gone, evidence_pending, parse_alert_id, ApiError, AppState};
 use crate::alerts::ClipRecord;
 use crate::auth::Permission;
 
@@ -44,7 +43,10 @@ async fn clip(
             )))
         }
         None if alert.clip_url.is_some() => {
-            return Ok(not_ready(id));
+            return Ok(evidence_pending(
+                "2",
+                format!("the clip of alert {id} is not ready yet (it needs the seconds after the alert); retry in a few seconds"),
+            ));
         }
         None => {
             return Err(ApiError::not_found(format!(
@@ -69,19 +71,6 @@ async fn clip(
         .and_then(|v| v.to_str().ok())
         .map(|r| byte_range(r, data.len() as u64));
     Ok(serve(data, range))
-}
-
-/// 404 with `Retry-After`: the clip is being made (it needs the seconds after the alert).
-fn not_ready(id: i64) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::RETRY_AFTER, "2")],
-        Json(json!({
-            "error": format!("the clip of alert {id} is not ready yet (it needs the seconds after the alert); retry in a few seconds"),
-            "reason": "pending",
-        })),
-    )
-        .into_response()
 }
 
 /// A `Range` header against a body of `len` bytes: `Ok(Some((first, last)))` for one

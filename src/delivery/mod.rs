@@ -636,6 +636,16 @@ pub(super) fn jpeg_response(jpeg: Vec<u8>) -> Response {
         .into_response()
 }
 
+/// 404 with `Retry-After` (seconds): the alert's clip or still is on its way.
+pub(super) fn evidence_pending(retry_after: &'static str, error: String) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::RETRY_AFTER, retry_after)],
+        Json(json!({ "error": error, "reason": "pending" })),
+    )
+        .into_response()
+}
+
 /// 410 Gone: a retention purge deleted the alert's `what` (image, clip); the alert and its
 /// journal entry remain.
 pub(super) fn evidence_gone(what: &str, id: i64, purge: &crate::alerts::ImagePurge) -> Response {

@@ -4,14 +4,14 @@
 //! could not be made or none was expected, 410 when a retention purge deleted it.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 
 use super::access::Caller;
-use super::{blocking, evidence_gone, jpeg_response, parse_alert_id, ApiError, AppState};
+use super::{
+    blocking, evidence_gone, evidence_pending, jpeg_response, parse_alert_id, ApiError, AppState,
+};
 use crate::auth::Permission;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -39,7 +39,10 @@ async fn still(
         return Ok(evidence_gone("full-resolution still", id, p));
     }
     if alert.still_pending {
-        return Ok(not_ready(id));
+        return Ok(evidence_pending(
+            "1",
+            format!("the full-resolution still of alert {id} is being decoded; retry in a second"),
+        ));
     }
     let why = alert.still_error.unwrap_or_else(|| {
         "its camera's main stream is decoded continuously (the snapshot is full resolution) or \
@@ -49,17 +52,4 @@ async fn still(
     Err(ApiError::not_found(format!(
         "alert {id} has no full-resolution still: {why}"
     )))
-}
-
-/// 404 with `Retry-After`: the still is being decoded from the main stream.
-fn not_ready(id: i64) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::RETRY_AFTER, "1")],
-        Json(json!({
-            "error": format!("the full-resolution still of alert {id} is being decoded; retry in a second"),
-            "reason": "pending",
-        })),
-    )
-        .into_response()
 }
