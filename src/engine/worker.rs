@@ -385,9 +385,7 @@ fn publish_events(
     }
     // Drawn on the full-resolution frame of the same moment when the camera keeps them; the
     // alert's time stays the analysed frame's.
-    let shown = cam
-        .evidence
-        .snapshot_frame(frame, Instant::now() + crate::evidence::STILL_DEADLINE);
+    let shown = cam.evidence.snapshot_frame(frame);
     publish_all(Shown::on(Some(&shown)));
 }
 

@@ -127,36 +127,14 @@ impl CameraEvidence {
 
     /// The frame an alert raised on `frame` (the detector's frame, already masked by ingest) is
     /// drawn on: the full-resolution frame closest in time (masked here), or `frame` itself when
-    /// none is close enough. Boxes and overlays are normalised, so they fit either.
-    /// A snapshot decoded on demand gives up at `deadline` (the detector's frame is used, and
-    /// the reason logged).
-    pub fn snapshot_frame<'a>(&self, frame: &'a Frame, deadline: Instant) -> Cow<'a, Frame> {
-        let full = match (&self.stills, self.on_demand) {
-            (Some(stills), _) => self.decoded_frame(stills.as_ref(), frame, deadline),
-            (None, true) => {
-                tracing::info!(camera = %frame.camera, reason = "no compressed main stream kept", "snapshot from the detector's frame");
-                None
-            }
-            (None, false) => self.full_frame(frame),
-        };
-        match full {
-            Some(full) => Cow::Owned(full),
-            None => Cow::Borrowed(frame),
+    /// none is close enough, or when the camera's full-resolution picture is decoded on demand
+    /// (it comes after, as the alert's still: [`CameraEvidence::still_frame`]). Boxes and
+    /// overlays are normalised, so they fit either.
+    pub fn snapshot_frame<'a>(&self, frame: &'a Frame) -> Cow<'a, Frame> {
+        match (self.on_demand, self.full_frame(frame)) {
+            (false, Some(full)) => Cow::Owned(full),
+            _ => Cow::Borrowed(frame),
         }
-    }
-
-    /// The main stream's frame of `frame`'s instant, decoded now, converted and masked.
-    fn decoded_frame(
-        &self,
-        stills: &dyn StillSource,
-        frame: &Frame,
-        deadline: Instant,
-    ) -> Option<Frame> {
-        self.decode(stills, frame, deadline)
-            .map_err(|reason| {
-                tracing::info!(camera = %frame.camera, pts_ns = frame.pts_ns, %reason, "no full-resolution frame decoded: snapshot from the detector's frame");
-            })
-            .ok()
     }
 
     /// The full-resolution still of `frame`'s instant for a camera whose snapshots are decoded
@@ -260,13 +238,13 @@ mod tests {
 
     /// The alert snapshot as `alerts` draws it, on the frame evidence picks.
     fn snapshot(ev: &CameraEvidence, frame: &Frame) -> Vec<u8> {
-        let deadline = Instant::now() + STILL_DEADLINE;
-        crate::alerts::render_snapshot(
-            &ev.snapshot_frame(frame, deadline),
-            &[],
-            &Default::default(),
-        )
-        .unwrap()
+        crate::alerts::render_snapshot(&ev.snapshot_frame(frame), &[], &Default::default()).unwrap()
+    }
+
+    /// The full-resolution still as the engine draws it, or why there is none.
+    fn still(ev: &CameraEvidence, frame: &Frame) -> Result<Vec<u8>, String> {
+        let full = ev.still_frame(frame, Instant::now() + STILL_DEADLINE)?;
+        Ok(crate::alerts::render_snapshot(&full, &[], &Default::default()).unwrap())
     }
 
     #[test]
@@ -298,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sub_stream_camera_decodes_its_snapshot_on_demand_and_masks_it() {
+    fn a_sub_stream_camera_decodes_its_still_on_demand_and_masks_it() {
         let mask = PrivacyMask::new(vec![vec![(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]]);
         let sub = Some(Source::Test {
             pattern: "ball".into(),
@@ -308,12 +286,14 @@ mod tests {
         assert!(ev.decodes_on_demand() && ev.ring().is_none());
         let mut frame = detector_frame(1_000_000_000);
         frame.captured_at_ms = 5_100;
-        let img = decode(&snapshot(&ev, &frame));
+        let img = decode(&still(&ev, &frame).unwrap());
         assert_eq!(img.dimensions(), (64, 48));
         assert!(img.get_pixel(10, 24).0.iter().all(|&c| c < 12));
         assert!(img.get_pixel(50, 24).0.iter().all(|&c| c > 170));
-        // Nothing decodable at that instant: the detector's frame (masked by ingest already).
+        // The snapshot, delivered first, is the detector's frame (masked by ingest already).
+        // Nothing decodable at that instant: no still, and the snapshot stays.
         frame.captured_at_ms = 9_000;
+        assert_eq!(still(&ev, &frame).unwrap_err(), "not held");
         let img = decode(&snapshot(&ev, &frame));
         assert_eq!(img.dimensions(), (43, 32));
     }
