@@ -344,6 +344,10 @@ fn estimate_people(
     img: &PoseImage<'_>,
     people: &[&Track],
 ) -> Result<Vec<Pose>, DetectError> {
+    // Only lost tracks are looked for: a whole-frame pose would go to no track.
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
     let found = est.estimate_frame(img)?;
     let mut poses = match_to_tracks(&found, people);
     let rotate_below = est.options().rotate_below;
@@ -655,6 +659,21 @@ mod tests {
             posture.basis,
             crate::detect::posture::Basis::Torso { .. }
         ));
+    }
+
+    /// A pose frame due only for a lost track runs no whole-frame pass: its poses would go to
+    /// no track (the real photo upright, where the whole frame does find the person).
+    #[test]
+    fn no_whole_frame_pass_without_a_person_track() {
+        use crate::detect::{load_image_bgr, resize_bgr};
+        let (mut est, _, _, _) = turned_person_frame();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (bgr, w, h) = load_image_bgr(&root.join("tests/data/images/person.jpg")).unwrap();
+        let mut frame = vec![0u8; 416 * 416 * 3];
+        resize_bgr(&bgr, w, h, 416, 416, &mut frame).unwrap();
+        let img = PoseImage::new(&frame, 416, 416).with_aspect(w as f32 / h as f32);
+        assert!(!est.estimate_frame(&img).unwrap().is_empty());
+        assert!(estimate_people(&mut est, &img, &[]).unwrap().is_empty());
     }
 
     /// The hold's path on the same turned photo: the track was lost while the person stood
