@@ -19,8 +19,9 @@ use crate::detect::manifest::sha256_hex;
 /// hash chain (see [`chain`]), image hashes and configuration versions on alerts. 5: shadow
 /// alerts (`shadow` = 1; NULL on every other row, so older links stay valid). 6: alert clips
 /// (migration `clips`, see [`super::clips`]). 7: full-resolution stills attached after the alert
-/// (migration `stills`, see [`super::stills`]).
-pub const SCHEMA_VERSION: i64 = 7;
+/// (migration `stills`, see [`super::stills`]). 8: the outbox's `still` kind (the outputs are
+/// told when a still is attached).
+pub const SCHEMA_VERSION: i64 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
@@ -403,8 +404,9 @@ impl Journal {
         if !has_column(&tx, "alerts", "incident_id").map_err(open_err)? {
             tx.execute_batch(SCHEMA_V3).map_err(open_err)?;
         }
-        // The outbox's tables are created if missing, whatever the version.
-        tx.execute_batch(outbox::SCHEMA).map_err(open_err)?;
+        // The outbox's tables are created if missing, whatever the version, and take the
+        // `still` kind (8).
+        outbox::migrate(&tx).map_err(open_err)?;
         tx.execute_batch(IDENTITY).map_err(open_err)?;
         let id: String = tx
             .query_row("SELECT value FROM meta WHERE key = 'journal_id'", [], |r| {

@@ -29,7 +29,7 @@ const MAX_ERROR_LEN: usize = 500;
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('alert', 'decision', 'camera_state')),
+    kind TEXT NOT NULL CHECK (kind IN ('alert', 'decision', 'camera_state', 'still')),
     alert_id INTEGER,
     body TEXT NOT NULL,
     created_at_ms INTEGER NOT NULL
@@ -50,6 +50,39 @@ CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox(output, delivered_at_ms)
     WHERE delivered_at_ms IS NOT NULL;
 ";
 
+/// The kind check before `still` (schema version 8).
+const OLD_KIND_CHECK: &str = "CHECK (kind IN ('alert', 'decision', 'camera_state'))";
+
+/// Creates the outbox's tables if missing; an `outbox_events` table from before the `still`
+/// kind (schema version 8) is rebuilt with it, its rows and ids kept (the `outbox` rows refer
+/// to them). SQLite cannot change a CHECK constraint in place; foreign keys must be off (the
+/// journal turns them on after its migration).
+pub(super) fn migrate(tx: &Connection) -> rusqlite::Result<()> {
+    let sql: Option<String> = tx
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox_events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(sql) = sql.filter(|s| s.contains(OLD_KIND_CHECK)) {
+        let create = sql
+            .replacen("outbox_events", "outbox_events_v8", 1)
+            .replacen(
+                OLD_KIND_CHECK,
+                "CHECK (kind IN ('alert', 'decision', 'camera_state', 'still'))",
+                1,
+            );
+        tx.execute_batch(&format!(
+            "{create};
+             INSERT INTO outbox_events_v8 SELECT * FROM outbox_events;
+             DROP TABLE outbox_events;
+             ALTER TABLE outbox_events_v8 RENAME TO outbox_events;"
+        ))?;
+    }
+    tx.execute_batch(SCHEMA)
+}
+
 /// What an outbox event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxKind {
@@ -59,6 +92,9 @@ pub enum OutboxKind {
     Decision,
     /// A camera's state changed (a fault opened or cleared); the body is [`camera_state`]'s.
     CameraState,
+    /// An alert's full-resolution still was attached after it (or failed); the body is the
+    /// alert with its `still_url` (or `still_error`).
+    Still,
 }
 
 impl OutboxKind {
@@ -67,6 +103,7 @@ impl OutboxKind {
             OutboxKind::Alert => "alert",
             OutboxKind::Decision => "decision",
             OutboxKind::CameraState => "camera_state",
+            OutboxKind::Still => "still",
         }
     }
 
@@ -75,6 +112,7 @@ impl OutboxKind {
             "alert" => Some(OutboxKind::Alert),
             "decision" => Some(OutboxKind::Decision),
             "camera_state" => Some(OutboxKind::CameraState),
+            "still" => Some(OutboxKind::Still),
             _ => None,
         }
     }
@@ -577,5 +615,62 @@ mod tests {
             .with_outputs(vec!["hook".into()]);
         j.insert(&new_alert("c1")).unwrap();
         assert_eq!(j.outbox_stats("hook").unwrap().pending, 1);
+    }
+
+    /// A version 7 outbox (no `still` kind) with an undelivered row: rebuilt, the row and its
+    /// event id kept, and a still can then be enqueued.
+    #[test]
+    fn a_version_7_outbox_takes_stills_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let j = Journal::open(&path)
+            .unwrap()
+            .with_outputs(vec!["hook".into()]);
+        let mut new = new_alert("c1");
+        new.still_expected = true;
+        let a = j.insert(&new).unwrap();
+        drop(j);
+        let old = SCHEMA.replace(", 'still'", "");
+        assert!(old.contains(OLD_KIND_CHECK));
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&format!(
+                "PRAGMA foreign_keys = OFF;
+                 CREATE TABLE saved AS SELECT * FROM outbox_events;
+                 DROP TABLE outbox_events;
+                 {old}
+                 INSERT INTO outbox_events SELECT * FROM saved;
+                 DROP TABLE saved;
+                 PRAGMA user_version = 7;"
+            ))
+            .unwrap();
+        let j = Journal::open(&path)
+            .unwrap()
+            .with_outputs(vec!["hook".into()]);
+        let due = j.outbox_due("hook", now_ms(), 10).unwrap();
+        assert_eq!((due.len(), due[0].kind), (1, OutboxKind::Alert));
+        j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        let due = j.outbox_due("hook", now_ms(), 10).unwrap();
+        let kinds: Vec<_> = due.iter().map(|i| i.kind).collect();
+        assert_eq!(kinds, vec![OutboxKind::Alert, OutboxKind::Still]);
+        // The delivery rows still point at their events (foreign key on again).
+        let conn = Connection::open(&path).unwrap();
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox o LEFT JOIN outbox_events e ON e.id = o.event_id
+                 WHERE e.id IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
+        let fk: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(fk.contains("REFERENCES outbox_events(id)"), "{fk}");
     }
 }

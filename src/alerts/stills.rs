@@ -6,13 +6,15 @@
 //! Both images stay: the snapshot is what the detector analysed and what the operator first saw;
 //! the still is the camera's picture of that instant.
 //!
+//! The outputs (MQTT `<prefix>/stills`, webhook event `still`) are told in the same transaction.
+//!
 //! Migration `stills` (schema version 7): columns NULL on every existing row (so older links stay
 //! valid), checked on the table like the others.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::chain;
-use super::{Alert, Journal, JournalError};
+use super::{Alert, Journal, JournalError, OutboxKind};
 use crate::detect::manifest::sha256_hex;
 
 /// Migration `stills`: `still_expected` (1 when the alert was journaled with a still to follow),
@@ -62,7 +64,10 @@ impl Journal {
         }
         chain::link_row(&tx, "still", "alerts", id)?;
         let alert = Self::get_locked(&tx, id)?.ok_or(JournalError::NotFound(id))?;
+        // The outputs hear of it in the same transaction (a shadow alert goes to none).
+        let queued = !alert.shadow && self.outbox.enqueue_alert(&tx, OutboxKind::Still, &alert)?;
         tx.commit()?;
+        self.outbox.notify(queued);
         Ok(alert)
     }
 
@@ -98,6 +103,33 @@ mod tests {
 
     fn verify(j: &Journal) -> super::super::verify::VerifyReport {
         j.verify().unwrap()
+    }
+
+    /// The outputs hear of the still (or of its failure) with the alert as it now is; a shadow
+    /// alert's still goes to none.
+    #[test]
+    fn an_attached_still_is_enqueued_for_the_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path().join("j.db"))
+            .unwrap()
+            .with_outputs(vec!["hook".to_string()]);
+        let (a, b) = (expecting(&j), expecting(&j));
+        let mut shadow = new_alert("cam");
+        (shadow.still_expected, shadow.shadow) = (true, true);
+        let s = j.insert(&shadow).unwrap();
+        j.attach_still(a.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        j.attach_still(b.id, Err("the camera stopped")).unwrap();
+        j.attach_still(s.id, Ok(&[0xFF, 0xD8, 0xFF, 0xD9])).unwrap();
+        let due = j.outbox_due("hook", super::super::now_ms(), 10).unwrap();
+        let stills: Vec<_> = due.iter().filter(|i| i.kind == OutboxKind::Still).collect();
+        assert_eq!(stills.len(), 2, "{due:?}");
+        assert_eq!(stills[0].body["id"], a.id);
+        assert_eq!(
+            stills[0].body["still_url"],
+            format!("/api/alerts/{}/still.jpg", a.id)
+        );
+        assert_eq!(stills[1].body["id"], b.id);
+        assert_eq!(stills[1].body["still_error"], "the camera stopped");
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn absolutize(alert: &mut Value, public_url: Option<&str>) {
 pub fn vigie_json(item: &OutboxItem, public_url: Option<&str>) -> Value {
     let mut body = item.body.clone();
     let key = match item.kind {
-        OutboxKind::Alert | OutboxKind::Decision => {
+        OutboxKind::Alert | OutboxKind::Decision | OutboxKind::Still => {
             absolutize(&mut body, public_url);
             "alert"
         }
@@ -130,8 +130,8 @@ pub fn onvif_message(item: &OutboxItem, prefix: &str, public_url: Option<&str>) 
 }
 
 /// Every MQTT message of an event: an alert gives its ONVIF message (rule alerts) and
-/// `<prefix>/alerts`; a decision `<prefix>/decisions`; a camera state the retained
-/// `<prefix>/cameras/<id>/state`.
+/// `<prefix>/alerts`; a decision `<prefix>/decisions`; an attached still `<prefix>/stills`; a
+/// camera state the retained `<prefix>/cameras/<id>/state`.
 pub fn mqtt_messages(item: &OutboxItem, prefix: &str, public_url: Option<&str>) -> Vec<Message> {
     let vigie = vigie_json(item, public_url).to_string().into_bytes();
     let message = |topic: String, retain| Message {
@@ -145,6 +145,7 @@ pub fn mqtt_messages(item: &OutboxItem, prefix: &str, public_url: Option<&str>) 
             .chain([message(format!("{prefix}/alerts"), false)])
             .collect(),
         OutboxKind::Decision => vec![message(format!("{prefix}/decisions"), false)],
+        OutboxKind::Still => vec![message(format!("{prefix}/stills"), false)],
         OutboxKind::CameraState => {
             let camera = item.body["camera_id"].as_str().unwrap_or("unknown");
             vec![message(format!("{prefix}/cameras/{camera}/state"), true)]
@@ -264,10 +265,18 @@ mod tests {
     }
 
     #[test]
-    fn decisions_and_retained_camera_states() {
+    fn decisions_stills_and_retained_camera_states() {
         let d = mqtt_messages(&alert_item(OutboxKind::Decision), "p", None);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].topic, "p/decisions");
+        let mut still = alert_item(OutboxKind::Still);
+        still.body["still_url"] = json!("/api/alerts/42/still.jpg");
+        let s = mqtt_messages(&still, "p", Some("https://x"));
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].topic.as_str(), s[0].retain), ("p/stills", false));
+        let v: Value = serde_json::from_slice(&s[0].payload).unwrap();
+        assert_eq!(v["event"], "still");
+        assert_eq!(v["alert"]["still_url"], "https://x/api/alerts/42/still.jpg");
         let state = OutboxItem {
             kind: OutboxKind::CameraState,
             body: json!({"camera_id": "gate", "state": "offline", "alert_id": 5}),
