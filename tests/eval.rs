@@ -369,6 +369,30 @@ fn person_on_ground_fires_on_the_built_fall() {
     }
 }
 
+/// Three more BUILT falls (tests/scenarios/fall-built-{square,path,slow}, ground truth decided
+/// before any run). What is true today, asserted so that a change shows: no false alert on any
+/// of them, and no `fall` alert on the slow lying down (45° per 1.5 s, not a fall; weak evidence
+/// while `lying-any` also misses it: the track is lost before the person lies). The falls
+/// themselves are MISSED (FN) on all three (README "`person_on_ground`": the lying search's
+/// pose scores stay below the 0.5 needed to start a hold, or a hold ends on a brief high
+/// detection); the recall assertions are left out until they are found.
+#[test]
+fn person_on_ground_gives_no_false_alert_on_the_other_built_falls() {
+    let report = eval_json(&[
+        "tests/scenarios/fall-built-square",
+        "tests/scenarios/fall-built-path",
+        "tests/scenarios/fall-built-slow",
+    ]);
+    for scenario in ["fall-built-square", "fall-built-path", "fall-built-slow"] {
+        for id in ["fall", "lying-any"] {
+            let r = rule(&report, scenario, 5.0, id);
+            assert_eq!(count(r, "fp"), 0, "{scenario} {id}: {r}");
+        }
+    }
+    let slow = rule(&report, "fall-built-slow", 5.0, "fall");
+    assert_eq!(count(slow, "tp") + count(slow, "fn"), 0, "no event: {slow}");
+}
+
 // ---- The fire model slot with a STUB model (tests/data/models/fire-stub.onnx, made by
 // deploy/stub-models/fire_stub.py): whatever the picture, one `fire` box over the bottom-right
 // quarter of the frame. It checks the wiring (manifest, loading, scheduling, zone, modes)

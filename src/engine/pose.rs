@@ -280,6 +280,7 @@ fn find_lying(
             track = l.id,
             held = l.held,
             score = pose.score,
+            region = ?l.regions.first().map(|r| r.0),
             ?turn,
             accepted = lying.is_some(),
             "pose looked for where a person track was lost"
