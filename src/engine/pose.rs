@@ -27,7 +27,8 @@ use std::sync::Arc;
 
 use crate::detect::posture::{classify, Basis, PostureParams};
 use crate::detect::{
-    BBox, Crop, DetectError, Manifest, Orientation, PoseEstimator, PoseImage, PoseOptions,
+    BBox, Crop, DetectError, Detection, Manifest, Orientation, PoseEstimator, PoseImage,
+    PoseOptions,
 };
 use crate::frames::Frame;
 use crate::rules::{Pose, PoseNeed};
@@ -153,7 +154,8 @@ pub(super) struct Lost {
     /// Where to look (normalised frame coordinates), each with the one turn that would stand
     /// a person lying there upright (one crop inference each).
     pub regions: Vec<(BBox, Orientation)>,
-    /// Already held: a lying pose continues the hold from a lower score ([`HOLD_SCORE`]).
+    /// Held, or held before (a detection ended the hold): a lying pose continues from a lower
+    /// score ([`HOLD_SCORE`]).
     pub held: bool,
 }
 
@@ -166,22 +168,75 @@ pub(super) struct Lying {
     pub bbox: BBox,
 }
 
-/// The lost person tracks to look for (at most [`MAX_LOST`], the most recently seen first).
-pub(super) fn lost_people(tracker: &Tracker, person: Option<u16>, aspect: f32) -> Vec<Lost> {
+/// The lost person tracks to look for (at most [`MAX_LOST`], the most recently seen first):
+/// lost ones, and those a low detection only continued when that box is lying-shaped (wider
+/// than tall, display units: a walker half hidden keeps a narrow box and is not looked for).
+/// A lost track is also looked for around the person detection of this frame, too weak to match
+/// it, that is lying-shaped and overlaps where it would lie ([`low_hint`]).
+pub(super) fn lost_people(
+    tracker: &Tracker,
+    person: Option<u16>,
+    aspect: f32,
+    detections: &[Detection],
+) -> Vec<Lost> {
     let mut lost: Vec<_> = tracker
         .lost()
         .filter(|l| Some(l.track.class_id) == person && !at_edge(l.last_box))
+        .filter(|l| l.held || !l.low || wide(l.last_box, aspect))
         .collect();
-    // Held tracks first (a person lying is watched without a break), then the latest lost.
-    lost.sort_by_key(|l| (!l.held, std::cmp::Reverse(l.track.last_seen_ns)));
+    // Held tracks first (a person lying is watched without a break), then the widest last box
+    // (a person caught mid-fall is wider than a walker lost behind someone), then the latest.
+    lost.sort_by(|a, b| {
+        a.held
+            .cmp(&b.held)
+            .reverse()
+            .then_with(|| spread(b.last_box, aspect).total_cmp(&spread(a.last_box, aspect)))
+            .then_with(|| b.track.last_seen_ns.cmp(&a.track.last_seen_ns))
+    });
     lost.into_iter()
         .take(MAX_LOST)
-        .map(|l| Lost {
-            id: l.track.id,
-            regions: lying_regions(l.last_box, aspect),
-            held: l.held,
+        .map(|l| {
+            let mut regions = lying_regions(l.last_box, aspect);
+            if !l.low && !l.held {
+                if let Some(hint) = low_hint(&regions, detections, person, aspect) {
+                    regions.extend(lying_regions(hint, aspect));
+                }
+            }
+            Lost {
+                id: l.track.id,
+                regions,
+                held: l.held || l.was_held,
+            }
         })
         .collect()
+}
+
+/// Wider than tall in display units (`aspect` = width / height).
+fn wide(b: BBox, aspect: f32) -> bool {
+    spread(b, aspect) > 1.0
+}
+
+/// Width over height in display units: about 0.3-0.5 for a person standing, above 1 lying.
+fn spread(b: BBox, aspect: f32) -> f32 {
+    b.width() * aspect / b.height().max(f32::EPSILON)
+}
+
+/// The best-scoring person detection below the tracker's threshold (no track took it) that is
+/// lying-shaped and overlaps one of `regions`: where the detector still half sees the person
+/// who fell, when the last box (taken mid-fall) puts the regions beside them. Only a hint of
+/// where to look: the pose found there must still be confident and lying.
+fn low_hint(
+    regions: &[(BBox, Orientation)],
+    detections: &[Detection],
+    person: Option<u16>,
+    aspect: f32,
+) -> Option<BBox> {
+    detections
+        .iter()
+        .filter(|d| Some(d.class_id) == person && wide(d.bbox, aspect))
+        .filter(|d| regions.iter().any(|(r, _)| r.iou(&d.bbox) > 0.0))
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .map(|d| d.bbox)
 }
 
 fn at_edge(b: BBox) -> bool {
@@ -273,7 +328,15 @@ fn find_lying(
                 best = Some((p, turn));
             }
         }
-        let Some((pose, turn)) = best else { continue };
+        let Some((pose, turn)) = best else {
+            tracing::debug!(
+                track = l.id,
+                held = l.held,
+                regions = l.regions.len(),
+                "no pose where a person track was lost"
+            );
+            continue;
+        };
         let min = if l.held { HOLD_SCORE } else { min_score };
         let lying = accept_lying(&pose, img.aspect, min);
         tracing::debug!(
@@ -570,13 +633,13 @@ mod tests {
         tr.update(&[inside, edge, stays], 0);
         tr.update(&[inside, edge, stays], 100_000_000);
         tr.update(&[stays], 200_000_000);
-        let lost = lost_people(&tr, Some(0), 4.0 / 3.0);
+        let lost = lost_people(&tr, Some(0), 4.0 / 3.0, &[]);
         let ids: Vec<_> = lost
             .iter()
             .map(|l| (l.id, l.held, l.regions.len()))
             .collect();
         assert_eq!(ids, vec![(1, false, 2)]);
-        assert!(lost_people(&tr, Some(2), 4.0 / 3.0).is_empty());
+        assert!(lost_people(&tr, Some(2), 4.0 / 3.0, &[]).is_empty());
     }
 
     /// A packed BGR image turned 90° clockwise.

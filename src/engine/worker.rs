@@ -165,7 +165,7 @@ fn process(
         let wanted = rules.needs().poses.clone();
         let lost = match &wanted {
             Some(n) if n.hold_lying_seconds > 0.0 => {
-                pose::lost_people(tracker, person, pose::aspect(frame))
+                pose::lost_people(tracker, person, pose::aspect(frame), &detections)
             }
             _ => Vec::new(),
         };

@@ -48,6 +48,8 @@ pub struct Observed {
     pub incident_id: Option<i64>,
     /// The first box of the alert (normalised `[x1, y1, x2, y2]`), to see what fired.
     pub bbox: Option<[f32; 4]>,
+    /// The alert's explanation, to see why.
+    pub explanation: String,
 }
 
 /// What an alert counted as.
@@ -280,6 +282,7 @@ mod tests {
             t,
             incident_id: None,
             bbox: None,
+            explanation: String::new(),
         }
     }
 

@@ -66,6 +66,7 @@ pub struct AlertReport {
     /// The alert's first box, normalised `[x1, y1, x2, y2]`.
     #[serde(rename = "box")]
     pub bbox: Option<[f32; 4]>,
+    pub explanation: String,
     pub outcome: Outcome,
 }
 
@@ -111,6 +112,7 @@ impl ScenarioReport {
                 t: a.t,
                 incident_id: a.incident_id,
                 bbox: a.bbox,
+                explanation: a.explanation.clone(),
                 outcome: *o,
             })
             .collect();

@@ -243,7 +243,7 @@ fn read_alerts(path: &Path, segment: Segment) -> rusqlite::Result<Vec<Observed>>
         .any(|c| c == "incident_id");
     let incident = if has_incident { "incident_id" } else { "NULL" };
     let mut stmt = conn.prepare(&format!(
-        "SELECT id, rule_id, event_type, stream_ts_ns, {incident}, boxes FROM alerts ORDER BY id"
+        "SELECT id, rule_id, event_type, stream_ts_ns, {incident}, boxes, explanation FROM alerts ORDER BY id"
     ))?;
     let rows = stmt.query_map([], |r| {
         let ts: i64 = r.get(3)?;
@@ -254,6 +254,7 @@ fn read_alerts(path: &Path, segment: Segment) -> rusqlite::Result<Vec<Observed>>
             t: segment.clip_seconds(u64::try_from(ts).unwrap_or(0)),
             incident_id: r.get(4)?,
             bbox: first_box(&r.get::<_, String>(5)?),
+            explanation: r.get(6)?,
         })
     })?;
     rows.collect()

@@ -181,6 +181,10 @@ struct Reading {
     posture: Posture,
     /// Box height at the reading (the body height of a hip drop).
     body: f32,
+    /// The box taller than wide (display units): a body a fall can start from. A pose read on
+    /// a lying box may come out upright (pose models lean towards upright bodies); such a
+    /// reading is not the start of a fall.
+    upright_box: bool,
 }
 
 /// What made a fall.
@@ -276,6 +280,7 @@ impl PersonOnGround {
                     t_ns: t,
                     posture: classify(Some(&p.pose), o.bbox, aspect, &params),
                     body: o.bbox.height(),
+                    upright_box: o.bbox.width() * aspect < o.bbox.height(),
                 };
                 if let Some(f) = detect_fall(&st.readings, &reading, &p.pose, c, aspect) {
                     st.fall = Some(f);
@@ -422,9 +427,9 @@ impl PersonOnGround {
     }
 }
 
-/// A fall between an earlier reading (within `fall_seconds`) and `now`: the torso turned by at
-/// least `turn_deg` towards horizontal, or the hips dropped by `hip_drop` body heights. The
-/// largest turn wins, then the largest drop.
+/// A fall between an earlier reading (within `fall_seconds`, its box taller than wide) and
+/// `now`: the torso turned by at least `turn_deg` towards horizontal, or the hips dropped by
+/// `hip_drop` body heights. The largest turn wins, then the largest drop.
 fn detect_fall(
     earlier: &VecDeque<Reading>,
     now: &Reading,
@@ -438,7 +443,7 @@ fn detect_fall(
     let hips_now = hip_point(pose, min);
     let window = earlier
         .iter()
-        .filter(|r| r.t_ns < now.t_ns && now.t_ns - r.t_ns <= fall_ns);
+        .filter(|r| r.t_ns < now.t_ns && now.t_ns - r.t_ns <= fall_ns && r.upright_box);
     let mut best: Option<Fall> = None;
     for r in window {
         let over_s = ns_to_seconds(now.t_ns - r.t_ns);

@@ -157,6 +157,12 @@ pub struct LostTrack<'a> {
     pub last_box: BBox,
     /// Held ([`Tracker::hold`]) since its last high detection.
     pub held: bool,
+    /// Held at some time before, the hold since ended by a high detection: this track was seen
+    /// lying (a later hold may continue from the lower score of a held track).
+    pub was_held: bool,
+    /// Continued in this update by a low detection only (not missed): its last box is that
+    /// detection's.
+    pub low: bool,
 }
 
 /// Which detections and tracks an association stage considers.
@@ -182,6 +188,8 @@ struct TrackState {
     last_box: BBox,
     /// First hold since the last high detection; `None` when not held.
     held_since_ns: Option<u64>,
+    /// Held at least once in this track's life.
+    ever_held: bool,
     /// Last hold (keeps the track alive like a high detection).
     last_held_ns: u64,
 }
@@ -383,6 +391,7 @@ impl Tracker {
                 was_matched: true,
                 last_box: det.bbox,
                 held_since_ns: None,
+                ever_held: false,
                 last_held_ns: 0,
             });
             self.tracks.push(Track {
@@ -409,31 +418,31 @@ impl Tracker {
         self.retain(|_, st| t_ns.saturating_sub(st.last_high_ns.max(st.last_held_ns)) <= max);
     }
 
-    /// The confirmed tracks lost in the last update (not matched, not removed yet), and the held
-    /// ones that only a low detection continued (a low detection does not keep a track alive:
-    /// only a new hold does), each with the box of its last observation (where a person who
-    /// fell would be lying) and whether it is being held.
+    /// The confirmed tracks that no high detection matched in the last update (not removed
+    /// yet): lost (not matched), or continued by a low detection only (a low detection does not
+    /// keep a track alive: only a high one or a hold does), each with the box of its last
+    /// observation (where a person who fell would be lying) and whether it is being held.
     pub fn lost(&self) -> impl Iterator<Item = LostTrack<'_>> {
         let now = self.last_t_ns;
         self.tracks
             .iter()
             .zip(&self.states)
-            .filter(move |(t, st)| {
-                let held = st.held_since_ns.is_some();
-                t.confirmed && Some(st.last_high_ns) != now && (t.missed || held)
-            })
+            .filter(move |(t, st)| t.confirmed && Some(st.last_high_ns) != now)
             .map(|(track, st)| LostTrack {
                 track,
                 last_box: st.last_box,
                 held: st.held_since_ns.is_some(),
+                was_held: st.ever_held && st.held_since_ns.is_none(),
+                low: !track.missed,
             })
     }
 
-    /// Continues lost confirmed track `id` in the last update (at `t_ns`; a held track that only
-    /// a low detection continued counts as lost) with an observation that is not a detection: a confident lying pose the caller found where the track was
-    /// lost (see the module documentation). The track takes `bbox` (zero velocity: lying still)
+    /// Continues confirmed track `id`, which no high detection matched in the last update (at
+    /// `t_ns`: lost, or continued by a low detection only), with an observation that is not a
+    /// detection: a confident lying pose the caller found where the track was lost (see the
+    /// module documentation). The track takes `bbox` (zero velocity: lying still)
     /// and `score`, is no longer `missed`, and stays alive as after a high detection. Refused
-    /// (`false`) when `id` is not a confirmed track lost in the update at `t_ns`, when the box
+    /// (`false`) when `id` is not such a track in the update at `t_ns`, when the box
     /// is empty or not finite, or when the track has been held for more than `max_hold_seconds`
     /// since its last high detection.
     pub fn hold(
@@ -455,12 +464,12 @@ impl Tracker {
         let (track, st) = (&mut self.tracks[i], &mut self.states[i]);
         let since = st.held_since_ns.unwrap_or(t_ns);
         let max_ns = (f64::from(max_hold_seconds.max(0.0)) * 1e9) as u64;
-        // Lost, or held and continued by a low detection only; never seen by a high one now.
-        let lost = track.missed || st.held_since_ns.is_some();
-        if !track.confirmed || !lost || st.last_high_ns == t_ns || t_ns - since > max_ns {
+        // Lost, or continued by a low detection only; never seen by a high one now.
+        if !track.confirmed || st.last_high_ns == t_ns || t_ns - since > max_ns {
             return false;
         }
         st.held_since_ns = Some(since);
+        st.ever_held = true;
         st.filter = BoxFilter::new(&bbox);
         st.last_box = bbox;
         st.last_held_ns = t_ns;
@@ -968,9 +977,19 @@ mod tests {
                 assert!(tr.hold(1, (LYING, 0.5), t_ns, 10.0), "k {k}");
             }
         }
-        // A track continued by a low detection and never held is not lost, and cannot be held.
+        // A track continued by a low detection and never held is reported (`low`, its box the
+        // low detection's: the engine looks there when that box is lying-shaped) and may be
+        // held; one a high detection matched is not.
         let (mut tr, _, weak) = confirmed_person_high_05();
         tr.update(&[weak], 200 * MS);
+        let lost: Vec<_> = tr
+            .lost()
+            .map(|l| (l.track.id, l.low, l.held, l.last_box))
+            .collect();
+        assert_eq!(lost, vec![(1, true, false, weak.bbox)]);
+        assert!(tr.hold(1, (LYING, 0.5), 200 * MS, 10.0));
+        let (mut tr, strong, _) = confirmed_person_high_05();
+        tr.update(&[strong], 200 * MS);
         assert_eq!(tr.lost().count(), 0);
         assert!(!tr.hold(1, (LYING, 0.5), 200 * MS, 10.0));
     }
@@ -989,7 +1008,7 @@ mod tests {
         assert_eq!(ids(t), vec![1]);
         assert!(!t[0].held && !t[0].missed);
         tr.update(&[], 1_400 * MS);
-        assert!(tr.lost().all(|l| !l.held && l.last_box == up.bbox));
+        assert!(tr.lost().all(|l| !l.held && l.was_held && l.last_box == up.bbox));
         assert!(tr.hold(1, (LYING, 0.55), 1_400 * MS, 1.0));
         tr.update(&[], 2_300 * MS);
         assert!(

@@ -188,6 +188,21 @@ fn lying_without_a_fall_is_not_alerted_unless_require_fall_is_off() {
     assert!(r.events.is_empty(), "{:?}", r.events);
 }
 
+/// A person already lying when first seen (a track started on a lying body), whose first pose
+/// comes out upright (the model's prior) and the next ones lying: no fall, the box was never
+/// upright.
+#[test]
+fn an_upright_pose_on_a_lying_box_is_not_the_start_of_a_fall() {
+    let upright_on_lying_box = Body {
+        bbox: LYING.bbox,
+        ..STANDING
+    };
+    let mut r = Run::new("");
+    r.hold(&upright_on_lying_box, 1);
+    r.hold(&LYING, 30);
+    assert!(r.events.is_empty(), "{:?}", r.events);
+}
+
 #[test]
 fn a_fall_then_getting_up_is_not_alerted() {
     let mut r = Run::new("");
