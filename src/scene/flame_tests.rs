@@ -80,15 +80,38 @@ fn person_boxes(det: &mut Detector, frame: &[u8]) -> Vec<BBox> {
         .collect()
 }
 
-/// A people trap (`edit` changes how the clip's pedestrians look): without person boxes it is a
-/// candidate (the boundary flicker of limbs and outlines: the trap tests something); with the
-/// real detector's person boxes, never. Prints how many persons the detector finds on the
-/// edited frames against the clip as it is.
+/// The most candidate frames in a row.
+fn longest_run(r: &[(f64, FlameReading)]) -> usize {
+    r.iter()
+        .fold((0, 0), |(best, run), (_, x)| {
+            let run = if x.candidate { run + 1 } else { 0 };
+            (best.max(run), run)
+        })
+        .0
+}
+
+/// The boundary flicker made decisive (`min_edge_flicker` 0.1, off by default).
+fn edge_on() -> FlameParams {
+    FlameParams {
+        min_edge_flicker: Some(0.1),
+        ..Default::default()
+    }
+}
+
+/// A people trap (`edit` changes how the clip's pedestrians look), with the real detector's
+/// person boxes: never a candidate with the default cues. Measured and printed (not asserted,
+/// see the module documentation of `flame.rs`): the person boxes the detector finds on the
+/// edited frames against the clip as it is, and the candidates with the boundary flicker made
+/// decisive, without and with the person boxes. Asserted: with it decisive and no person boxes
+/// the trap is a candidate (the trap tests something).
 fn people_trap(name: &str, edit: impl Fn(usize, &mut Vec<u8>) + Copy) {
-    let without = summary(&format!("{name}, no person boxes"), &run(edit));
+    let without = summary(
+        &format!("{name}, boundary flicker decisive, no person boxes"),
+        &run_with(edge_on(), edit),
+    );
     assert!(
         without > 0,
-        "without person boxes {name} is no candidate: the trap tests nothing"
+        "{name} is no candidate: the trap tests nothing"
     );
     let mut det = nanodet();
     let (mut plain, mut edited) = (0usize, 0usize);
@@ -99,10 +122,10 @@ fn people_trap(name: &str, edit: impl Fn(usize, &mut Vec<u8>) + Copy) {
         edited += person_boxes(&mut det, &e).len();
     }
     eprintln!("{name}: {edited} person boxes on the edited frames, {plain} on the clip as it is");
-    assert!(
-        edited * 2 >= plain,
-        "{name}: the detector lost most persons ({edited} of {plain})"
-    );
+    let r = run_persons(edge_on(), edit, |f| person_boxes(&mut det, f));
+    let name_on = format!("{name}, boundary flicker decisive, person boxes");
+    summary(&name_on, &r);
+    eprintln!("{name_on}: longest run {} frames", longest_run(&r));
     let r = run_persons(FlameParams::default(), edit, |f| person_boxes(&mut det, f));
     assert_eq!(summary(&format!("{name}, person boxes"), &r), 0);
 }

@@ -175,8 +175,16 @@ fn a_flame_inside_a_person_box_is_dropped_one_beside_it_is_not() {
     let near = run_all(40, "", flame_from(10), nothing, &[beside]);
     assert_eq!(near.len(), 1, "{near:?}");
     let ev = &near[0];
-    assert!(ev.explanation.contains("0 % of it inside person boxes"), "{}", ev.explanation);
-    let cover = ev.measurements.iter().find(|m| m.name == "person_cover").unwrap();
+    assert!(
+        ev.explanation.contains("0 % of it inside person boxes"),
+        "{}",
+        ev.explanation
+    );
+    let cover = ev
+        .measurements
+        .iter()
+        .find(|m| m.name == "person_cover")
+        .unwrap();
     assert_eq!(cover.value, 0.0);
     assert_eq!(ev.t_ns, run(40, "", flame_from(10))[0].t_ns);
 }
