@@ -209,7 +209,7 @@ fn bench_pose(c: &mut Criterion) {
         cpu_ms(200, || {
             i = (i + 1) % frames.len();
             t += 0.2;
-            drop(flame.update(&frames[i], t));
+            drop(flame.update(&frames[i], t, &[]));
         }),
     ));
     eprintln!("thread CPU time per call (ratio to detect_416):");
@@ -260,7 +260,7 @@ fn bench_pose(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % frames.len();
             t += 0.2;
-            flame.update(black_box(&frames[i]), t)
+            flame.update(black_box(&frames[i]), t, &[])
         })
     });
     group.finish();

@@ -186,11 +186,7 @@ impl Rule for Abandoned {
         };
         let t = cx.t_ns;
         let arming = t < *self.start_ns.get_or_insert(t) + seconds_to_ns(self.config.arm_seconds);
-        let persons: Vec<&Object> = cx
-            .objects
-            .iter()
-            .filter(|o| Some(o.class_id) == self.person && o.confirmed)
-            .collect();
+        let persons: Vec<&Object> = cx.confirmed(self.person).collect();
         let mut seen: Vec<(BBox, Source, Option<u64>)> = cx
             .detections
             .iter()

@@ -326,7 +326,15 @@ pub struct FrameContext<'a> {
     pub calibrated: bool,
 }
 
-impl FrameContext<'_> {
+impl<'a> FrameContext<'a> {
+    /// The confirmed tracks of `class` (missed ones included, at their predicted box): the
+    /// persons whose boxes mark what is theirs (a blob mostly under a person box is that person).
+    pub fn confirmed(&self, class: Option<u16>) -> impl Iterator<Item = &'a Object> {
+        self.objects
+            .iter()
+            .filter(move |o| Some(o.class_id) == class && o.confirmed)
+    }
+
     /// `len` in plane units for `object`: metres when calibrated, else body heights times the
     /// object's box height.
     pub fn length(&self, object: &Object, len: Length) -> f32 {

@@ -2,8 +2,10 @@
 //!
 //! The rule feeds the zone's pixels to a [`FlameDetector`] at most `fps` times per second (the
 //! cues work on a 208x208 copy: cheap, no second model): flame colour in YCbCr, minimum area,
-//! persistence in N of M frames, flicker, a stable core, stillness and a non-shrinking area (see
-//! [`crate::scene`]). An alert needs every cue to hold (a candidate) on every sample for
+//! persistence in N of M frames, flicker (luminance or boundary), a stable core, stillness, a
+//! non-shrinking area, and not a person: a blob mostly inside the boxes of the camera's confirmed
+//! person tracks is clothing, never a candidate (so a person on fire, or a fire mostly hidden
+//! behind a person's box, is not either; see [`crate::scene`]). An alert needs every cue to hold (a candidate) on every sample for
 //! `min_seconds`; then nothing for `cooldown_seconds`. Smoke is not detected by the cues. A zone
 //! is required, so the operator's view of where a fire is looked for is explicit.
 //!
@@ -143,6 +145,7 @@ impl RuleSpec for Config {
         let zone = cx.zone(&self.id, &self.zone)?;
         Some(Box::new(Fire {
             zone,
+            person: cx.class_ids(&["person".to_string()]).first().copied(),
             detector: None,
             last_ns: None,
             since_ns: None,
@@ -158,6 +161,8 @@ impl RuleSpec for Config {
 pub struct Fire {
     config: Config,
     zone: usize,
+    /// The detector's person class: a flame-coloured blob mostly under a person box is clothing.
+    person: Option<u16>,
     /// Built on the first frame (it needs the frame size).
     detector: Option<FlameDetector>,
     last_ns: Option<u64>,
@@ -286,9 +291,10 @@ impl Fire {
                     )
                     .ok();
         }
+        let persons: Vec<BBox> = cx.confirmed(self.person).map(|o| o.bbox).collect();
         self.detector
             .as_mut()?
-            .update(&frame.data, ns_to_seconds(cx.t_ns))
+            .update(&frame.data, ns_to_seconds(cx.t_ns), &persons)
             .map_err(|e| tracing::warn!(rule = %self.config.id, error = %e, "flame cues"))
             .ok()
     }
@@ -330,6 +336,8 @@ impl Fire {
                 Measurement::new("flame_area", f64::from(r.area), None, "fraction"),
                 Measurement::new("present", r.present as f64, Some(r.window as f64), "count"),
                 Measurement::new("flicker", f64::from(r.flicker), None, "fraction"),
+                Measurement::new("edge_flicker", f64::from(r.edge_flicker), None, "fraction"),
+                Measurement::new("person_cover", f64::from(r.person_cover), None, "fraction"),
                 Measurement::new("core", f64::from(r.core), None, "fraction"),
                 Measurement::new("drift", f64::from(r.drift), None, "ratio"),
             ]);

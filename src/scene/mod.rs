@@ -17,7 +17,7 @@ mod region;
 
 pub use background::{BackgroundModel, BackgroundParams, BackgroundUpdate, StaticBlob};
 pub use blobs::{label_blobs, Blob};
-pub use flame::{FlameDetector, FlameParams, FlameReading};
+pub use flame::{FlameDetector, FlameParams, FlameReading, Flickers};
 pub use region::{downscale_bgr, Region};
 
 /// Errors of the scene models; each names the parameter or buffer at fault.
