@@ -1008,7 +1008,9 @@ mod tests {
         assert_eq!(ids(t), vec![1]);
         assert!(!t[0].held && !t[0].missed);
         tr.update(&[], 1_400 * MS);
-        assert!(tr.lost().all(|l| !l.held && l.was_held && l.last_box == up.bbox));
+        assert!(tr
+            .lost()
+            .all(|l| !l.held && l.was_held && l.last_box == up.bbox));
         assert!(tr.hold(1, (LYING, 0.55), 1_400 * MS, 1.0));
         tr.update(&[], 2_300 * MS);
         assert!(
