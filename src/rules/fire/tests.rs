@@ -180,12 +180,7 @@ fn a_flame_inside_a_person_box_is_dropped_one_beside_it_is_not() {
         "{}",
         ev.explanation
     );
-    let cover = ev
-        .measurements
-        .iter()
-        .find(|m| m.name == "person_cover")
-        .unwrap();
-    assert_eq!(cover.value, 0.0);
+    assert_eq!(measured(ev, "person_cover"), 0.0);
     assert_eq!(ev.t_ns, run(40, "", flame_from(10))[0].t_ns);
 }
 
@@ -263,12 +258,7 @@ fn extend_a_model_alone_alerts_after_n_of_m_and_min_seconds() {
         "{}",
         ev.explanation
     );
-    let m = ev
-        .measurements
-        .iter()
-        .find(|m| m.name == "model_hits")
-        .unwrap();
-    assert_eq!(m.value, 5.0);
+    assert_eq!(measured(ev, "model_hits"), 5.0);
 }
 
 #[test]
@@ -386,4 +376,13 @@ fn cfg_needs(extra: &str) -> crate::rules::Needs {
         "type = \"fire\"\nid = \"f\"\nzone = \"z\"\n{extra}"
     ))
     .needs()
+}
+
+/// The value of the event's measurement `name`.
+fn measured(ev: &Event, name: &str) -> f64 {
+    ev.measurements
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", ev.measurements))
+        .value
 }
