@@ -370,21 +370,28 @@ fn person_on_ground_fires_on_the_built_fall() {
     }
 }
 
-/// Three more BUILT falls (tests/scenarios/fall-built-{square,path,slow}, ground truth decided
-/// before any run). What is true today, asserted so that a change shows: no false alert on any
-/// of them; no `fall` alert on the slow lying down (45° per 1.5 s, not a fall: the fall's start
-/// needs an upright box) while `lying-any` finds it (the track continued by low, lying-shaped
-/// detections is looked for and held). The far path (37 px) is MISSED by both rules (README
-/// "`person_on_ground`"); the square's alerts are not asserted: they come from a passer-by's
-/// track lost beside the lying person (the right place and time, the wrong track).
+/// Three more BUILT falls (tests/scenarios/fall-built-{square,path,slow}) and a person lying
+/// there from the start while walkers pass (lying-built-square), ground truth decided before any
+/// run. What is true today, asserted so that a change shows: no false alert on any of them
+/// (before the lying memory, the sleeper gave a false `fall`: a walker's track lost beside them
+/// was held on their pose); no `fall` alert on the slow lying down (45° per 1.5 s, not a fall:
+/// the fall's start needs an upright box) while `lying-any` finds it (the track continued by low,
+/// lying-shaped detections is looked for and held). The square's fall and the far path (37 px)
+/// are MISSED by both rules, and so is the sleeper by `lying-any` (README "`person_on_ground`").
 #[test]
 fn person_on_ground_gives_no_false_alert_on_the_other_built_falls() {
     let report = eval_json(&[
         "tests/scenarios/fall-built-square",
         "tests/scenarios/fall-built-path",
         "tests/scenarios/fall-built-slow",
+        "tests/scenarios/lying-built-square",
     ]);
-    for scenario in ["fall-built-square", "fall-built-path", "fall-built-slow"] {
+    for scenario in [
+        "fall-built-square",
+        "fall-built-path",
+        "fall-built-slow",
+        "lying-built-square",
+    ] {
         for id in ["fall", "lying-any"] {
             let r = rule(&report, scenario, 5.0, id);
             assert_eq!(count(r, "fp"), 0, "{scenario} {id}: {r}");

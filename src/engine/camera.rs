@@ -31,6 +31,8 @@ pub(super) struct Analysis {
     pub config_version: Option<i64>,
     /// When the pose model last ran for this camera.
     pub pose_clock: PoseClock,
+    /// Where someone was lying lately (cameras whose rules hold lying people).
+    pub lying: super::lying::LyingMemory,
     /// When each second detector last ran for this camera, by model name.
     pub model_clocks: std::collections::HashMap<String, PoseClock>,
 }
@@ -109,6 +111,7 @@ pub(super) fn start_camera(
             motion: motion_gate(cam, (in_w, in_h)),
             config_version,
             pose_clock: PoseClock::default(),
+            lying: Default::default(),
             model_clocks: Default::default(),
         }),
         // A file read as fast as possible waits for the detector: its frames are not live, so

@@ -7,6 +7,7 @@
 //! snapshot of the current set each round, so adding or removing a camera never stops the others.
 
 mod camera;
+mod lying;
 mod models;
 mod pose;
 mod publish;

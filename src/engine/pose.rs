@@ -157,6 +157,8 @@ pub(super) struct Lost {
     /// Held, or held before (a detection ended the hold): a lying pose continues from a lower
     /// score ([`HOLD_SCORE`]).
     pub held: bool,
+    /// When a high detection last matched it (see [`super::lying`]).
+    pub last_high_ns: u64,
 }
 
 /// A lying pose found for a lost track: the observation that may hold it.
@@ -206,6 +208,7 @@ pub(super) fn lost_people(
                 id: l.track.id,
                 regions,
                 held: l.held || l.was_held,
+                last_high_ns: l.last_high_ns,
             }
         })
         .collect()
@@ -755,6 +758,7 @@ mod tests {
             id: 7,
             regions: lying_regions(upright, img.aspect),
             held: false,
+            last_high_ns: 0,
         }];
         let found = find_lying(&mut est, &img, &[], &lost).unwrap();
         let l = found.first().expect("a confident lying pose");

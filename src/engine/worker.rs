@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::camera::{Analysis, CameraCtx};
+use super::lying::{self, LyingMemory};
 use super::models::{DetectorLoader, SecondDetectors};
 use super::pose::{self, PoseClock, PoseLoader, PoseModels};
 use super::publish::{publish, publish_fault, Moment, Shown, Under};
@@ -159,13 +160,16 @@ fn process(
             rules,
             pose_clock,
             model_clocks,
+            lying,
             ..
         } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns).to_vec();
         let wanted = rules.needs().poses.clone();
         let lost = match &wanted {
             Some(n) if n.hold_lying_seconds > 0.0 => {
-                pose::lost_people(tracker, person, pose::aspect(frame), &detections)
+                let aspect = pose::aspect(frame);
+                lying.observe(frame.pts_ns, &detections, person, aspect);
+                pose::lost_people(tracker, person, aspect, &detections)
             }
             _ => Vec::new(),
         };
@@ -198,9 +202,14 @@ fn process(
     let events: Vec<(Event, Under)> = {
         let mut a = lock(&cam.analysis);
         if let Some(n) = need.as_ref().filter(|_| !lying.is_empty()) {
+            let Analysis {
+                tracker,
+                lying: seen,
+                ..
+            } = &mut *a;
             let held = hold_lying(
-                &mut a.tracker,
-                &lying,
+                (tracker, seen),
+                (&lying, &lost),
                 (frame.pts_ns, n.hold_lying_seconds),
                 &mut found,
             );
@@ -235,18 +244,30 @@ fn process(
 }
 
 /// Lost person tracks continued by the lying poses found for them (the poses then go to the
-/// rules with the track); a track held longer than `max_s` is refused and ends as before.
-/// Returns how many were held.
+/// rules with the track); a track held longer than `max_s` is refused and ends as before, and
+/// so is a pose where someone already lay before the track was last seen upright (see
+/// [`super::lying`]). Returns how many were held.
 fn hold_lying(
-    tracker: &mut crate::track::Tracker,
-    lying: &[pose::Lying],
+    (tracker, seen): (&mut crate::track::Tracker, &mut LyingMemory),
+    (lying, lost): (&[pose::Lying], &[pose::Lost]),
     (t_ns, max_s): (u64, f32),
     found: &mut Vec<crate::rules::Pose>,
 ) -> u64 {
     let mut held = 0;
     for l in lying {
         let Some(id) = l.pose.track_id else { continue };
+        let upright_until = lost.iter().find(|x| x.id == id).map(|x| x.last_high_ns);
+        let before = upright_until.map_or(0, |t| t.saturating_sub(lying::BEFORE_NS));
+        if seen.lying_before(l.bbox, before) {
+            tracing::debug!(
+                track = id,
+                t_ns,
+                "lying pose refused: someone lay there before the track was last seen upright"
+            );
+            continue;
+        }
         if tracker.hold(id, (l.bbox, l.pose.pose.score), t_ns, max_s) {
+            seen.remember(t_ns, l.bbox);
             tracing::debug!(
                 track = id,
                 t_ns,

@@ -163,6 +163,8 @@ pub struct LostTrack<'a> {
     /// Continued in this update by a low detection only (not missed): its last box is that
     /// detection's.
     pub low: bool,
+    /// When a high detection last matched it.
+    pub last_high_ns: u64,
 }
 
 /// Which detections and tracks an association stage considers.
@@ -434,6 +436,7 @@ impl Tracker {
                 held: st.held_since_ns.is_some(),
                 was_held: st.ever_held && st.held_since_ns.is_none(),
                 low: !track.missed,
+                last_high_ns: st.last_high_ns,
             })
     }
 

@@ -1,0 +1,129 @@
+//! Where someone was already lying: a camera's short memory of lying-shaped person observations
+//! (detections wider than tall, at any score the tracker sees, and the boxes of held tracks).
+//!
+//! The lying search ([`super::pose`]) holds a lost track on a lying pose found beside where it
+//! was lost. When someone already lay there (a person asleep on the ground) and a walker's
+//! track is lost right beside them, that pose is the sleeper's, not the walker's: held, the
+//! walker's upright readings followed by the lying ones would read as a fall. So a lying pose
+//! is refused for a track when a lying-shaped observation overlapping it was seen more than
+//! [`BEFORE_NS`] before that track's last high detection (the person lay there while the track
+//! was still seen upright elsewhere). A person who falls lies only after their last upright
+//! detection: their own lying observations come after it.
+
+use std::collections::VecDeque;
+
+use crate::detect::{BBox, Detection};
+
+/// How long a lying observation is remembered.
+const KEEP_NS: u64 = 30_000_000_000;
+/// A lying observation this long before a track's last high detection was someone else's (a
+/// body going down is detected lying-shaped for a moment before its last upright detection).
+pub(super) const BEFORE_NS: u64 = 2_000_000_000;
+/// Most observations kept (a crowd of wide boxes cannot grow it without bound).
+const MAX_SEEN: usize = 512;
+/// Overlap (IoU) from which a remembered observation is the same place.
+const SAME_PLACE_IOU: f32 = 0.3;
+
+/// A camera's lying observations of the last [`KEEP_NS`].
+#[derive(Debug, Default)]
+pub(super) struct LyingMemory {
+    seen: VecDeque<(u64, BBox)>,
+}
+
+impl LyingMemory {
+    /// Remembers this frame's lying-shaped person detections (`aspect`: displayed width /
+    /// height); forgets what is older than [`KEEP_NS`], everything when time went back.
+    pub fn observe(
+        &mut self,
+        t_ns: u64,
+        detections: &[Detection],
+        person: Option<u16>,
+        aspect: f32,
+    ) {
+        if self.seen.back().is_some_and(|&(t, _)| t > t_ns) {
+            self.seen.clear();
+        }
+        while self.seen.front().is_some_and(|&(t, _)| t + KEEP_NS < t_ns) {
+            self.seen.pop_front();
+        }
+        let lying = detections
+            .iter()
+            .filter(|d| Some(d.class_id) == person && d.bbox.width() * aspect > d.bbox.height());
+        for d in lying {
+            self.remember(t_ns, d.bbox);
+        }
+    }
+
+    /// Remembers a held track's lying box.
+    pub fn remember(&mut self, t_ns: u64, bbox: BBox) {
+        if self.seen.len() >= MAX_SEEN {
+            self.seen.pop_front();
+        }
+        self.seen.push_back((t_ns, bbox));
+    }
+
+    /// Whether someone lay where `bbox` is before `t_ns`.
+    pub fn lying_before(&self, bbox: BBox, t_ns: u64) -> bool {
+        self.seen
+            .iter()
+            .take_while(|&&(t, _)| t < t_ns)
+            .any(|(_, b)| b.iou(&bbox) >= SAME_PLACE_IOU)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+    const LYING: BBox = BBox {
+        x1: 0.6,
+        y1: 0.48,
+        x2: 0.75,
+        y2: 0.53,
+    };
+
+    fn det(bbox: BBox, class_id: u16) -> Detection {
+        Detection {
+            class_id,
+            score: 0.15,
+            bbox,
+        }
+    }
+
+    #[test]
+    fn a_lying_box_seen_before_is_remembered_for_a_while() {
+        let mut m = LyingMemory::default();
+        let standing = BBox::new(0.5, 0.3, 0.55, 0.5);
+        let bag = det(LYING, 24);
+        m.observe(
+            2 * S,
+            &[det(LYING, 0), det(standing, 0), bag],
+            Some(0),
+            4.0 / 3.0,
+        );
+        assert!(m.lying_before(LYING, 3 * S));
+        assert!(!m.lying_before(LYING, 2 * S), "not before it was seen");
+        assert!(
+            !m.lying_before(standing, 3 * S),
+            "an upright box is not lying"
+        );
+        let elsewhere = BBox::new(0.1, 0.48, 0.25, 0.53);
+        assert!(!m.lying_before(elsewhere, 3 * S));
+        // Forgotten after KEEP_NS; everything when time goes back (a file looping).
+        m.observe(40 * S, &[], Some(0), 4.0 / 3.0);
+        assert!(!m.lying_before(LYING, 41 * S));
+        m.observe(41 * S, &[det(LYING, 0)], Some(0), 4.0 / 3.0);
+        m.observe(1 * S, &[], Some(0), 4.0 / 3.0);
+        assert!(!m.lying_before(LYING, 2 * S));
+    }
+
+    #[test]
+    fn the_memory_is_bounded() {
+        let mut m = LyingMemory::default();
+        for k in 0..2 * MAX_SEEN as u64 {
+            m.observe(k * 1_000_000, &[det(LYING, 0)], Some(0), 1.0);
+        }
+        assert_eq!(m.seen.len(), MAX_SEEN);
+    }
+}
