@@ -114,7 +114,7 @@ mod tests {
         m.observe(40 * S, &[], Some(0), 4.0 / 3.0);
         assert!(!m.lying_before(LYING, 41 * S));
         m.observe(41 * S, &[det(LYING, 0)], Some(0), 4.0 / 3.0);
-        m.observe(1 * S, &[], Some(0), 4.0 / 3.0);
+        m.observe(S, &[], Some(0), 4.0 / 3.0);
         assert!(!m.lying_before(LYING, 2 * S));
     }
 
