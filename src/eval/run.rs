@@ -303,8 +303,8 @@ mod tests {
         let path = dir.path().join("j.db");
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
-            "CREATE TABLE alerts (id INTEGER PRIMARY KEY, rule_id TEXT, event_type TEXT, stream_ts_ns INTEGER, boxes TEXT);
-             INSERT INTO alerts VALUES (1, 'r', 'intrusion', 1500000000, '[{\"box\": [0.1, 0.2, 0.3, 0.4]}]');",
+            "CREATE TABLE alerts (id INTEGER PRIMARY KEY, rule_id TEXT, event_type TEXT, stream_ts_ns INTEGER, boxes TEXT, explanation TEXT);
+             INSERT INTO alerts VALUES (1, 'r', 'intrusion', 1500000000, '[{\"box\": [0.1, 0.2, 0.3, 0.4]}]', 'why');",
         )
         .unwrap();
         let seg = Segment {
@@ -317,9 +317,10 @@ mod tests {
         assert_eq!(a[0].t, 16.0);
         assert_eq!(a[0].incident_id, None);
         assert_eq!(a[0].bbox, Some([0.1, 0.2, 0.3, 0.4]));
+        assert_eq!(a[0].explanation, "why");
         conn.execute_batch(
             "ALTER TABLE alerts ADD COLUMN incident_id INTEGER;
-             INSERT INTO alerts VALUES (2, 'r', 'intrusion', 2000000000, '[]', 1);",
+             INSERT INTO alerts VALUES (2, 'r', 'intrusion', 2000000000, '[]', 'why', 1);",
         )
         .unwrap();
         let a = read_alerts(&path, Segment::whole()).unwrap();
