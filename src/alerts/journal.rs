@@ -195,6 +195,17 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The `CREATE TABLE` statement of `table`, as SQLite keeps it; `None` when there is no such
+/// table.
+pub(super) fn table_sql(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// Whether `table` has a column named `column`.
 pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;

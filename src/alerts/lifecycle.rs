@@ -256,13 +256,7 @@ pub(super) fn steps_from_row(
 /// alerts table is rebuilt, every column, index and trigger kept), the transitions table, and
 /// every decision recorded before (`decisions`, kept as it was) copied into it once.
 pub(super) fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let sql: Option<String> = tx
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alerts'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let sql = super::journal::table_sql(tx, "alerts")?;
     if let Some(sql) = sql.filter(|s| s.contains(OLD_STATUS_CHECK)) {
         rebuild_alerts(tx, &sql)?;
     }

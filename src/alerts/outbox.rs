@@ -50,6 +50,8 @@ CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox(output, delivered_at_ms)
     WHERE delivered_at_ms IS NOT NULL;
 ";
 
+/// The kind check of `SCHEMA`.
+const KIND_CHECK: &str = "CHECK (kind IN ('alert', 'decision', 'camera_state', 'still'))";
 /// The kind check before `still` (schema version 8).
 const OLD_KIND_CHECK: &str = "CHECK (kind IN ('alert', 'decision', 'camera_state'))";
 
@@ -58,21 +60,11 @@ const OLD_KIND_CHECK: &str = "CHECK (kind IN ('alert', 'decision', 'camera_state
 /// to them). SQLite cannot change a CHECK constraint in place; foreign keys must be off (the
 /// journal turns them on after its migration).
 pub(super) fn migrate(tx: &Connection) -> rusqlite::Result<()> {
-    let sql: Option<String> = tx
-        .query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox_events'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let sql = super::journal::table_sql(tx, "outbox_events")?;
     if let Some(sql) = sql.filter(|s| s.contains(OLD_KIND_CHECK)) {
         let create = sql
             .replacen("outbox_events", "outbox_events_v8", 1)
-            .replacen(
-                OLD_KIND_CHECK,
-                "CHECK (kind IN ('alert', 'decision', 'camera_state', 'still'))",
-                1,
-            );
+            .replacen(OLD_KIND_CHECK, KIND_CHECK, 1);
         tx.execute_batch(&format!(
             "{create};
              INSERT INTO outbox_events_v8 SELECT * FROM outbox_events;
@@ -664,13 +656,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(orphans, 0);
-        let fk: String = conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE name = 'outbox'",
-                [],
-                |r| r.get(0),
-            )
+        let fk = crate::alerts::journal::table_sql(&conn, "outbox")
+            .unwrap()
             .unwrap();
         assert!(fk.contains("REFERENCES outbox_events(id)"), "{fk}");
+        assert!(SCHEMA.contains(KIND_CHECK));
     }
 }

@@ -137,6 +137,16 @@ impl Posture {
     }
 }
 
+/// A box's width over its height in display units (`aspect` = the picture's displayed width /
+/// height): about 0.3-0.5 for a person standing, above 1 for one lying; 0 for an empty box.
+pub fn width_over_height(b: BBox, aspect: f32) -> f32 {
+    if b.height() > 0.0 {
+        b.width() * aspect / b.height()
+    } else {
+        0.0
+    }
+}
+
 /// Lying or not: the torso more than `lying_torso_deg` from vertical when the keypoints are
 /// confident (mean score ≥ `weak_pose_score` and a torso is visible); otherwise the person box
 /// wider than tall (display width / height > `wide_ratio`). `aspect` is the picture's displayed
@@ -155,11 +165,7 @@ pub fn classify(pose: Option<&Pose>, person: BBox, aspect: f32, p: &PostureParam
             hips,
         },
         _ => {
-            let ratio = if person.height() > 0.0 {
-                person.width() * aspect / person.height()
-            } else {
-                0.0
-            };
+            let ratio = width_over_height(person, aspect);
             Posture {
                 lying: ratio > p.wide_ratio,
                 basis: Basis::BoxShape {

@@ -48,7 +48,7 @@ impl LyingMemory {
         }
         let lying = detections
             .iter()
-            .filter(|d| Some(d.class_id) == person && d.bbox.width() * aspect > d.bbox.height());
+            .filter(|d| Some(d.class_id) == person && super::pose::wide(d.bbox, aspect));
         for d in lying {
             self.remember(t_ns, d.bbox);
         }

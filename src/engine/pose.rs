@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::detect::posture::{classify, Basis, PostureParams};
+use crate::detect::posture::{classify, width_over_height, Basis, PostureParams};
 use crate::detect::{
     BBox, Crop, DetectError, Detection, Manifest, Orientation, PoseEstimator, PoseImage,
     PoseOptions,
@@ -170,9 +170,10 @@ pub(super) struct Lying {
     pub bbox: BBox,
 }
 
-/// The lost person tracks to look for (at most [`MAX_LOST`], the most recently seen first):
-/// lost ones, and those a low detection only continued when that box is lying-shaped (wider
-/// than tall, display units: a walker half hidden keeps a narrow box and is not looked for).
+/// The lost person tracks to look for, at most [`MAX_LOST`] (held ones first, then the widest
+/// last box, then the latest seen): lost ones, and those a low detection only continued when
+/// that box is lying-shaped (wider than tall, display units: a walker half hidden keeps a narrow
+/// box and is not looked for).
 /// A lost track is also looked for around the person detection of this frame, too weak to match
 /// it, that is lying-shaped and overlaps where it would lie ([`low_hint`]).
 pub(super) fn lost_people(
@@ -192,7 +193,10 @@ pub(super) fn lost_people(
         a.held
             .cmp(&b.held)
             .reverse()
-            .then_with(|| spread(b.last_box, aspect).total_cmp(&spread(a.last_box, aspect)))
+            .then_with(|| {
+                width_over_height(b.last_box, aspect)
+                    .total_cmp(&width_over_height(a.last_box, aspect))
+            })
             .then_with(|| b.track.last_seen_ns.cmp(&a.track.last_seen_ns))
     });
     lost.into_iter()
@@ -215,13 +219,8 @@ pub(super) fn lost_people(
 }
 
 /// Wider than tall in display units (`aspect` = width / height).
-fn wide(b: BBox, aspect: f32) -> bool {
-    spread(b, aspect) > 1.0
-}
-
-/// Width over height in display units: about 0.3-0.5 for a person standing, above 1 lying.
-fn spread(b: BBox, aspect: f32) -> f32 {
-    b.width() * aspect / b.height().max(f32::EPSILON)
+pub(super) fn wide(b: BBox, aspect: f32) -> bool {
+    width_over_height(b, aspect) > 1.0
 }
 
 /// The best-scoring person detection below the tracker's threshold (no track took it) that is
@@ -261,7 +260,7 @@ pub fn lying_regions(last: BBox, aspect: f32) -> Vec<(BBox, Orientation)> {
         1.0
     };
     let (w, h) = (last.width(), last.height());
-    if w * aspect > h {
+    if wide(last, aspect) {
         let (gx, gy) = (w * 0.25, h * 0.25);
         let grown = BBox::new(last.x1 - gx, last.y1 - gy, last.x2 + gx, last.y2 + gy);
         return vec![(grown, Orientation::Cw90), (grown, Orientation::Ccw90)];
@@ -319,7 +318,7 @@ fn find_lying(
     let (min_score, margin) = (est.options().rotate_below, est.options().crop_margin);
     let mut out: Vec<Lying> = Vec::new();
     for l in lost {
-        let mut best: Option<(crate::detect::Pose, Orientation)> = None;
+        let mut best: Option<(crate::detect::Pose, BBox, Orientation)> = None;
         for &(region, turn) in &l.regions {
             let crop = Crop::around(region, img.aspect, margin).turned(turn);
             let found = est.estimate_crop(img, &crop)?;
@@ -328,10 +327,10 @@ fn find_lying(
                 .into_iter()
                 .find(|p| p.centre(0.2).is_some_and(|c| holds(region, c)));
             if let Some(p) = inside.filter(|p| best.is_none_or(|b| p.score > b.0.score)) {
-                best = Some((p, turn));
+                best = Some((p, region, turn));
             }
         }
-        let Some((pose, turn)) = best else {
+        let Some((pose, region, turn)) = best else {
             tracing::debug!(
                 track = l.id,
                 held = l.held,
@@ -346,7 +345,7 @@ fn find_lying(
             track = l.id,
             held = l.held,
             score = pose.score,
-            region = ?l.regions.first().map(|r| r.0),
+            ?region,
             ?turn,
             accepted = lying.is_some(),
             "pose looked for where a person track was lost"
@@ -421,7 +420,7 @@ fn estimate_people(
     let weak: Vec<&Track> = people
         .iter()
         .copied()
-        .filter(|t| t.bbox.width() * img.aspect > t.bbox.height())
+        .filter(|t| wide(t.bbox, img.aspect))
         .filter(|t| {
             poses
                 .iter()

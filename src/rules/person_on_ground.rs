@@ -31,7 +31,9 @@ use super::event::{Event, EventObject, EventType, Measurement, Overlay};
 use super::group::ranges;
 use super::{rule_identity, CameraBuild, CameraCheck, Needs, PoseNeed, Rule, RuleSpec};
 use crate::check::Problems;
-use crate::detect::posture::{classify, hip_point, torso, turn_deg, Basis, Posture, PostureParams};
+use crate::detect::posture::{
+    classify, hip_point, torso, turn_deg, width_over_height, Basis, Posture, PostureParams,
+};
 
 /// How long the posture read from a pose holds on frames without one.
 pub const POSE_MEMORY_NS: u64 = 1_500_000_000;
@@ -280,7 +282,7 @@ impl PersonOnGround {
                     t_ns: t,
                     posture: classify(Some(&p.pose), o.bbox, aspect, &params),
                     body: o.bbox.height(),
-                    upright_box: o.bbox.width() * aspect < o.bbox.height(),
+                    upright_box: width_over_height(o.bbox, aspect) < 1.0,
                 };
                 if let Some(f) = detect_fall(&st.readings, &reading, &p.pose, c, aspect) {
                     st.fall = Some(f);
