@@ -6,11 +6,15 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::webhook::{Hook, Receiver};
 use common::*;
 use gstreamer as gst;
 use gstreamer::prelude::*;
+
+const HOOK_SECRET: &str = "evidence-webhook-key-0123456789";
 
 /// A mask over the esplanade and a margin above it (people's bodies stand above their feet).
 const MASK: &[[f32; 2]] = &[[0.5, 0.22], [1.0, 0.22], [1.0, 0.85], [0.5, 0.85]];
@@ -307,10 +311,19 @@ fn sub_stream_camera_case(
         "detect_source = {sub_src:?}\n[[cameras.privacy_masks]]\nid = \"esplanade\"\npoints = {}\n",
         polygon_toml(MASK)
     );
+    // A webhook output: told of the alert, then of its still once attached.
+    std::fs::write(dir.join("hook.key"), format!("{HOOK_SECRET}\n")).unwrap();
+    let hook_port = free_port();
+    let hooks = Arc::new(Mutex::new(Vec::new()));
+    let _receiver = Receiver::start(hook_port, HOOK_SECRET, hooks.clone());
+    let output = format!(
+        "[[outputs]]\ntype = \"webhook\"\nid = \"vms\"\nurl = \"http://127.0.0.1:{hook_port}/vigie\"\n\
+         secret_file = \"hook.key\"\ntimeout_seconds = 3\nretry_max_seconds = 2\n"
+    );
     let cfg = write_cameras(
         dir,
         &format!(
-            "{}{ANYWHERE}",
+            "{}{ANYWHERE}{output}",
             clip_camera("parvis", main_src, true, &extra)
         ),
     );
@@ -335,6 +348,7 @@ fn sub_stream_camera_case(
     let alert = vigie.get_json(&format!("/api/alerts/{id}"));
     assert_eq!(alert["still_url"], format!("/api/alerts/{id}/still.jpg"));
     assert_eq!(alert["still_pending"], serde_json::Value::Null, "{alert}");
+    still_reaches_the_webhook(&vigie, &hooks, id);
     let log = vigie.log();
     assert!(
         log.contains("detection reads the sub-stream; snapshots come from the main stream")
@@ -399,6 +413,46 @@ fn sub_stream_camera_case(
         "clip: {black} of {inside}"
     );
     assert_eq!(vigie.terminate(), Some(0));
+}
+
+/// The webhook got the alert, then a signed `still` event for the same alert
+/// with its still's URL: an integrator's VMS learns that the full-resolution still exists.
+fn still_reaches_the_webhook(vigie: &Vigie, hooks: &Mutex<Vec<Hook>>, id: i64) {
+    let still = wait_for(Duration::from_secs(30), || {
+        let got = hooks.lock().unwrap();
+        got.iter()
+            .find(|h| h.event == "still" && h.body["alert"]["id"] == id)
+            .cloned()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no `still` webhook for alert {id}: {:?}; log:\n{}",
+            hooks.lock().unwrap(),
+            vigie.log()
+        )
+    });
+    assert!(still.signature_ok, "{still:?}");
+    assert_eq!(still.body["event"], "still", "{:?}", still.body);
+    let url = still.body["alert"]["still_url"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        url.ends_with(&format!("/api/alerts/{id}/still.jpg")),
+        "{:?}",
+        still.body
+    );
+    let got = hooks.lock().unwrap();
+    let first = got
+        .iter()
+        .position(|h| h.event == "alert" && h.body["alert"]["id"] == id)
+        .unwrap_or_else(|| panic!("the alert itself never reached the webhook: {got:?}"));
+    let still_at = got
+        .iter()
+        .position(|h| h.event == "still" && h.body["alert"]["id"] == id);
+    assert!(
+        still_at > Some(first),
+        "the still came before its alert: {got:?}"
+    );
 }
 
 /// Waits for an alert's clip or still (404 `pending` while it is made) and returns its bytes.

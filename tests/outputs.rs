@@ -7,18 +7,15 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
+use common::webhook::{Hook, Receiver};
 use common::*;
 
 const SECRET: &str = "test-webhook-key-0123456789";
@@ -148,114 +145,6 @@ impl Drop for Subscriber {
     }
 }
 
-/// One webhook request as received.
-#[derive(Debug, Clone)]
-struct Hook {
-    event: String,
-    body: Value,
-    signature_ok: bool,
-}
-
-/// A small HTTP receiver answering 200 to every POST, until stopped.
-struct Receiver {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn expected_signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
-fn handle(stream: TcpStream, got: &Mutex<Vec<Hook>>) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let mut r = BufReader::new(stream.try_clone().unwrap());
-    let mut headers = HashMap::new();
-    let mut line = String::new();
-    if r.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    loop {
-        line.clear();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    if r.read_exact(&mut body).is_err() {
-        return;
-    }
-    let signature = headers
-        .get("x-vigie-signature")
-        .cloned()
-        .unwrap_or_default();
-    got.lock().unwrap().push(Hook {
-        event: headers.get("x-vigie-event").cloned().unwrap_or_default(),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        signature_ok: signature == expected_signature(&body),
-    });
-    let mut w = stream;
-    let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-}
-
-impl Receiver {
-    fn start(port: u16, got: Arc<Mutex<Vec<Hook>>>) -> Receiver {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("receiver port");
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        s.set_nonblocking(false).unwrap();
-                        handle(s, &got);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        Receiver {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Closes the port: connections are refused from now on.
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
 fn hook_alert_ids(got: &Mutex<Vec<Hook>>) -> BTreeSet<i64> {
     got.lock()
         .unwrap()
@@ -359,7 +248,7 @@ fn every_alert_arrives_across_a_60_s_broker_and_endpoint_outage() {
     let sub = Subscriber::start(dir.path(), ports.mqtt);
     sub.wait_connected(dir.path());
     let hooks = Arc::new(Mutex::new(Vec::new()));
-    let receiver = Receiver::start(ports.hook, hooks.clone());
+    let receiver = Receiver::start(ports.hook, SECRET, hooks.clone());
     let vigie = Vigie::start(&write_test_config(dir.path(), &ports, true));
 
     // Wired: the first alerts and the ghost camera's state arrive.
@@ -404,7 +293,7 @@ fn every_alert_arrives_across_a_60_s_broker_and_endpoint_outage() {
 
     // Back: everything journaled so far arrives, at both.
     let _broker = Mosquitto::start(dir.path(), ports.mqtt);
-    let _receiver = Receiver::start(ports.hook, hooks.clone());
+    let _receiver = Receiver::start(ports.hook, SECRET, hooks.clone());
     let all = api_alert_ids(&vigie);
     wait_all_delivered(&all, &sub, &hooks, Duration::from_secs(90));
 
@@ -514,7 +403,7 @@ fn items_left_undelivered_by_a_killed_engine_arrive_after_a_restart() {
     let _broker = Mosquitto::start(dir.path(), ports.mqtt);
     let sub = Subscriber::start(dir.path(), ports.mqtt);
     let hooks = Arc::new(Mutex::new(Vec::new()));
-    let _receiver = Receiver::start(ports.hook, hooks.clone());
+    let _receiver = Receiver::start(ports.hook, SECRET, hooks.clone());
     sub.wait_connected(dir.path());
     let again = Vigie::start(&cfg);
     wait_all_delivered(&ids, &sub, &hooks, Duration::from_secs(60));

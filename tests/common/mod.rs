@@ -1,6 +1,8 @@
 //! Harness for the end-to-end tests: the real `vigie` binary, real footage, real HTTP.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
