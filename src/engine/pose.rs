@@ -17,9 +17,11 @@
 //! tracks per pose frame, and never a track last seen at the image's edge (it walked out). A pose
 //! found there continues the track ([`Tracker::hold`]) only when it is confident (mean keypoint
 //! score at least `rotate_below`, 0.5: the score above which the engine already trusts a pose
-//! without a retry), **lying** (torso more than 60° from vertical, read from the keypoints, never
-//! from a box shape), and nobody else's (its centre outside every matched person's box). A
-//! person who walked away leaves no lying pose behind, so their track ends as before.
+//! without a retry; or at least [`HOLD_SCORE`] when a second such reading for the same track, at
+//! the same place, agrees: [`super::lying::LyingMemory::agrees`]), **lying** (torso more than
+//! 60° from vertical, read from the keypoints, never from a box shape), and nobody else's (its
+//! centre outside every matched person's box). A person who walked away leaves no lying pose
+//! behind, so their track ends as before.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
