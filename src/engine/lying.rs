@@ -23,11 +23,20 @@ pub(super) const BEFORE_NS: u64 = 2_000_000_000;
 const MAX_SEEN: usize = 512;
 /// Overlap (IoU) from which a remembered observation is the same place.
 const SAME_PLACE_IOU: f32 = 0.3;
+/// A weak lying pose found for a lost track starts a hold only with an earlier one for the same
+/// track, this recent, at the same place ([`LyingMemory::agrees`]): about five pose frames at
+/// 2.5/s.
+const AGREE_NS: u64 = 2_000_000_000;
+/// Most weak readings kept.
+const MAX_WEAK: usize = 64;
 
-/// A camera's lying observations of the last [`KEEP_NS`].
+/// A camera's lying observations of the last [`KEEP_NS`], and the weak lying poses found for
+/// lost tracks in the last [`AGREE_NS`].
 #[derive(Debug, Default)]
 pub(super) struct LyingMemory {
     seen: VecDeque<(u64, BBox)>,
+    /// (track id, time, pose box).
+    weak: VecDeque<(u64, u64, BBox)>,
 }
 
 impl LyingMemory {
@@ -60,6 +69,24 @@ impl LyingMemory {
             self.seen.pop_front();
         }
         self.seen.push_back((t_ns, bbox));
+    }
+
+    /// Whether a weak lying pose found for lost track `id` at `t_ns` in `bbox` agrees with one
+    /// found for the same track less than [`AGREE_NS`] before, at the same place: a person
+    /// lying there reads the same way twice, a passing pattern on the ground rarely does. The
+    /// reading is remembered for the next one.
+    pub fn agrees(&mut self, id: u64, t_ns: u64, bbox: BBox) -> bool {
+        self.weak
+            .retain(|&(_, t, _)| t < t_ns && t_ns - t < AGREE_NS);
+        let agrees = self
+            .weak
+            .iter()
+            .any(|&(i, _, b)| i == id && b.iou(&bbox) >= SAME_PLACE_IOU);
+        if self.weak.len() >= MAX_WEAK {
+            self.weak.pop_front();
+        }
+        self.weak.push_back((id, t_ns, bbox));
+        agrees
     }
 
     /// Whether someone lay where `bbox` is before `t_ns`.
@@ -118,6 +145,20 @@ mod tests {
         assert!(!m.lying_before(LYING, 2 * S));
     }
 
+    /// Two weak lying readings of the same lost track, close in time and place, agree; another
+    /// track's, another place's, or one too old do not.
+    #[test]
+    fn weak_readings_agree_only_twice_for_the_same_track_and_place() {
+        let mut m = LyingMemory::default();
+        assert!(!m.agrees(9, S, LYING), "a first reading alone");
+        assert!(!m.agrees(4, S + S / 2, LYING), "another track's");
+        let elsewhere = BBox::new(0.1, 0.48, 0.25, 0.53);
+        assert!(!m.agrees(9, S + S / 2, elsewhere), "another place");
+        assert!(m.agrees(9, 2 * S, LYING));
+        assert!(!m.agrees(9, 10 * S, LYING), "too long after");
+        assert!(!m.agrees(9, S, LYING), "time went back");
+    }
+
     #[test]
     fn the_memory_is_bounded() {
         let mut m = LyingMemory::default();
@@ -125,5 +166,9 @@ mod tests {
             m.observe(k * 1_000_000, &[det(LYING, 0)], Some(0), 1.0);
         }
         assert_eq!(m.seen.len(), MAX_SEEN);
+        for k in 0..2 * MAX_WEAK as u64 {
+            m.agrees(k, k, LYING);
+        }
+        assert_eq!(m.weak.len(), MAX_WEAK);
     }
 }

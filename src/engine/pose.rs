@@ -17,9 +17,11 @@
 //! tracks per pose frame, and never a track last seen at the image's edge (it walked out). A pose
 //! found there continues the track ([`Tracker::hold`]) only when it is confident (mean keypoint
 //! score at least `rotate_below`, 0.5: the score above which the engine already trusts a pose
-//! without a retry), **lying** (torso more than 60° from vertical, read from the keypoints, never
-//! from a box shape), and nobody else's (its centre outside every matched person's box). A
-//! person who walked away leaves no lying pose behind, so their track ends as before.
+//! without a retry; or at least [`HOLD_SCORE`] when a second such reading for the same track, at
+//! the same place, agrees: [`super::lying::LyingMemory::agrees`]), **lying** (torso more than
+//! 60° from vertical, read from the keypoints, never from a box shape), and nobody else's (its
+//! centre outside every matched person's box). A person who walked away leaves no lying pose
+//! behind, so their track ends as before.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -157,8 +159,10 @@ pub(super) struct Lost {
     /// Held, or held before (a detection ended the hold): a lying pose continues from a lower
     /// score ([`HOLD_SCORE`]).
     pub held: bool,
-    /// When a high detection last matched it (see [`super::lying`]).
-    pub last_high_ns: u64,
+    /// When it was last seen upright (see [`super::lying`]): when a high detection last
+    /// matched it, or 0 when it was held before and that detection was lying-shaped (the
+    /// person held lying there, detected lying for a moment, never seen upright since).
+    pub upright_ns: u64,
 }
 
 /// A lying pose found for a lost track: the observation that may hold it.
@@ -168,6 +172,10 @@ pub(super) struct Lying {
     pub pose: Pose,
     /// The pose's box (its confident keypoints, grown 10 % of the body length per side).
     pub bbox: BBox,
+    /// Scored at least the score a hold needs to start (or to continue, when held) on its own;
+    /// a weaker lying pose (at least [`HOLD_SCORE`]) starts a hold only when a second reading
+    /// agrees ([`super::lying::LyingMemory::agrees`]).
+    pub confident: bool,
 }
 
 /// The lost person tracks to look for, at most [`MAX_LOST`] (held ones first, then the widest
@@ -212,7 +220,11 @@ pub(super) fn lost_people(
                 id: l.track.id,
                 regions,
                 held: l.held || l.was_held,
-                last_high_ns: l.last_high_ns,
+                upright_ns: if l.was_held && !l.low && wide(l.last_box, aspect) {
+                    0
+                } else {
+                    l.last_high_ns
+                },
             }
         })
         .collect()
@@ -340,14 +352,16 @@ fn find_lying(
             continue;
         };
         let min = if l.held { HOLD_SCORE } else { min_score };
-        let lying = accept_lying(&pose, img.aspect, min);
+        let lying = accept_lying(&pose, img.aspect, HOLD_SCORE);
+        let confident = pose.score >= min;
         tracing::debug!(
             track = l.id,
             held = l.held,
             score = pose.score,
             ?region,
             ?turn,
-            accepted = lying.is_some(),
+            lying = lying.is_some(),
+            confident,
             "pose looked for where a person track was lost"
         );
         let Some(bbox) = lying else { continue };
@@ -368,6 +382,7 @@ fn find_lying(
                 rotated: true,
             },
             bbox,
+            confident,
         });
     }
     Ok(out)
@@ -644,6 +659,36 @@ mod tests {
         assert!(lost_people(&tr, Some(2), 4.0 / 3.0, &[]).is_empty());
     }
 
+    /// A held track that a lying-shaped high detection matched (the person lying there, seen by
+    /// the detector for a moment) was not seen upright then: its `upright_ns` is 0. One an
+    /// upright detection matched keeps that detection's time.
+    #[test]
+    fn a_lying_detection_of_a_held_track_is_no_upright_sighting() {
+        let ms = 1_000_000;
+        let person = |bbox| Detection {
+            class_id: 0,
+            score: 0.9,
+            bbox,
+        };
+        let up = BBox::new(0.40, 0.40, 0.45, 0.60);
+        let flat = BBox::new(0.36, 0.52, 0.50, 0.61);
+        // Upright again where the track was held (IoU 0.39 with the held box).
+        let risen = BBox::new(0.40, 0.47, 0.47, 0.61);
+        for (seen, upright_ns) in [(flat, 0), (risen, 800 * ms)] {
+            let mut tr = Tracker::new(TrackerConfig::default());
+            for k in 0..3 {
+                tr.update(&[person(up)], k * 200 * ms);
+            }
+            tr.update(&[], 600 * ms);
+            assert!(tr.hold(1, (flat, 0.5), 600 * ms, 10.0));
+            tr.update(&[person(seen)], 800 * ms);
+            tr.update(&[], 1_000 * ms);
+            let lost = lost_people(&tr, Some(0), 4.0 / 3.0, &[]);
+            let got: Vec<_> = lost.iter().map(|l| (l.id, l.held, l.upright_ns)).collect();
+            assert_eq!(got, vec![(1, true, upright_ns)], "{seen:?}");
+        }
+    }
+
     /// A packed BGR image turned 90° clockwise.
     fn rotate_cw(bgr: &[u8], w: usize, h: usize) -> Vec<u8> {
         let mut out = vec![0u8; bgr.len()];
@@ -757,7 +802,7 @@ mod tests {
             id: 7,
             regions: lying_regions(upright, img.aspect),
             held: false,
-            last_high_ns: 0,
+            upright_ns: 0,
         }];
         let found = find_lying(&mut est, &img, &[], &lost).unwrap();
         let l = found.first().expect("a confident lying pose");
@@ -768,7 +813,7 @@ mod tests {
             l.bbox.iou(&lying)
         );
         assert_eq!(l.pose.track_id, Some(7));
-        assert!(l.pose.rotated && l.pose.pose.score >= 0.5);
+        assert!(l.pose.rotated && l.pose.pose.score >= 0.5 && l.confident);
         assert!(l.bbox.iou(&lying) > 0.3, "{:?} vs {lying:?}", l.bbox);
         // The same pose inside a matched person's box is that person's: no hold.
         let other = track(3, lying);

@@ -164,6 +164,7 @@ fn process(
             ..
         } = &mut *a;
         let tracks = tracker.update(&detections, frame.pts_ns).to_vec();
+        log_people(frame.pts_ns, &detections, &tracks, person);
         let wanted = rules.needs().poses.clone();
         let lost = match &wanted {
             Some(n) if n.hold_lying_seconds > 0.0 => {
@@ -243,6 +244,38 @@ fn process(
     publish_events(cam, &events, frame, shared);
 }
 
+/// The frame's person detections and tracks, at debug level (what the lying search starts from).
+fn log_people(
+    t_ns: u64,
+    detections: &[crate::detect::Detection],
+    tracks: &[crate::track::Track],
+    person: Option<u16>,
+) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let b = |b: &crate::detect::BBox| format!("({:.3},{:.3},{:.3},{:.3})", b.x1, b.y1, b.x2, b.y2);
+    let dets: Vec<String> = detections
+        .iter()
+        .filter(|d| Some(d.class_id) == person)
+        .map(|d| format!("{:.2}{}", d.score, b(&d.bbox)))
+        .collect();
+    let trs: Vec<String> = tracks
+        .iter()
+        .filter(|t| Some(t.class_id) == person && t.confirmed)
+        .map(|t| {
+            format!(
+                "{}{}{}{}",
+                t.id,
+                if t.missed { "m" } else { "" },
+                if t.held { "h" } else { "" },
+                b(&t.bbox)
+            )
+        })
+        .collect();
+    tracing::debug!(t_ns, detections = ?dets, tracks = ?trs, "persons");
+}
+
 /// Lost person tracks continued by the lying poses found for them (the poses then go to the
 /// rules with the track); a track held longer than `max_s` is refused and ends as before, and
 /// so is a pose where someone already lay before the track was last seen upright (see
@@ -256,8 +289,17 @@ fn hold_lying(
     let mut held = 0;
     for l in lying {
         let Some(id) = l.pose.track_id else { continue };
-        let upright_until = lost.iter().find(|x| x.id == id).map(|x| x.last_high_ns);
+        let upright_until = lost.iter().find(|x| x.id == id).map(|x| x.upright_ns);
         let before = upright_until.map_or(0, |t| t.saturating_sub(lying::BEFORE_NS));
+        if !l.confident && !seen.agrees(id, t_ns, l.bbox) {
+            tracing::debug!(
+                track = id,
+                t_ns,
+                score = l.pose.pose.score,
+                "weak lying pose noted: a second one must agree"
+            );
+            continue;
+        }
         if seen.lying_before(l.bbox, before) {
             tracing::debug!(
                 track = id,
