@@ -376,9 +376,11 @@ fn person_on_ground_fires_on_the_built_fall() {
 /// (before the lying memory, the sleeper gave a false `fall`: a walker's track lost beside them
 /// was held on their pose); no `fall` alert on the slow lying down (45° per 1.5 s, not a fall:
 /// the fall's start needs an upright box) while `lying-any` finds it (the track continued by low,
-/// lying-shaped detections is looked for and held). The square's fall is found by both rules and
-/// the far path (37 px) by `lying-any` (two agreeing weak lying readings start a hold); `fall`
-/// misses the far path, and `lying-any` the sleeper (README "`person_on_ground`").
+/// lying-shaped detections is looked for and held). The square's fall and the far path's (37 px)
+/// are found by both rules (two agreeing weak lying readings start a hold; on the far path, whose
+/// keypoints the whole-frame pose never reads, `fall` measures the turn from the last clearly
+/// upright box to the first agreeing lying reading); `lying-any` misses the sleeper (README
+/// "`person_on_ground`").
 #[test]
 fn person_on_ground_gives_no_false_alert_on_the_other_built_falls() {
     let report = eval_json(&[
@@ -408,6 +410,7 @@ fn person_on_ground_gives_no_false_alert_on_the_other_built_falls() {
         ("fall-built-square", "fall"),
         ("fall-built-square", "lying-any"),
         ("fall-built-path", "lying-any"),
+        ("fall-built-path", "fall"),
     ] {
         let r = rule(&report, scenario, 5.0, id);
         assert!(count(r, "tp") >= 1, "{scenario} {id}: {r}");

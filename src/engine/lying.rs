@@ -74,14 +74,15 @@ impl LyingMemory {
     /// Whether a weak lying pose found for lost track `id` at `t_ns` in `bbox` agrees with one
     /// found for the same track less than [`AGREE_NS`] before, at the same place: a person
     /// lying there reads the same way twice, a passing pattern on the ground rarely does. The
-    /// reading is remembered for the next one.
-    pub fn agrees(&mut self, id: u64, t_ns: u64, bbox: BBox) -> bool {
+    /// reading is remembered for the next one. Returns when the earliest agreeing one was read.
+    pub fn agrees(&mut self, id: u64, t_ns: u64, bbox: BBox) -> Option<u64> {
         self.weak
             .retain(|&(_, t, _)| t < t_ns && t_ns - t < AGREE_NS);
         let agrees = self
             .weak
             .iter()
-            .any(|&(i, _, b)| i == id && b.iou(&bbox) >= SAME_PLACE_IOU);
+            .find(|&&(i, _, b)| i == id && b.iou(&bbox) >= SAME_PLACE_IOU)
+            .map(|&(_, t, _)| t);
         if self.weak.len() >= MAX_WEAK {
             self.weak.pop_front();
         }
@@ -150,13 +151,13 @@ mod tests {
     #[test]
     fn weak_readings_agree_only_twice_for_the_same_track_and_place() {
         let mut m = LyingMemory::default();
-        assert!(!m.agrees(9, S, LYING), "a first reading alone");
-        assert!(!m.agrees(4, S + S / 2, LYING), "another track's");
+        assert!(m.agrees(9, S, LYING).is_none(), "a first reading alone");
+        assert!(m.agrees(4, S + S / 2, LYING).is_none(), "another track's");
         let elsewhere = BBox::new(0.1, 0.48, 0.25, 0.53);
-        assert!(!m.agrees(9, S + S / 2, elsewhere), "another place");
-        assert!(m.agrees(9, 2 * S, LYING));
-        assert!(!m.agrees(9, 10 * S, LYING), "too long after");
-        assert!(!m.agrees(9, S, LYING), "time went back");
+        assert!(m.agrees(9, S + S / 2, elsewhere).is_none(), "another place");
+        assert_eq!(m.agrees(9, 2 * S, LYING), Some(S), "since the first one");
+        assert!(m.agrees(9, 10 * S, LYING).is_none(), "too long after");
+        assert!(m.agrees(9, S, LYING).is_none(), "time went back");
     }
 
     #[test]

@@ -380,6 +380,7 @@ fn find_lying(
                 track_id: Some(l.id),
                 pose,
                 rotated: true,
+                lying_since_ns: None,
             },
             bbox,
             confident,
@@ -453,6 +454,7 @@ fn estimate_people(
             track_id: Some(t.id),
             pose: pp.pose,
             rotated: pp.crop.orientation != crate::detect::Orientation::Upright,
+            lying_since_ns: None,
         });
     }
     Ok(poses)
@@ -481,6 +483,7 @@ pub(super) fn match_to_tracks(found: &[crate::detect::Pose], people: &[&Track]) 
                 track_id: best.map(|(_, id)| id),
                 pose: *p,
                 rotated: false,
+                lying_since_ns: None,
             }
         })
         .collect()

@@ -291,7 +291,11 @@ fn hold_lying(
         let Some(id) = l.pose.track_id else { continue };
         let upright_until = lost.iter().find(|x| x.id == id).map(|x| x.upright_ns);
         let before = upright_until.map_or(0, |t| t.saturating_sub(lying::BEFORE_NS));
-        if !l.confident && !seen.agrees(id, t_ns, l.bbox) {
+        let since = if l.confident {
+            None
+        } else if let Some(first) = seen.agrees(id, t_ns, l.bbox) {
+            Some(first)
+        } else {
             tracing::debug!(
                 track = id,
                 t_ns,
@@ -299,7 +303,7 @@ fn hold_lying(
                 "weak lying pose noted: a second one must agree"
             );
             continue;
-        }
+        };
         if seen.lying_before(l.bbox, before) {
             tracing::debug!(
                 track = id,
@@ -317,7 +321,10 @@ fn hold_lying(
                 "lying person track held"
             );
             found.retain(|p| p.track_id != Some(id));
-            found.push(l.pose);
+            found.push(crate::rules::Pose {
+                lying_since_ns: since,
+                ..l.pose
+            });
             held += 1;
         }
     }

@@ -283,6 +283,9 @@ pub struct Pose {
     pub pose: crate::detect::Pose,
     /// Found on a crop turned 90° (the lying-person retry).
     pub rotated: bool,
+    /// A lying pose that continues a lost track on two agreeing weak readings: when the first of
+    /// them was read (the person already lay there then). `None` otherwise.
+    pub lying_since_ns: Option<u64>,
 }
 
 /// A length threshold given both ways: metres (calibrated cameras) and body heights (others).

@@ -9,7 +9,12 @@
 //!   shape decides.
 //! * **Fall**: between two pose readings at most `fall_seconds` apart, the torso turned by at
 //!   least `turn_deg` towards horizontal, or the hips dropped by at least `hip_drop` body heights
-//!   (the box height of the earlier reading).
+//!   (the box height of the earlier reading). Or, with no confident keypoints while upright,
+//!   the detector saw the person clearly upright (display width / height at most
+//!   [`CLEARLY_UPRIGHT`], score at least [`UPRIGHT_BOX_SCORE`]) at most `fall_seconds` before
+//!   a lying torso from confident keypoints: the box shape decides the posture when the
+//!   keypoints are weak, both ways ([`fall_from_box`]; a far person the whole-frame pose does
+//!   not see).
 //! * **Lying down**: lying without a break longer than [`GRACE_NS`], its box centre staying
 //!   within `max_movement` body lengths (the box's longer side) of where it lay down; moving
 //!   farther restarts the count there.
@@ -32,13 +37,19 @@ use super::group::ranges;
 use super::{rule_identity, CameraBuild, CameraCheck, Needs, PoseNeed, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::posture::{
-    classify, hip_point, torso, turn_deg, width_over_height, Basis, Posture, PostureParams,
+    classify, hip_point, torso, turn_deg, width_over_height, Basis, Posture, PostureParams, Torso,
 };
 
 /// How long the posture read from a pose holds on frames without one.
 pub const POSE_MEMORY_NS: u64 = 1_500_000_000;
 /// A lying run survives readings of "not lying" shorter than this (one misread pose).
 pub const GRACE_NS: u64 = 1_000_000_000;
+/// A box at most this wide for its height (display units) is clearly upright: a person
+/// standing or walking (about 0.3-0.5), not one sitting, crouching or half down.
+pub const CLEARLY_UPRIGHT: f32 = 0.5;
+/// Detection score from which a clearly upright box stands in for a torso the keypoints do not
+/// show (the detector, not a guess of the tracker, saw an upright person).
+pub const UPRIGHT_BOX_SCORE: f32 = 0.5;
 
 fn default_min_seconds() -> f32 {
     10.0
@@ -222,6 +233,9 @@ struct TrackState {
     readings: VecDeque<Reading>,
     fall: Option<Fall>,
     lying: Option<Lying>,
+    /// Last frame the detector saw this person clearly upright while no confident keypoints
+    /// were read ([`fall_from_box`]).
+    upright_ns: Option<u64>,
 }
 
 /// The running rule.
@@ -276,6 +290,15 @@ impl PersonOnGround {
         let fall_ns = seconds_to_ns(c.fall_seconds);
         let params = self.params;
         let st = self.tracks.entry(o.track_id, TrackState::default);
+        if pose.is_none() && !cx.poses.is_empty() {
+            tracing::debug!(
+                track = o.track_id,
+                t_ns = t,
+                det = o.score,
+                w_over_h = width_over_height(o.bbox, aspect),
+                "no pose for the track on a pose frame"
+            );
+        }
         let posture = match pose {
             Some(p) => {
                 let reading = Reading {
@@ -284,7 +307,12 @@ impl PersonOnGround {
                     body: o.bbox.height(),
                     upright_box: width_over_height(o.bbox, aspect) < 1.0,
                 };
-                if let Some(f) = detect_fall(&st.readings, &reading, &p.pose, c, aspect) {
+                log_reading(o, p, &reading, aspect);
+                let box_fall = fall_from_box(st.upright_ns, &reading, p, c);
+                if let Some(f) =
+                    detect_fall(&st.readings, &reading, &p.pose, c, aspect).or(box_fall)
+                {
+                    tracing::debug!(track = o.track_id, t_ns = t, fall = ?f, "fall");
                     st.fall = Some(f);
                     if let Some(l) = st.lying.as_mut().filter(|l| f.t_ns <= l.since_ns + fall_ns) {
                         l.fall.get_or_insert(f);
@@ -301,6 +329,10 @@ impl PersonOnGround {
                 _ => classify(None, o.bbox, aspect, &params),
             },
         };
+        let torso_read = pose.is_some_and(|p| p.pose.score >= params.weak_pose_score);
+        if !torso_read && o.score >= UPRIGHT_BOX_SCORE && clearly_upright(o, aspect) {
+            st.upright_ns = Some(t);
+        }
         let centre = centre(o, aspect);
         if posture.lying {
             let recent = st.fall.filter(|f| f.t_ns + 2 * fall_ns >= t);
@@ -479,6 +511,66 @@ fn detect_fall(
     }
     best
 }
+
+/// One pose reading of a track, at debug level (what a fall is measured from).
+fn log_reading(o: &Object, p: &Pose, r: &Reading, aspect: f32) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let torso = r
+        .posture
+        .torso
+        .map(|t| (t.tilt_deg.round(), t.heading_deg.round()));
+    tracing::debug!(
+        track = o.track_id,
+        t_ns = r.t_ns,
+        det = o.score,
+        pose = p.pose.score,
+        rotated = p.rotated,
+        w_over_h = width_over_height(o.bbox, aspect),
+        basis = ?r.posture.basis,
+        lying = r.posture.lying,
+        ?torso,
+        "pose reading"
+    );
+}
+
+/// A fall from the box, for a person whose keypoints were not read while upright (a far
+/// person the whole-frame pose does not see): the detector saw them clearly upright at
+/// `upright_ns` (box at most [`CLEARLY_UPRIGHT`] wide for its height, score at least
+/// [`UPRIGHT_BOX_SCORE`]), and `now` reads them lying from confident keypoints at most
+/// `fall_seconds` later; the box stands for a vertical torso, as the box shape decides lying
+/// when the keypoints are weak. For a pose that continues a lost track on two agreeing
+/// readings, the lying was read at the first of them (`lying_since_ns`).
+fn fall_from_box(upright_ns: Option<u64>, now: &Reading, p: &Pose, c: &Config) -> Option<Fall> {
+    let (up, torso) = (upright_ns?, now.posture.torso?);
+    if !(now.posture.lying && matches!(now.posture.basis, Basis::Torso { .. })) {
+        return None;
+    }
+    let read = p.lying_since_ns.unwrap_or(now.t_ns).min(now.t_ns);
+    let turn = turn_deg(&VERTICAL, &torso);
+    let within = read > up && read - up <= seconds_to_ns(c.fall_seconds);
+    (within && turn >= c.turn_deg).then(|| Fall {
+        t_ns: now.t_ns,
+        over_s: ns_to_seconds(read - up),
+        kind: FallKind::Turn { deg: turn },
+    })
+}
+
+/// Display width / height at most [`CLEARLY_UPRIGHT`].
+fn clearly_upright(o: &Object, aspect: f32) -> bool {
+    let r = width_over_height(o.bbox, aspect);
+    r > 0.0 && r <= CLEARLY_UPRIGHT
+}
+
+/// An upright torso (hips straight below the shoulders), for [`fall_from_box`].
+const VERTICAL: Torso = Torso {
+    shoulders: (0.0, 0.0),
+    hips: (0.0, 0.0),
+    tilt_deg: 0.0,
+    heading_deg: 0.0,
+    length: 0.0,
+};
 
 /// Turns before drops, larger first.
 fn rank(f: &Fall) -> (u8, f32) {

@@ -14,6 +14,8 @@ struct Body {
     shoulders: (f32, f32),
     hips: (f32, f32),
     score: f32,
+    /// Score of the shoulder and hip keypoints.
+    keypoints: f32,
 }
 
 const STANDING: Body = Body {
@@ -26,6 +28,7 @@ const STANDING: Body = Body {
     shoulders: (0.5, 0.48),
     hips: (0.5, 0.62),
     score: 0.6,
+    keypoints: 0.9,
 };
 /// Half-way down: torso about 45°.
 const FALLING: Body = Body {
@@ -38,6 +41,7 @@ const FALLING: Body = Body {
     shoulders: (0.44, 0.62),
     hips: (0.5, 0.7),
     score: 0.5,
+    keypoints: 0.9,
 };
 const LYING: Body = Body {
     bbox: BBox {
@@ -49,6 +53,7 @@ const LYING: Body = Body {
     shoulders: (0.4, 0.74),
     hips: (0.5, 0.76),
     score: 0.5,
+    keypoints: 0.9,
 };
 const SITTING: Body = Body {
     bbox: BBox {
@@ -60,6 +65,7 @@ const SITTING: Body = Body {
     shoulders: (0.5, 0.6),
     hips: (0.5, 0.71),
     score: 0.6,
+    keypoints: 0.9,
 };
 
 fn raw_pose(b: &Body) -> RawPose {
@@ -75,7 +81,11 @@ fn raw_pose(b: &Body) -> RawPose {
         (Joint::LeftHip, (h.0, h.1 - 0.005)),
         (Joint::RightHip, (h.0, h.1 + 0.005)),
     ] {
-        keypoints[j as usize] = Kp { x, y, score: 0.9 };
+        keypoints[j as usize] = Kp {
+            x,
+            y,
+            score: b.keypoints,
+        };
     }
     RawPose {
         keypoints,
@@ -89,6 +99,8 @@ struct Run {
     h: Harness,
     events: Vec<Event>,
     frame: u64,
+    /// Detection score of the person's box.
+    det: f32,
 }
 
 impl Run {
@@ -99,23 +111,26 @@ impl Run {
             h: Harness::new(scene, &rule),
             events: Vec::new(),
             frame: 0,
+            det: 0.8,
         }
     }
 
     /// One analysed frame (poses on even frames only, as the engine schedules them at 2.5/s).
     fn step(&mut self, body: &Body) {
-        let t = self.frame * STEP;
-        let object = self.h.tracked((7, 0), body.bbox, 0.8, (0, t));
-        let pose = Pose {
+        let pose = self.frame.is_multiple_of(2).then(|| Pose {
             track_id: Some(7),
             pose: raw_pose(body),
             rotated: false,
-        };
-        let poses = if self.frame.is_multiple_of(2) {
-            vec![pose]
-        } else {
-            Vec::new()
-        };
+            lying_since_ns: None,
+        });
+        self.step_with(body, pose);
+    }
+
+    /// One analysed frame with `pose` (or none) for the person.
+    fn step_with(&mut self, body: &Body, pose: Option<Pose>) {
+        let t = self.frame * STEP;
+        let object = self.h.tracked((7, 0), body.bbox, self.det, (0, t));
+        let poses: Vec<Pose> = pose.into_iter().collect();
         let events = self
             .h
             .step_with(t, std::slice::from_ref(&object), &[], &poses);
@@ -321,4 +336,103 @@ fn it_asks_for_poses_at_its_rate() {
     let c = rule_config("type = \"person_on_ground\"\nid = \"f\"\npose_fps = 4");
     let need = c.needs().poses.unwrap();
     assert_eq!((need.model.as_str(), need.fps), ("movenet-multipose", 4.0));
+}
+
+/// A far person: weak keypoints (no torso read) on their upright box.
+fn far(b: &Body) -> Body {
+    Body {
+        score: 0.15,
+        keypoints: 0.15,
+        ..*b
+    }
+}
+
+/// The far person: the whole-frame pose reads only weak keypoints on their confidently detected,
+/// clearly upright box (display width / height 0.33); then their track is held on a confident
+/// lying pose 0.4 s later. The box stands in for the upright torso: a fall, one alert.
+#[test]
+fn a_clearly_upright_box_with_weak_keypoints_then_a_lying_pose_is_a_fall() {
+    let mut r = Run::new("");
+    r.hold(&far(&STANDING), 3);
+    r.step(&LYING);
+    r.hold(&LYING, 12);
+    assert_eq!(r.events.len(), 1, "{:?}", r.events);
+    let ev = &r.events[0];
+    assert!(
+        ev.explanation.contains("torso turned"),
+        "{}",
+        ev.explanation
+    );
+    // Without the box (before this stand-in): weak keypoints whose torso is unread give no turn.
+    let turn = ev.measurements.iter().find(|m| m.name == "fall_turn");
+    assert!(turn.is_some_and(|m| m.value >= 60.0), "{turn:?}");
+}
+
+/// What the stand-in must not admit: a box that is not clearly upright (someone sitting or
+/// crouching, display width / height 0.53), a box the detector is unsure of (score 0.4), a
+/// lying reading from the box shape only (weak keypoints, no torso), and an upright box more
+/// than `fall_seconds` before the lying pose (lying down slowly).
+#[test]
+fn the_box_stands_in_only_for_a_confident_clearly_upright_box_just_before_a_confident_lying_pose() {
+    let crouching = Body {
+        bbox: BBox::new(0.45, 0.5, 0.55, 0.75),
+        ..far(&STANDING)
+    };
+    let mut r = Run::new("");
+    r.hold(&crouching, 3);
+    r.step(&LYING);
+    r.hold(&LYING, 12);
+    assert!(r.events.is_empty(), "not clearly upright: {:?}", r.events);
+
+    let mut r = Run::new("");
+    r.det = 0.4;
+    r.hold(&far(&STANDING), 3);
+    r.step(&LYING);
+    r.hold(&LYING, 12);
+    assert!(r.events.is_empty(), "unsure detection: {:?}", r.events);
+
+    // Lying from the wide box only: shoulders and hips weak, the hips never read (no drop).
+    let mut r = Run::new("");
+    r.hold(&far(&STANDING), 3);
+    r.hold(&far(&LYING), 12);
+    assert!(r.events.is_empty(), "box shape only: {:?}", r.events);
+
+    let mut r = Run::new("");
+    r.hold(&far(&STANDING), 3);
+    r.hold(&far(&SITTING), 2);
+    r.hold(&LYING, 12);
+    assert!(
+        r.events.is_empty(),
+        "2 s after the upright box: {:?}",
+        r.events
+    );
+}
+
+/// The far path as the engine delivers it: no pose at all while the person stands (the
+/// whole-frame pose does not see them), the track lost, then held on a lying pose 1.6 s after
+/// the last upright box, on two agreeing readings the first of which came 0.8 s after it. The
+/// lying was read 0.8 s after the upright box: a fall. Without `lying_since_ns` (a lying pose
+/// first read 1.6 s after the upright box: more than `fall_seconds`) it is not.
+#[test]
+fn a_held_lying_pose_counts_from_its_first_agreeing_reading() {
+    for (since, alerts) in [(Some(4 * STEP), 1), (None, 0)] {
+        let mut r = Run::new("");
+        for _ in 0..15 {
+            r.step_with(&STANDING, None);
+        }
+        let upright_at = (r.frame - 1) * STEP;
+        let held = Pose {
+            track_id: Some(7),
+            pose: raw_pose(&LYING),
+            rotated: true,
+            lying_since_ns: since.map(|d| upright_at + d),
+        };
+        r.det = 0.43;
+        // Lost for 7 frames (1.4 s): no object, no pose; the next frame is 1.6 s after.
+        r.frame += 7;
+        for _ in 0..60 {
+            r.step_with(&LYING, Some(held));
+        }
+        assert_eq!(r.events.len(), alerts, "{since:?}: {:?}", r.events);
+    }
 }
