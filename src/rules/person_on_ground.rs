@@ -234,7 +234,8 @@ struct TrackState {
     fall: Option<Fall>,
     lying: Option<Lying>,
     /// Last frame the detector saw this person clearly upright while no confident keypoints
-    /// were read ([`fall_from_box`]).
+    /// were read: a far person the pose does not see, and also any person on the frames
+    /// between pose frames ([`fall_from_box`]).
     upright_ns: Option<u64>,
 }
 
