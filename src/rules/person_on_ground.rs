@@ -203,8 +203,17 @@ struct Reading {
 /// What made a fall.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum FallKind {
-    Turn { deg: f32 },
-    HipDrop { bodies: f32 },
+    Turn {
+        deg: f32,
+    },
+    HipDrop {
+        bodies: f32,
+    },
+    /// A turn from a clearly upright detector box (no keypoints read then) to a lying torso
+    /// ([`fall_from_box`]).
+    BoxTurn {
+        deg: f32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -424,7 +433,7 @@ impl PersonOnGround {
         }
         if let Some(f) = l.fall {
             measurements.push(match f.kind {
-                FallKind::Turn { deg } => Measurement::new(
+                FallKind::Turn { deg } | FallKind::BoxTurn { deg } => Measurement::new(
                     "fall_turn",
                     f64::from(deg),
                     Some(f64::from(c.turn_deg)),
@@ -554,7 +563,7 @@ fn fall_from_box(upright_ns: Option<u64>, now: &Reading, p: &Pose, c: &Config) -
     (within && turn >= c.turn_deg).then(|| Fall {
         t_ns: now.t_ns,
         over_s: ns_to_seconds(read - up),
-        kind: FallKind::Turn { deg: turn },
+        kind: FallKind::BoxTurn { deg: turn },
     })
 }
 
@@ -576,7 +585,7 @@ const VERTICAL: Torso = Torso {
 /// Turns before drops, larger first.
 fn rank(f: &Fall) -> (u8, f32) {
     match f.kind {
-        FallKind::Turn { deg } => (1, deg),
+        FallKind::Turn { deg } | FallKind::BoxTurn { deg } => (1, deg),
         FallKind::HipDrop { bodies } => (0, bodies),
     }
 }
@@ -584,6 +593,11 @@ fn rank(f: &Fall) -> (u8, f32) {
 fn explain_fall(f: &Fall) -> String {
     match f.kind {
         FallKind::Turn { deg } => format!("torso turned {deg:.0}° in {:.1} s", f.over_s),
+        FallKind::BoxTurn { deg } => format!(
+            "seen clearly upright by the detector (box, no keypoints), then torso {deg:.0}° from \
+             vertical {:.1} s later",
+            f.over_s
+        ),
         FallKind::HipDrop { bodies } => {
             format!("hips dropped {bodies:.2} body heights in {:.1} s", f.over_s)
         }
