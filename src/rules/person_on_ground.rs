@@ -37,7 +37,7 @@ use super::group::ranges;
 use super::{rule_identity, CameraBuild, CameraCheck, Needs, PoseNeed, Rule, RuleSpec};
 use crate::check::Problems;
 use crate::detect::posture::{
-    classify, hip_point, torso, turn_deg, width_over_height, Basis, Posture, PostureParams, Torso,
+    classify, hip_point, torso, turn_deg, width_over_height, Basis, Posture, PostureParams,
 };
 
 /// How long the posture read from a pose holds on frames without one.
@@ -558,7 +558,8 @@ fn fall_from_box(upright_ns: Option<u64>, now: &Reading, p: &Pose, c: &Config) -
         return None;
     }
     let read = p.lying_since_ns.unwrap_or(now.t_ns).min(now.t_ns);
-    let turn = turn_deg(&VERTICAL, &torso);
+    // Turned from upright (heading 0): the heading's size, 0..=180 (as `turn_deg` from 0).
+    let turn = torso.heading_deg.abs();
     let within = read > up && read - up <= seconds_to_ns(c.fall_seconds);
     (within && turn >= c.turn_deg).then(|| Fall {
         t_ns: now.t_ns,
@@ -572,15 +573,6 @@ fn clearly_upright(o: &Object, aspect: f32) -> bool {
     let r = width_over_height(o.bbox, aspect);
     r > 0.0 && r <= CLEARLY_UPRIGHT
 }
-
-/// An upright torso (hips straight below the shoulders), for [`fall_from_box`].
-const VERTICAL: Torso = Torso {
-    shoulders: (0.0, 0.0),
-    hips: (0.0, 0.0),
-    tilt_deg: 0.0,
-    heading_deg: 0.0,
-    length: 0.0,
-};
 
 /// Turns before drops, larger first.
 fn rank(f: &Fall) -> (u8, f32) {
